@@ -1,0 +1,195 @@
+"""One configuration object per Panacea design.
+
+The same :class:`PanaceaConfig` parameterizes the Amaranth generator, the golden model's
+cycle/memory model and the testbenches. It is written beside the Verilog as JSON
+(:meth:`PanaceaConfig.to_json`) so that every consumer reads the same numbers.
+
+This module imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+__all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config"]
+
+#: Bits of an activation (unsigned) and of a weight (signed) — fixed by the numerics.
+ACT_BITS = 8
+WEIGHT_BITS = 8
+#: Accumulator / result width (two's complement).
+ACC_BITS = 32
+#: Splits L the hardware can ever be built for (A = 2**L * AH + AL).
+SPLIT_RANGE = range(2, 7)
+#: Tiles processed together by one pass of a PEA (double-tile processing).
+TILES_PER_PASS = 2
+
+
+class ConfigError(ValueError):
+    """A generator or model parameter is invalid."""
+
+
+def _check_int(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an int, not {type(value).__name__} ({value!r})")
+    if value < lo or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+
+
+@dataclass(frozen=True)
+class PanaceaConfig:
+    """Parameters of one Panacea accelerator instance.
+
+    Parameters
+    ----------
+    name : str
+        Design name; the build directory and the Verilog top module are named after it.
+    group_size : int
+        G, the number of tokens (output rows) in one tile. A skippable activation vector is
+        the G high-order slices of one tile at one reduction index k.
+    pea_cols : int
+        Output columns per PE array (PEA).
+    num_peas : int
+        Number of PEAs. They run in lockstep on the same activations, each on its own
+        block of ``pea_cols`` output columns.
+    splits : tuple of int
+        Activation splits L the hardware supports (DBS chooses among them per layer).
+    k_max : int
+        Depth of the weight buffer: the largest reduction length K of one GEMM.
+    rle_run_bits : int
+        Width of the run-length field of an RLE word.
+    """
+
+    name: str = "default"
+    group_size: int = 4
+    pea_cols: int = 8
+    num_peas: int = 4
+    splits: tuple = (3, 4, 5)
+    k_max: int = 2048
+    rle_run_bits: int = 4
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ConfigError(f"name must be a Python/Verilog identifier, got {self.name!r}")
+        _check_int("group_size", self.group_size, 1, 16)
+        _check_int("pea_cols", self.pea_cols, 1, 64)
+        _check_int("num_peas", self.num_peas, 1, 64)
+        if isinstance(self.splits, list):
+            object.__setattr__(self, "splits", tuple(self.splits))
+        if not isinstance(self.splits, tuple) or not self.splits:
+            raise ConfigError(f"splits must be a non-empty tuple of ints, got {self.splits!r}")
+        for L in self.splits:
+            _check_int("each split L", L, SPLIT_RANGE.start, SPLIT_RANGE.stop - 1)
+        if tuple(sorted(set(self.splits))) != self.splits:
+            raise ConfigError(f"splits must be strictly increasing without repeats, got {self.splits!r}")
+        # |Y| <= 255 * 128 * K must fit the signed 32-bit accumulator.
+        _check_int("k_max", self.k_max, 1, (2 ** (ACC_BITS - 1) - 1) // (255 * 128))
+        _check_int("rle_run_bits", self.rle_run_bits, 1, 16)
+
+    # ---- derived quantities (one definition each) -------------------------------------
+    @property
+    def cols(self) -> int:
+        """Output columns computed per pass: ``num_peas * pea_cols``."""
+        return self.num_peas * self.pea_cols
+
+    @property
+    def rows_per_pass(self) -> int:
+        """Output rows (tokens) per pass: two tiles of ``group_size`` (double-tile processing)."""
+        return TILES_PER_PASS * self.group_size
+
+    @property
+    def ho_bits(self) -> int:
+        """Storage width of an activation high-order slice: ``8 - min(splits)``."""
+        return ACT_BITS - min(self.splits)
+
+    @property
+    def lo_bits(self) -> int:
+        """Storage width of an activation low-order slice: ``max(splits)``."""
+        return max(self.splits)
+
+    @property
+    def max_run(self) -> int:
+        """Largest run one RLE word can carry."""
+        return (1 << self.rle_run_bits) - 1
+
+    @property
+    def k_bits(self) -> int:
+        """Width of a reduction index / count register (holds 0..k_max)."""
+        return max(1, self.k_max.bit_length())
+
+    # ---- serialization ----------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["splits"] = list(self.splits)
+        return d
+
+    def derived(self) -> dict:
+        """Derived parameters, written to the params JSON for readers of the Verilog."""
+        from . import formats  # local import: formats imports this module
+
+        return {
+            "cols": self.cols,
+            "rows_per_pass": self.rows_per_pass,
+            "tiles_per_pass": TILES_PER_PASS,
+            "ho_bits": self.ho_bits,
+            "lo_bits": self.lo_bits,
+            "max_run": self.max_run,
+            "acc_bits": ACC_BITS,
+            "w_beat_bits": formats.w_beat_bits(self),
+            "lo_beat_bits": formats.lo_beat_bits(self),
+            "rle_word_bits": formats.rle_word_bits(self),
+            "y_beat_bits": formats.y_beat_bits(self),
+        }
+
+    def to_json(self) -> str:
+        """Deterministic JSON: the config plus its derived parameters."""
+        return json.dumps({"config": self.to_dict(), "derived": self.derived()},
+                          indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PanaceaConfig":
+        if "config" in d and isinstance(d["config"], dict):
+            d = d["config"]
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
+        d = dict(d)
+        if "splits" in d and isinstance(d["splits"], list):
+            d["splits"] = tuple(d["splits"])
+        return cls(**d)
+
+    def replace(self, **changes) -> "PanaceaConfig":
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS = {
+    # Small enough that a cocotb top-level run takes seconds.
+    "tiny": PanaceaConfig(name="tiny", group_size=2, pea_cols=2, num_peas=2, k_max=64,
+                          rle_run_bits=3),
+    "default": PanaceaConfig(name="default"),
+    # 16 PEAs as the paper's chip; 16 columns each.
+    "paper": PanaceaConfig(name="paper", group_size=4, pea_cols=16, num_peas=16, k_max=4096,
+                           rle_run_bits=5),
+}
+
+
+def preset(name: str) -> PanaceaConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def load_config(path) -> PanaceaConfig:
+    """Read a config from a JSON file (either a bare config or a written params file)."""
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return PanaceaConfig.from_dict(d)

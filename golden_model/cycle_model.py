@@ -1,0 +1,147 @@
+"""Cycle, event, memory and energy model of the Panacea core — the RTL matches it exactly.
+
+Loop order (weights stationary per column block, activations streamed)::
+
+    for block in column blocks of cfg.cols:           # LOAD: K weight beats -> weight buffers
+        for pass in row passes of 2*G rows:            # two tiles: double-tile processing
+            SWO: one low-order beat per cycle (K beats, both tiles)
+            DWO: one RLE word per cycle (tile 0 packet, then tile 1 packet);
+                 a LIT word is one DWO MAC of G rows, SKIP/END words only advance k
+            DRAIN: one cycle for the last MACs
+            HANDOFF: one cycle, results -> output bank (waits while the bank still drains)
+        output bank: one y beat per valid row per cycle, overlapping the next pass
+
+With every stream always valid/ready, a GEMM takes exactly :func:`predict` cycles; the
+top-level testbench checks that equality. Stalls on the streams only add cycles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .aqs_gemm import SlicePlan
+from .config import PanaceaConfig
+from .energy import ENERGY_PJ
+from .formats import beat_bytes, lo_beat_bits, rle_word_bits, rle_word_count, w_beat_bits, y_beat_bits
+
+__all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS"]
+
+#: Cycles between the last operand of a pass and its results being final.
+DRAIN_CYCLES = 1
+#: Cycles to move a pass's results into the output bank.
+HANDOFF_CYCLES = 1
+
+#: Performance counters of the hardware, in register order (one definition, see docs/registers.md).
+COUNTERS = (
+    "cycles",          # cycles with busy = 1
+    "swo_busy",        # cycles the SWO performed a MAC (one low-order beat)
+    "dwo_busy",        # cycles the DWO performed a MAC (one literal vector)
+    "comp_busy",       # cycles the compensator accumulated a weight row or applied its term
+    "rle_words",       # RLE words decoded
+    "skipped_vectors", # high-order vectors skipped (sum of runs)
+    "wbuf_writes",     # weight-buffer row writes
+    "wbuf_reads",      # weight-buffer row reads (SWO + DWO)
+    "ext_in_words",    # beats/words accepted on w, lo and ho streams
+    "ext_out_words",   # y beats sent
+)
+
+
+@dataclass
+class Prediction:
+    counters: dict
+    memory: dict
+    energy_pj: dict
+    work: dict
+
+    def to_dict(self):
+        return {"counters": self.counters, "memory": self.memory, "energy_pj": self.energy_pj,
+                "work": self.work}
+
+
+def _pass_words(plan: SlicePlan, cfg: PanaceaConfig):
+    """Per pass: RLE words (both packets), literals and skipped vectors."""
+    words = rle_word_count(plan.vec_skip, cfg.max_run).reshape(-1, 2).sum(1)
+    lits = (~plan.vec_skip).sum(1).reshape(-1, 2).sum(1)
+    skipped = plan.vec_skip.sum(1).reshape(-1, 2).sum(1)
+    return words.astype(np.int64), lits.astype(np.int64), skipped.astype(np.int64)
+
+
+def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
+    """Counters, memory traffic, work and energy of one GEMM of ``plan`` (M x K) by (K x N)."""
+    M, K = plan.M, plan.AH.shape[1]
+    if N < 1 or M < 1 or K < 1:
+        raise ValueError(f"M, K, N must be >= 1, got {M}, {K}, {N}")
+    if K > cfg.k_max:
+        raise ValueError(f"K={K} exceeds the weight buffer depth k_max={cfg.k_max}")
+    rows_pp = cfg.rows_per_pass
+    blocks = math.ceil(N / cfg.cols)
+    passes = plan.AH.shape[0] // rows_pp
+    words, lits, skipped = _pass_words(plan, cfg)
+    valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]
+
+    # ---- the timeline (see module docstring) --------------------------------------------
+    t, bank_free = 0, 0
+    for _ in range(blocks):
+        t += K                                                   # LOAD
+        for p in range(passes):
+            t += max(K, int(words[p])) + DRAIN_CYCLES            # PASS + DRAIN
+            h = max(t, bank_free)                                # HANDOFF waits for the bank
+            bank_free = h + valid_rows[p] + 1
+            t = h + HANDOFF_CYCLES
+    cycles = bank_free
+
+    c = {
+        "cycles": cycles,
+        "swo_busy": blocks * passes * K,
+        "dwo_busy": blocks * int(lits.sum()),
+        "comp_busy": blocks * (K + passes),
+        "rle_words": blocks * int(words.sum()),
+        "skipped_vectors": blocks * int(skipped.sum()),
+        "wbuf_writes": blocks * K,
+        "wbuf_reads": blocks * (passes * K + int(lits.sum())),
+        "ext_in_words": blocks * (K + passes * K + int(words.sum())),
+        "ext_out_words": blocks * M,
+    }
+
+    # ---- external memory -----------------------------------------------------------------
+    ho_raw = blocks * passes * 2 * K * beat_bytes(cfg.group_size * cfg.ho_bits)
+    mem = {
+        "weight_bytes": blocks * K * beat_bytes(w_beat_bits(cfg)),
+        "lo_bytes": blocks * passes * K * beat_bytes(lo_beat_bits(cfg)),
+        "ho_bytes_rle": c["rle_words"] * beat_bytes(rle_word_bits(cfg)),
+        "ho_bytes_raw": ho_raw,
+        "out_bytes": blocks * M * beat_bytes(y_beat_bits(cfg)),
+    }
+    mem["total_bytes_rle"] = mem["weight_bytes"] + mem["lo_bytes"] + mem["ho_bytes_rle"] + mem["out_bytes"]
+    mem["total_bytes_raw"] = mem["weight_bytes"] + mem["lo_bytes"] + mem["ho_bytes_raw"] + mem["out_bytes"]
+
+    # ---- slice work ------------------------------------------------------------------------
+    G, cols = cfg.group_size, cfg.cols
+    lo_products = 2 * c["swo_busy"] * rows_pp * cols        # ALxWH, ALxWL
+    ho_products = 2 * c["dwo_busy"] * G * cols               # (AH-s)xWH, (AH-s)xWL
+    dense_products = 4 * blocks * passes * rows_pp * K * cols
+    work = {
+        "lo_products": lo_products,
+        "ho_products": ho_products,
+        "skipped_products": dense_products - lo_products - ho_products,
+        "dense_products": dense_products,
+        # the ideal bound: each operator busy every cycle on its own work, no overheads
+        "ideal_cycles": blocks * sum(max(K, int(l)) for l in lits),
+        "swo_utilization": c["swo_busy"] / cycles,
+        "dwo_utilization": c["dwo_busy"] / cycles,
+    }
+
+    # ---- energy (per-event table in energy.py) ---------------------------------------------
+    e = ENERGY_PJ
+    energy = {
+        "slice_mults": (lo_products + ho_products) * e["slice_mult"],
+        "accumulate": (c["swo_busy"] * rows_pp + c["dwo_busy"] * G) * cols * e["add32"],
+        "compensator": c["comp_busy"] * cols * e["add32"],
+        "weight_buffer": (c["wbuf_reads"] + c["wbuf_writes"]) * cols * e["sram_byte"],
+        "external": (mem["total_bytes_rle"]) * e["dram_byte"],
+    }
+    energy["total"] = sum(energy.values())
+    return Prediction(counters=c, memory=mem, energy_pj=energy, work=work)

@@ -1,0 +1,198 @@
+"""Bit-level formats: RLE words of high-order slice streams and the host stream beats.
+
+Every format is defined here once; the Amaranth layouts in ``panacea_hdl.layouts`` are built
+from these widths, the testbenches pack/unpack with these functions, and ``docs/formats.md``
+tabulates them.
+
+RLE word (LSB first)::
+
+    [0 : G*H)          data  G high-order slices, slice of tile row i at bits [i*H, (i+1)*H)
+    [G*H : G*H+R)      run   number of skippable vectors before this word's position
+    [G*H+R : G*H+R+2)  kind  0 LIT, 1 SKIP, 2 END, 3 reserved
+
+* ``LIT``: skip ``run`` vectors, then the vector ``data`` at the current position (k += run + 1).
+* ``SKIP``: skip ``run`` vectors (k += run), no literal; escape for runs longer than 2**R - 1.
+* ``END``: skip ``run`` vectors; the packet ends and k must now equal K.
+* ``data`` must be zero in SKIP and END words. Any violation is a malformed stream.
+
+A *packet* is the RLE words of one tile (G rows x K); a pass sends tile 0's packet then
+tile 1's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import ACC_BITS, PanaceaConfig
+
+__all__ = [
+    "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "RLEError",
+    "rle_word_bits", "w_beat_bits", "lo_beat_bits", "y_beat_bits",
+    "pack_rle_word", "unpack_rle_word", "rle_encode", "rle_decode", "rle_word_count",
+    "pack_lanes", "unpack_lanes", "beat_bytes",
+]
+
+LIT, SKIP, END, RESERVED = 0, 1, 2, 3
+KIND_NAMES = {LIT: "LIT", SKIP: "SKIP", END: "END", RESERVED: "reserved"}
+KIND_BITS = 2
+
+
+class RLEError(ValueError):
+    """A compressed stream is malformed; ``offset`` is the index of the offending word."""
+
+    def __init__(self, offset, message):
+        self.offset = offset
+        super().__init__(f"RLE word {offset}: {message}")
+
+
+# ---- widths --------------------------------------------------------------------------
+def rle_word_bits(cfg: PanaceaConfig) -> int:
+    return cfg.group_size * cfg.ho_bits + cfg.rle_run_bits + KIND_BITS
+
+
+def w_beat_bits(cfg: PanaceaConfig) -> int:
+    """One weight row of a column block: ``cols`` lanes of int8."""
+    return cfg.cols * 8
+
+
+def lo_beat_bits(cfg: PanaceaConfig) -> int:
+    """Low-order slices of one k for the two tiles of a pass: ``rows_per_pass`` lanes."""
+    return cfg.rows_per_pass * cfg.lo_bits
+
+
+def y_beat_bits(cfg: PanaceaConfig) -> int:
+    """One output row of a column block: ``cols`` lanes of int32."""
+    return cfg.cols * ACC_BITS
+
+
+def beat_bytes(bits: int) -> int:
+    """External-memory bytes of one beat/word: stored byte-aligned."""
+    return (bits + 7) // 8
+
+
+# ---- lanes ---------------------------------------------------------------------------
+def pack_lanes(values, width: int) -> int:
+    """Pack integers (two's complement if negative) into one int, lane 0 at the LSB."""
+    mask = (1 << width) - 1
+    out = 0
+    for i, v in enumerate(np.asarray(values).reshape(-1).tolist()):
+        out |= (int(v) & mask) << (i * width)
+    return out
+
+
+def unpack_lanes(beat: int, width: int, lanes: int, signed: bool) -> np.ndarray:
+    mask = (1 << width) - 1
+    vals = [(beat >> (i * width)) & mask for i in range(lanes)]
+    if signed:
+        vals = [v - (1 << width) if v >> (width - 1) else v for v in vals]
+    return np.array(vals, dtype=np.int64)
+
+
+# ---- RLE -----------------------------------------------------------------------------
+def pack_rle_word(cfg: PanaceaConfig, kind: int, run: int, data=None) -> int:
+    G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
+    if not 0 <= run <= cfg.max_run:
+        raise ValueError(f"run {run} does not fit {R} bits")
+    d = 0 if data is None else pack_lanes(data, H)
+    if d >> (G * H):
+        raise ValueError("RLE data does not fit the word")
+    return d | (run << (G * H)) | (kind << (G * H + R))
+
+
+def unpack_rle_word(cfg: PanaceaConfig, word: int):
+    """Return ``(kind, run, data_int, slices)`` of one word."""
+    G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
+    data = word & ((1 << (G * H)) - 1)
+    run = (word >> (G * H)) & ((1 << R) - 1)
+    kind = (word >> (G * H + R)) & 3
+    return kind, run, data, unpack_lanes(data, H, G, signed=False)
+
+
+def rle_encode(cfg: PanaceaConfig, ho_tile, skip) -> list:
+    """Encode one tile's high-order slices.
+
+    Parameters
+    ----------
+    ho_tile : array (G, K) of high-order slices.
+    skip : bool array (K,), True where the vector at k is skipped.
+    """
+    ho_tile = np.asarray(ho_tile)
+    skip = np.asarray(skip, dtype=bool)
+    G, K = ho_tile.shape
+    if G != cfg.group_size:
+        raise ValueError(f"tile has {G} rows, config group_size is {cfg.group_size}")
+    if ho_tile.size and int(ho_tile.max()) >> cfg.ho_bits:
+        raise ValueError(f"high-order slice {int(ho_tile.max())} does not fit {cfg.ho_bits} bits")
+    words, pending = [], 0
+    for k in range(K):
+        if skip[k]:
+            pending += 1
+            continue
+        while pending > cfg.max_run:
+            words.append(pack_rle_word(cfg, SKIP, cfg.max_run))
+            pending -= cfg.max_run
+        words.append(pack_rle_word(cfg, LIT, pending, ho_tile[:, k]))
+        pending = 0
+    while pending > cfg.max_run:
+        words.append(pack_rle_word(cfg, SKIP, cfg.max_run))
+        pending -= cfg.max_run
+    words.append(pack_rle_word(cfg, END, pending))
+    return words
+
+
+def rle_decode(cfg: PanaceaConfig, words, K: int, start: int = 0):
+    """Decode one packet starting at ``words[start]``.
+
+    Returns ``(positions, vectors, next_index)``: the literal positions (ints), their
+    vectors (array n x G) and the index of the word after END. Raises :class:`RLEError`
+    naming the offset of the first bad word, or of the end of a truncated stream.
+    """
+    G = cfg.group_size
+    k, i = 0, start
+    positions, vectors = [], []
+    while True:
+        if i >= len(words):
+            raise RLEError(i, f"stream truncated: no END word (decoded {k} of K={K} vectors)")
+        w = int(words[i])
+        if w < 0 or w >> rle_word_bits(cfg):
+            raise RLEError(i, f"word {w:#x} wider than {rle_word_bits(cfg)} bits")
+        kind, run, data, slices = unpack_rle_word(cfg, w)
+        if kind == RESERVED:
+            raise RLEError(i, "reserved kind 3")
+        if kind != LIT and data:
+            raise RLEError(i, f"{KIND_NAMES[kind]} word carries nonzero data {data:#x}")
+        k += run
+        if kind == LIT:
+            if k >= K:
+                raise RLEError(i, f"literal at position {k} is past K={K}")
+            positions.append(k)
+            vectors.append(slices)
+            k += 1
+        elif k > K:
+            raise RLEError(i, f"{KIND_NAMES[kind]} run reaches position {k}, past K={K}")
+        i += 1
+        if kind == END:
+            if k != K:
+                raise RLEError(i - 1, f"END at position {k}, expected K={K}")
+            vec = np.array(vectors, dtype=np.int64).reshape(len(vectors), G)
+            return positions, vec, i
+
+
+def rle_word_count(skip, max_run: int) -> np.ndarray:
+    """Number of RLE words of each packet, without building them.
+
+    ``skip`` is a bool array (..., K); returns an int array (...) equal to
+    ``len(rle_encode(...))`` for each packet.
+    """
+    skip = np.asarray(skip, dtype=bool)
+    lead = skip.shape[:-1]
+    s = skip.reshape(-1, skip.shape[-1])
+    counts = np.empty(s.shape[0], dtype=np.int64)
+    for row in range(s.shape[0]):
+        lit = np.flatnonzero(~s[row])
+        # gaps before each literal, and the trailing gap before END
+        bounds = np.concatenate(([-1], lit, [s.shape[1]]))
+        gaps = np.diff(bounds) - 1
+        escapes = np.maximum(0, (gaps - 1) // max_run).sum()
+        counts[row] = len(lit) + 1 + escapes
+    return counts.reshape(lead)
