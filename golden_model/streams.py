@@ -1,0 +1,96 @@
+"""Host side of the core's data streams: what the host sends and what it gets back.
+
+One GEMM, in stream order (see ``docs/formats.md``)::
+
+    for block b in range(ceil(N / cols)):
+        w:  K beats, beat k = W[k, b*cols : (b+1)*cols] (zero past N), int8 lanes
+        for pass p in range(ceil(M / rows_per_pass)):
+            lo: K beats, beat k = AL[p*rows : (p+1)*rows, k], lo_bits lanes
+            ho: RLE words of tile 2p, then of tile 2p+1 (each packet ends with END)
+            y (out): one beat per valid row m of the pass, lanes = Y[m, block columns]
+
+The w beats of a block come before its lo/ho data; lo and ho of one pass are consumed
+concurrently, so they are separate streams.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .aqs_gemm import SlicePlan
+from .config import ACC_BITS, PanaceaConfig
+from .formats import pack_lanes, rle_encode, unpack_lanes
+
+__all__ = ["HostStreams", "host_streams", "unpack_y"]
+
+
+@dataclass
+class HostStreams:
+    """Beats as Python ints, in the order the core consumes/produces them."""
+
+    w: list = field(default_factory=list)
+    lo: list = field(default_factory=list)
+    ho: list = field(default_factory=list)
+    y: list = field(default_factory=list)       # expected output beats
+    #: per block, per pass: number of lo beats, ho words, y beats (for drivers that pace streams)
+    schedule: list = field(default_factory=list)
+
+
+def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
+    """Build the input beats of one GEMM and the expected output beats.
+
+    ``plan`` comes from :func:`golden_model.aqs_gemm.slice_plan` (or ``aqs_gemm``), ``W`` is
+    the int8 weight (K x N) and ``Y`` the expected int32 result (M x N).
+    """
+    W = np.asarray(W)
+    Y = np.asarray(Y)
+    M, K = plan.M, plan.AH.shape[1]
+    N = W.shape[1]
+    cols, rows, G = cfg.cols, cfg.rows_per_pass, cfg.group_size
+    blocks = math.ceil(N / cols)
+    passes = plan.AH.shape[0] // rows
+    Wp = np.zeros((K, blocks * cols), dtype=np.int64)
+    Wp[:, :N] = W
+    Yp = np.zeros((M, blocks * cols), dtype=np.int64)
+    Yp[:, :N] = Y
+
+    # activation-side beats are the same for every block: build once
+    lo_pass, ho_pass = [], []
+    for p in range(passes):
+        AL = plan.AL[p * rows:(p + 1) * rows]
+        lo_pass.append([pack_lanes(AL[:, k], cfg.lo_bits) for k in range(K)])
+        words = []
+        for t in (2 * p, 2 * p + 1):
+            words += rle_encode(cfg, plan.AH[t * G:(t + 1) * G], plan.vec_skip[t])
+        ho_pass.append(words)
+
+    hs = HostStreams()
+    for b in range(blocks):
+        cs = slice(b * cols, (b + 1) * cols)
+        hs.w += [pack_lanes(Wp[k, cs], 8) for k in range(K)]
+        sched = []
+        for p in range(passes):
+            hs.lo += lo_pass[p]
+            hs.ho += ho_pass[p]
+            valid = range(p * rows, min(M, (p + 1) * rows))
+            hs.y += [pack_lanes(Yp[m, cs], ACC_BITS) for m in valid]
+            sched.append({"lo": K, "ho": len(ho_pass[p]), "y": len(valid)})
+        hs.schedule.append(sched)
+    return hs
+
+
+def unpack_y(beats, M: int, N: int, cfg: PanaceaConfig) -> np.ndarray:
+    """Reassemble the int32 result (M x N) from the y beats of one GEMM."""
+    cols, rows = cfg.cols, cfg.rows_per_pass
+    blocks = math.ceil(N / cols)
+    if len(beats) != blocks * M:
+        raise ValueError(f"expected {blocks * M} y beats for M={M}, N={N}, got {len(beats)}")
+    Y = np.zeros((M, blocks * cols), dtype=np.int64)
+    it = iter(beats)
+    for b in range(blocks):
+        for m in range(M):
+            Y[m, b * cols:(b + 1) * cols] = unpack_lanes(next(it), ACC_BITS, cols, signed=True)
+    return Y[:, :N].astype(np.int32)
