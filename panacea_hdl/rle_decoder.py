@@ -1,0 +1,159 @@
+"""RLE decoder: the high-order (``ho``) stream of one pass, one word per cycle.
+
+Decodes the two RLE packets of a pass (tile 0's, then tile 1's) exactly as
+:func:`golden_model.formats.rle_decode` defines them, with the same error classes; the word
+format is documented in :mod:`golden_model.formats` and laid out by
+:func:`panacea_hdl.layouts.rle_word_layout`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model import formats
+
+from .layouts import check_config, ho_vector_layout, k_shape, rle_word_layout
+from .regmap import ErrorCode
+
+__all__ = ["RLEDecoder"]
+
+
+class RLEDecoder(wiring.Component):
+    """Decoder of the RLE packets of one pass (double-tile: tile 0's packet, then tile 1's).
+
+    One word is accepted per cycle while ``active`` is high and the decoder is neither
+    finished nor in error. Each accepted word is checked in this priority order (the order of
+    :func:`golden_model.formats.rle_decode`, plus the dense-mode check):
+
+    1. kind 3 -> ``RLE_KIND``;
+    2. SKIP/END with nonzero data -> ``RLE_DATA``;
+    3. nonzero run while ``dense`` -> ``RLE_DENSE_RUN``;
+    4. LIT at ``k + run >= K``, SKIP/END with ``k + run > K`` -> ``RLE_OVERRUN``;
+    5. END with ``k + run != K`` -> ``RLE_SHORT``.
+
+    A bad word is consumed, yields no literal and latches ``error``/``error_code``; nothing
+    more is accepted until ``restart``. The decoder never hangs: with ``active`` high it either
+    accepts a valid word or is finished or in error.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Design parameters (G, ho_bits, rle_run_bits, k_max).
+
+    Attributes
+    ----------
+    words : In(stream.Signature(rle_word_layout))
+        The ``ho`` stream; ``ready = active & ~finished & ~error``.
+    restart : In(1)
+        Return to the start of a pass (k = 0, tile 0, not finished, error cleared) at the
+        end of this cycle; takes precedence over a word accepted in the same cycle.
+    active : In(1)
+        The controller is in a pass.
+    k_len : In(k_shape)
+        K, the reduction length.
+    dense : In(1)
+        Dense mode: a nonzero run is an error.
+    lit_valid : Out(1)
+        Combinational: a LIT word was accepted without error this cycle.
+    lit_k, lit_tile, lit_ah : Out
+        Its position k, its tile (0 or 1) and its G high-order slices.
+    word_valid : Out(1)
+        A word (of any kind, even a bad one) was accepted this cycle.
+    skipped : Out(unsigned(rle_run_bits))
+        Run of the word accepted this cycle if it is good, else 0.
+    finished : Out(1)
+        Registered: both packets have ended (high from the cycle after the second END).
+    error : Out(1)
+        Registered, latched until ``restart``: a malformed word was accepted.
+    error_code : Out(4)
+        :class:`~panacea_hdl.regmap.ErrorCode` of that (first) error.
+    """
+
+    def __init__(self, *, config):
+        self._config = check_config(config)
+        cfg = self._config
+        super().__init__({
+            "words": In(stream.Signature(rle_word_layout(cfg))),
+            "restart": In(1),
+            "active": In(1),
+            "k_len": In(k_shape(cfg)),
+            "dense": In(1),
+            "lit_valid": Out(1),
+            "lit_k": Out(k_shape(cfg)),
+            "lit_tile": Out(1),
+            "lit_ah": Out(ho_vector_layout(cfg)),
+            "word_valid": Out(1),
+            "skipped": Out(unsigned(cfg.rle_run_bits)),
+            "finished": Out(1),
+            "error": Out(1),
+            "error_code": Out(4),
+        })
+
+    @property
+    def config(self):
+        """The :class:`~golden_model.config.PanaceaConfig` this decoder was built for."""
+        return self._config
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+
+        k = Signal(k_shape(cfg))        # position of the next vector in the current packet
+        tile = Signal()                 # packet being decoded: 0 or 1
+
+        word = self.words.payload
+        kind, run = word.kind, word.run
+        data_nz = word.data.as_value().any()
+        pos = Signal(range(cfg.k_max + cfg.max_run + 1))
+        m.d.comb += pos.eq(k + run)
+
+        is_lit = kind == formats.LIT
+        is_end = kind == formats.END
+
+        # error class of the word on the bus, highest priority first
+        code = Signal(4)
+        with m.If(kind == formats.RESERVED):
+            m.d.comb += code.eq(ErrorCode.RLE_KIND)
+        with m.Elif(~is_lit & data_nz):
+            m.d.comb += code.eq(ErrorCode.RLE_DATA)
+        with m.Elif(self.dense & (run != 0)):
+            m.d.comb += code.eq(ErrorCode.RLE_DENSE_RUN)
+        with m.Elif(Mux(is_lit, pos >= self.k_len, pos > self.k_len)):
+            m.d.comb += code.eq(ErrorCode.RLE_OVERRUN)
+        with m.Elif(is_end & (pos != self.k_len)):
+            m.d.comb += code.eq(ErrorCode.RLE_SHORT)
+        with m.Else():
+            m.d.comb += code.eq(ErrorCode.NONE)
+        bad = code != ErrorCode.NONE
+
+        accept = Signal()
+        m.d.comb += [
+            self.words.ready.eq(self.active & ~self.finished & ~self.error),
+            accept.eq(self.words.valid & self.words.ready),
+            self.word_valid.eq(accept),
+            self.skipped.eq(Mux(accept & ~bad, run, 0)),
+            self.lit_valid.eq(accept & ~bad & is_lit),
+            self.lit_k.eq(pos),
+            self.lit_tile.eq(tile),
+            self.lit_ah.eq(word.data),
+        ]
+
+        with m.If(self.restart):
+            m.d.sync += [
+                k.eq(0), tile.eq(0), self.finished.eq(0),
+                self.error.eq(0), self.error_code.eq(ErrorCode.NONE),
+            ]
+        with m.Elif(accept & bad):
+            m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
+        with m.Elif(accept):
+            with m.If(is_end):
+                m.d.sync += [k.eq(0), tile.eq(1)]
+                with m.If(tile):
+                    m.d.sync += self.finished.eq(1)
+            with m.Elif(is_lit):
+                m.d.sync += k.eq(pos + 1)
+            with m.Else():
+                m.d.sync += k.eq(pos)
+        return m
