@@ -156,12 +156,15 @@ def slice_plan(A, *, mode, L, r, cfg: PanaceaConfig, compensation="static") -> S
                      group_size=G)
 
 
-def _slice_products(X, WHL):
-    """``X @ [WH | WL]`` exactly, for small-integer X; float32 BLAS when exact, else float64."""
+def _slice_products(X, WHL, bound):
+    """``X @ [WH | WL]`` exactly for small-integer X with ``|X| <= bound``.
+
+    float32 BLAS when every partial sum is an exact float32 integer (K * bound * 8 < 2**24),
+    else float64 (exact below 2**53).
+    """
     K = X.shape[1]
-    bound = K * max(1, int(np.abs(X).max(initial=0))) * 8
-    dt = np.float32 if bound < (1 << 24) else np.float64
-    return np.rint(X.astype(dt) @ WHL.astype(dt)).astype(np.int64)
+    dt = np.float32 if K * max(1, bound) * 8 < (1 << 24) else np.float64
+    return (X.astype(dt, copy=False) @ WHL.astype(dt)).astype(np.int64)
 
 
 def aqs_gemm(A, W, z, *, mode, L=4, r=None, cfg: PanaceaConfig | None = None,
@@ -181,21 +184,20 @@ def aqs_gemm(A, W, z, *, mode, L=4, r=None, cfg: PanaceaConfig | None = None,
     WH, WL = split_weight(W)
     WHL = np.concatenate([WH, WL], axis=1)                      # K x 2N weight slices
     active = ~np.repeat(plan.vec_skip, G, axis=0)               # Mp x K
-    AH = plan.AH.astype(np.int64)
+    hmax = (1 << (8 - L)) - 1
     if compensation == "static":
-        DH = (AH - s) * active                                  # DWO operands
+        DH = (plan.AH.astype(np.float32) - s) * active          # DWO operands (AH - s)
     else:
-        DH = AH * active
-    P_h = _slice_products(DH, WHL)                              # (AH-s)xWH | (AH-s)xWL
-    P_l = _slice_products(plan.AL.astype(np.int64), WHL)        # ALxWH     | ALxWL
+        DH = plan.AH.astype(np.float32) * active
+    P_h = _slice_products(DH, WHL, hmax)                        # (AH-s)xWH | (AH-s)xWL
+    P_l = _slice_products(plan.AL, WHL, (1 << L) - 1)           # ALxWH     | ALxWL
     Y = ((P_h[:, :N] << 4) + P_h[:, N:]) << L
     Y += (P_l[:, :N] << 4) + P_l[:, N:]
+    C = (WH.astype(np.int64).sum(0) << 4) + WL.astype(np.int64).sum(0)
     if compensation == "static":
-        C = (WH.astype(np.int64).sum(0) << 4) + WL.astype(np.int64).sum(0)
         Y += ((s << L) - z) * C
     else:
-        C = (WH.astype(np.int64).sum(0) << 4) + WL.astype(np.int64).sum(0)
-        R = ((plan.AH == s) & ~active).astype(np.int64)         # skipped slices equal to s
-        P_r = _slice_products(R, WHL)
+        R = (plan.AH == s) & ~active                            # skipped slices equal to s
+        P_r = _slice_products(R, WHL, 1)
         Y += (s << L) * ((P_r[:, :N] << 4) + P_r[:, N:]) - z * C
     return _to_int32(Y[:M]), plan
