@@ -1,0 +1,265 @@
+"""Amaranth-simulator tests of the AXI4-Lite register file (``panacea_hdl.csr.CSR``).
+
+Also home of the small AXI4-Lite manager used by the Amaranth tests of the top level
+(:func:`axil_write`, :func:`axil_read`). The expected values come from ``docs/registers.md``
+(via ``panacea_hdl.regmap``) and a tiny Python model of the register file, never from the RTL.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from golden_model.config import PRESETS, PanaceaConfig
+from golden_model.cycle_model import COUNTERS
+from panacea_hdl import regmap
+from panacea_hdl.axi import RESP_OKAY, RESP_SLVERR
+from panacea_hdl.csr import CSR, counter_inc_bits
+
+TINY = PRESETS["tiny"]
+
+
+# ---- AXI4-Lite manager for Amaranth testbenches ---------------------------------------------
+async def _idle(ctx, n):
+    for _ in range(n):
+        await ctx.tick()
+
+
+async def axil_write(ctx, bus, addr, value, strb=0xF, *, w_first=0, b_delay=0):
+    """Write ``value`` to ``addr``; returns BRESP.
+
+    ``w_first`` > 0 presents W that many cycles before AW (< 0: AW first); ``b_delay`` holds
+    BREADY low for that many cycles of a pending response.
+    """
+    aw_wait, w_wait = max(0, w_first), max(0, -w_first)
+    ctx.set(bus.awaddr, addr)
+    ctx.set(bus.wdata, value)
+    ctx.set(bus.wstrb, strb)
+    aw_done = w_done = False
+    if w_wait == 0:
+        ctx.set(bus.wvalid, 1)
+    if aw_wait == 0:
+        ctx.set(bus.awvalid, 1)
+    ctx.set(bus.bready, b_delay == 0)
+    cycle = 0
+    for _ in range(1000):
+        _, _, awv, awr, wv, wr, bv, br, bresp = await ctx.tick().sample(
+            bus.awvalid, bus.awready, bus.wvalid, bus.wready, bus.bvalid, bus.bready, bus.bresp)
+        cycle += 1
+        if awv and awr:
+            aw_done = True
+            ctx.set(bus.awvalid, 0)
+        if wv and wr:
+            w_done = True
+            ctx.set(bus.wvalid, 0)
+        if bv and br:
+            ctx.set(bus.bready, 0)
+            assert aw_done and w_done, "write response before the address and data were accepted"
+            return bresp
+        if bv:
+            b_delay -= 1
+            if b_delay <= 0:
+                ctx.set(bus.bready, 1)
+        if not aw_done and cycle >= aw_wait:
+            ctx.set(bus.awvalid, 1)
+        if not w_done and cycle >= w_wait:
+            ctx.set(bus.wvalid, 1)
+    raise AssertionError(f"AXI4-Lite write to {addr:#x} hung")
+
+
+async def axil_read(ctx, bus, addr, *, r_delay=0):
+    """Read ``addr``; returns ``(rdata, rresp)``."""
+    ctx.set(bus.araddr, addr)
+    ctx.set(bus.arvalid, 1)
+    ctx.set(bus.rready, r_delay == 0)
+    ar_done = False
+    for _ in range(1000):
+        _, _, arv, arr, rv, rr, rdata, rresp = await ctx.tick().sample(
+            bus.arvalid, bus.arready, bus.rvalid, bus.rready, bus.rdata, bus.rresp)
+        if arv and arr:
+            ar_done = True
+            ctx.set(bus.arvalid, 0)
+        if rv and rr:
+            ctx.set(bus.rready, 0)
+            assert ar_done, "read data before the address was accepted"
+            return rdata, rresp
+        if rv:
+            r_delay -= 1
+            if r_delay <= 0:
+                ctx.set(bus.rready, 1)
+    raise AssertionError(f"AXI4-Lite read of {addr:#x} hung")
+
+
+async def axil_read_ok(ctx, bus, addr):
+    data, resp = await axil_read(ctx, bus, addr)
+    assert resp == RESP_OKAY, f"read of {addr:#x} answered {resp:#b}"
+    return data
+
+
+async def axil_write_ok(ctx, bus, addr, value):
+    resp = await axil_write(ctx, bus, addr, value)
+    assert resp == RESP_OKAY, f"write of {value:#x} to {addr:#x} answered {resp:#b}"
+
+
+# ---- register model ---------------------------------------------------------------------------
+RW_WIDTH = {regmap.MODE: 2, regmap.RVAL: 8, regmap.ZP: 8, regmap.SPLIT: 4,
+            regmap.DIM_M: 16, regmap.DIM_K: 16, regmap.DIM_N: 16}
+RO = {regmap.STATUS, regmap.ERR_WORD, regmap.INFO, regmap.KMAX,
+      *[regmap.counter_addr(i) for i in range(len(COUNTERS))]}
+
+
+def _strb_mask(strb):
+    return sum(0xFF << (8 * i) for i in range(4) if strb >> i & 1)
+
+
+def _run(dut, *testbenches):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    sim.run()
+
+
+def test_reset_values_info_kmax():
+    cfg = PanaceaConfig(name="odd", group_size=3, pea_cols=5, num_peas=7, splits=(3, 5),
+                        k_max=100, rle_run_bits=6)
+    dut = CSR(config=cfg)
+
+    async def tb(ctx):
+        info = await axil_read_ok(ctx, dut.bus, regmap.INFO)
+        assert info == 3 | (5 << 8) | (7 << 16) | (6 << 24)
+        assert await axil_read_ok(ctx, dut.bus, regmap.KMAX) == 100
+        # SPLIT resets to the smallest supported split when 4 is not supported
+        assert await axil_read_ok(ctx, dut.bus, regmap.SPLIT) == 3
+        for addr in (regmap.MODE, regmap.RVAL, regmap.ZP, regmap.DIM_M, regmap.DIM_K,
+                     regmap.DIM_N, regmap.STATUS, regmap.ERR_WORD):
+            assert await axil_read_ok(ctx, dut.bus, addr) == 0, hex(addr)
+
+    _run(dut, tb)
+
+
+def test_status_and_err_word_follow_inputs():
+    dut = CSR(config=TINY)
+
+    async def tb(ctx):
+        for busy, done, error, code in [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 7), (1, 1, 1, 15)]:
+            ctx.set(dut.busy, busy)
+            ctx.set(dut.done, done)
+            ctx.set(dut.error, error)
+            ctx.set(dut.errcode, code)
+            ctx.set(dut.err_word, 0xDEADBEEF ^ code)
+            st = await axil_read_ok(ctx, dut.bus, regmap.STATUS)
+            assert st == busy | done << 1 | error << 2 | code << 4
+            d = regmap.decode_status(st) if code <= 7 else None
+            if d:
+                assert d["busy"] == bool(busy) and d["errcode"] == code
+            assert await axil_read_ok(ctx, dut.bus, regmap.ERR_WORD) == 0xDEADBEEF ^ code
+
+    _run(dut, tb)
+
+
+def test_random_register_traffic_against_model():
+    """Random reads/writes (strobes, W before AW, late BREADY/RREADY, bad addresses, busy)."""
+    dut = CSR(config=TINY)
+    rng = random.Random(1)
+    model = {a: 0 for a in RW_WIDTH}
+    model[regmap.SPLIT] = 4
+    outputs = {regmap.MODE: dut.mode, regmap.RVAL: dut.rval, regmap.ZP: dut.zp,
+               regmap.SPLIT: dut.split, regmap.DIM_M: dut.dim_m, regmap.DIM_K: dut.dim_k,
+               regmap.DIM_N: dut.dim_n}
+    all_addrs = list(range(0, 0x80, 4))
+
+    async def tb(ctx):
+        busy = 0
+        for _ in range(250):
+            op = rng.random()
+            addr = rng.choice(all_addrs)
+            if op < 0.1:
+                busy = rng.random() < 0.3
+                ctx.set(dut.busy, busy)
+            elif op < 0.55:
+                value = rng.getrandbits(32)
+                strb = rng.choice([0xF, 0xF, rng.getrandbits(4)])
+                resp = await axil_write(ctx, dut.bus, addr | rng.getrandbits(2), value, strb,
+                                        w_first=rng.randint(-2, 2), b_delay=rng.randint(0, 3))
+                if addr in RW_WIDTH and not busy:
+                    mask = _strb_mask(strb) & ((1 << RW_WIDTH[addr]) - 1)
+                    model[addr] = (model[addr] & ~mask) | (value & mask)
+                    assert resp == RESP_OKAY
+                elif addr == regmap.CTRL:
+                    assert resp == RESP_OKAY
+                else:
+                    assert resp == RESP_SLVERR, hex(addr)
+            else:
+                data, resp = await axil_read(ctx, dut.bus, addr, r_delay=rng.randint(0, 3))
+                if addr in RW_WIDTH:
+                    assert (data, resp) == (model[addr], RESP_OKAY), hex(addr)
+                elif addr in RO:
+                    assert resp == RESP_OKAY
+                else:
+                    assert resp == RESP_SLVERR, hex(addr)
+            for a, sig in outputs.items():
+                assert ctx.get(sig) == model[a], hex(a)
+
+    _run(dut, tb)
+
+
+def test_ctrl_pulses_once():
+    dut = CSR(config=TINY)
+    seen = []
+
+    async def tb(ctx):
+        for value, strb in [(1, 0xF), (2, 0xF), (3, 0xF), (1, 0xE), (0, 0xF), (0x100, 0xF)]:
+            seen.clear()
+            await axil_write_ok(ctx, dut.bus, regmap.CTRL, value) if strb == 0xF else \
+                await axil_write(ctx, dut.bus, regmap.CTRL, value, strb)
+            await _idle(ctx, 3)
+            starts = sum(s for s, _ in seen)
+            aborts = sum(a for _, a in seen)
+            exp = (value & 1, value >> 1 & 1) if strb & 1 else (0, 0)
+            assert (starts, aborts) == exp, (value, strb, seen)
+
+    async def monitor(ctx):
+        async for _, _, s, a in ctx.tick().sample(dut.start, dut.abort):
+            seen.append((s, a))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.add_process(monitor)
+    sim.run()
+
+
+def test_counters_increment_clear_and_read():
+    cfg = TINY
+    dut = CSR(config=cfg)
+    n = len(COUNTERS)
+    rng = random.Random(7)
+    top = (1 << counter_inc_bits(cfg)) - 1
+
+    async def tb(ctx):
+        totals = [0] * n
+        for step in range(60):
+            incs = [rng.randint(0, top) for _ in range(n)]
+            clear = step in (20, 41)
+            for i, v in enumerate(incs):
+                ctx.set(dut.counter_inc[i], v)
+            ctx.set(dut.counters_clear, clear)
+            await ctx.tick()
+            totals = [0] * n if clear else [t + v for t, v in zip(totals, incs)]
+        for i in range(n):
+            ctx.set(dut.counter_inc[i], 0)
+        ctx.set(dut.counters_clear, 0)
+        for i, name in enumerate(COUNTERS):
+            assert await axil_read_ok(ctx, dut.bus, regmap.COUNTER_ADDR[name]) == totals[i], name
+            assert ctx.get(dut.counters[i]) == totals[i]
+
+    _run(dut, tb)
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_rejects_non_config():
+    with pytest.raises(TypeError, match="config"):
+        CSR(config={"name": "tiny"})
