@@ -1,0 +1,97 @@
+"""DWO: the dynamic workload operator of one PEA (sparse high-order work).
+
+``group_size x pea_cols`` processing elements: one literal (non-skipped) high-order vector of
+one tile per issue. Each PE forms ``D = AH - s`` (signed, ``ho_bits + 1`` bits) and adds
+``D*WL + ((D*WH) << 4)`` into the accumulator ``accH`` of its row of the selected tile. The DWO
+owns the accumulators of both tiles (``rows_per_pass x pea_cols``), so its G-row PE array
+serves the two tiles of a pass (double-tile processing).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model.config import ACC_BITS, TILES_PER_PASS
+from golden_model.slicing import WEIGHT_SLICE_SHIFT
+
+from .layouts import check_config, ho_vector_layout, w_row_layout
+from .weight_buffer import weight_digits
+
+__all__ = ["DWO"]
+
+
+class DWO(wiring.Component):
+    """Sparse high-order MAC array with the accumulators ``accH`` of both tiles.
+
+    Pipeline: an issue (``en``) in cycle t registers the tile and the differences
+    ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed in cycle t) is
+    valid in cycle t+1, when the slice products are formed and added into the G accumulator
+    rows of the tile at the edge ending t+1.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+
+    Attributes
+    ----------
+    en : In(1)
+        Issue a MAC of the vector ``ah`` this cycle.
+    tile : In(1)
+        Tile of the vector: rows ``tile*G .. tile*G + G - 1`` of the pass.
+    ah : In(ArrayLayout(unsigned(ho_bits), G))
+        High-order slices of the tile's G rows.
+    s : In(unsigned(ho_bits))
+        Skip value subtracted from every slice (r in ``aqs`` mode, 0 otherwise).
+    w : In(w_row_layout)
+        Weight row of the issue of the previous cycle (read data).
+    clear : In(1)
+        Zero the accumulators at the end of this cycle (wins over a completing MAC).
+    acc : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
+        ``accH``, lane ``row * pea_cols + col``.
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        super().__init__({
+            "en": In(1),
+            "tile": In(1),
+            "ah": In(ho_vector_layout(cfg)),
+            "s": In(unsigned(cfg.ho_bits)),
+            "w": In(w_row_layout(cfg)),
+            "clear": In(1),
+            "acc": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        G, cols, H = cfg.group_size, cfg.pea_cols, cfg.ho_bits
+
+        valid = Signal(name="mac_valid")
+        tile = Signal(name="tile_r")
+        d = Signal(data.ArrayLayout(signed(H + 1), G), name="d_r")
+        m.d.sync += valid.eq(self.en)
+        with m.If(self.en):
+            m.d.sync += tile.eq(self.tile)
+            for i in range(G):
+                m.d.sync += d[i].eq(self.ah[i] - self.s)
+
+        digits = [weight_digits(self.w[c]) for c in range(cols)]
+        for i in range(G):
+            for c in range(cols):
+                wh, wl = digits[c]
+                prod = Signal(signed(H + 1 + 8 + 2), name=f"p_{i}_{c}")
+                m.d.comb += prod.eq(d[i] * wl + ((d[i] * wh) << WEIGHT_SLICE_SHIFT))
+                for t in range(TILES_PER_PASS):
+                    lane = self.acc[(t * G + i) * cols + c]
+                    with m.If(self.clear):
+                        m.d.sync += lane.eq(0)
+                    with m.Elif(valid & (tile == t)):
+                        m.d.sync += lane.eq(lane + prod)
+        return m

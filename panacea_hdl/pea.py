@@ -1,0 +1,128 @@
+"""PEA: one processing-element array of the Panacea core.
+
+A PEA computes ``pea_cols`` output columns for all ``rows_per_pass = 2G`` rows of a pass.
+It contains:
+
+* a :class:`~panacea_hdl.weight_buffer.WeightBuffer` (``k_max`` rows, one write port for LOAD,
+  read port A for the SWO, read port B for the DWO);
+* the :class:`~panacea_hdl.swo.SWO` (2G x pea_cols PEs, owns the accumulators ``accL``);
+* the :class:`~panacea_hdl.dwo.DWO` (G x pea_cols PEs, owns ``accH`` of both tiles);
+* the :class:`~panacea_hdl.compensator.Compensator` (column sums and compensation term);
+* the output adder ``y = (accH << L) + accL + ((s << L) - z) * C[col]`` (mod 2**32).
+
+``num_peas`` PEAs run in lockstep in the top level, each on its own column slice.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model.config import ACC_BITS, ACT_BITS
+
+from .compensator import SPLIT_BITS, Compensator, shift_by_split
+from .dwo import DWO
+from .layouts import check_config, ho_vector_layout, k_shape, lo_beat_layout, w_row_layout
+from .swo import SWO
+from .weight_buffer import WeightBuffer
+
+__all__ = ["PEA"]
+
+
+class PEA(wiring.Component):
+    """One PE array: weight buffer, SWO, DWO, compensator and accumulators.
+
+    Timing contract: an issue (``swo_en`` / ``dwo_en``) in cycle t reads weight row ``k``
+    through a synchronous read port in cycle t; the slice products are formed in cycle t+1 from
+    the operands registered at t and the read data, and added into the accumulators at the edge
+    ending t+1; ``y`` (combinational from registers and the ``s``/``z``/``split`` inputs)
+    reflects the MAC from cycle t+2. SWO and DWO may issue in the same cycle (two read ports).
+    LOAD writes (``w_we``) must not coincide with PASS reads.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        The design parameters (keyword only). Anything else raises :class:`TypeError`.
+
+    Attributes
+    ----------
+    w_we, w_addr, w_data : In
+        LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
+    comp_clear : In(1)
+        Clear the compensator's column sums; with ``w_we`` high they become ``w_data``.
+    swo_en, swo_k, swo_al : In
+        SWO issue: MAC of the low-order beat ``swo_al`` (lane i = row i) with row ``swo_k``.
+    dwo_en, dwo_k, dwo_tile, dwo_ah : In
+        DWO issue: MAC of tile ``dwo_tile``'s high-order vector ``dwo_ah`` with row ``dwo_k``.
+    s : In(unsigned(ho_bits))
+        Skip value (r in ``aqs`` mode, else 0); stable during a GEMM.
+    z : In(unsigned(8))
+        Zero point.
+    split : In(unsigned(3))
+        Split L, one of ``config.splits``.
+    acc_clear : In(1)
+        Clear both accumulator sets at the end of this cycle (HANDOFF). A MAC completing in the
+        same cycle is discarded.
+    y : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
+        Lane ``row * pea_cols + col``: ``(accH << L) + accL + ((s << L) - z) * C[col]``.
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        k = k_shape(cfg)
+        super().__init__({
+            "w_we": In(1),
+            "w_addr": In(k),
+            "w_data": In(w_row_layout(cfg)),
+            "comp_clear": In(1),
+            "swo_en": In(1),
+            "swo_k": In(k),
+            "swo_al": In(lo_beat_layout(cfg)),
+            "dwo_en": In(1),
+            "dwo_k": In(k),
+            "dwo_tile": In(1),
+            "dwo_ah": In(ho_vector_layout(cfg)),
+            "s": In(unsigned(cfg.ho_bits)),
+            "z": In(unsigned(ACT_BITS)),
+            "split": In(unsigned(SPLIT_BITS)),
+            "acc_clear": In(1),
+            "y": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
+        })
+
+    @property
+    def config(self):
+        """The :class:`PanaceaConfig` this PEA was built for."""
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        m.submodules.wbuf = wbuf = WeightBuffer(config=cfg)
+        m.submodules.swo = swo = SWO(config=cfg)
+        m.submodules.dwo = dwo = DWO(config=cfg)
+        m.submodules.comp = comp = Compensator(config=cfg)
+
+        m.d.comb += [
+            # weight buffer: LOAD write port, SWO on read port A, DWO on read port B
+            wbuf.w_en.eq(self.w_we), wbuf.w_addr.eq(self.w_addr), wbuf.w_data.eq(self.w_data),
+            wbuf.a_en.eq(self.swo_en), wbuf.a_addr.eq(self.swo_k),
+            wbuf.b_en.eq(self.dwo_en), wbuf.b_addr.eq(self.dwo_k),
+            # SWO
+            swo.en.eq(self.swo_en), swo.al.eq(self.swo_al), swo.w.eq(wbuf.a_data),
+            swo.clear.eq(self.acc_clear),
+            # DWO
+            dwo.en.eq(self.dwo_en), dwo.tile.eq(self.dwo_tile), dwo.ah.eq(self.dwo_ah),
+            dwo.s.eq(self.s), dwo.w.eq(wbuf.b_data), dwo.clear.eq(self.acc_clear),
+            # compensator: column sums from the rows being loaded
+            comp.load.eq(self.w_we), comp.clear.eq(self.comp_clear), comp.w.eq(self.w_data),
+            comp.s.eq(self.s), comp.z.eq(self.z), comp.split.eq(self.split),
+        ]
+
+        for row in range(cfg.rows_per_pass):
+            for col in range(cfg.pea_cols):
+                lane = row * cfg.pea_cols + col
+                acc_h = shift_by_split(m, dwo.acc[lane], self.split, cfg.splits,
+                                       name=f"acch_shifted_{row}_{col}")
+                m.d.comb += self.y[lane].eq(acc_h + swo.acc[lane] + comp.term[col])
+        return m

@@ -1,0 +1,97 @@
+"""Weight buffer of one PEA, and the weight-digit slicer shared by its operators.
+
+The buffer holds the PEA's ``pea_cols`` int8 lanes of every weight row ``k < k_max`` of the
+current column block. It has one write port (LOAD) and two synchronous, non-transparent read
+ports: port A feeds the SWO, port B the DWO, so both operators can issue in the same cycle.
+LOAD writes and PASS reads never happen in the same cycle, so transparency is not needed.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Shape, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden_model.slicing import WEIGHT_SLICE_SHIFT
+
+from .layouts import check_config, k_shape, w_row_layout
+
+__all__ = ["WeightBuffer", "weight_digits", "WL_SHAPE", "WH_SHAPE"]
+
+#: Shapes of the signed weight digits: ``WL`` in [-8, 7], ``WH`` in [-8, 8].
+WL_SHAPE = signed(WEIGHT_SLICE_SHIFT)
+WH_SHAPE = signed(WEIGHT_SLICE_SHIFT + 1)
+
+
+def weight_digits(w):
+    """Split an int8 weight value into its signed digits, as hardware expressions.
+
+    ``WL = ((W + 8) mod 16) - 8`` is the low nibble read as a signed 4-bit number and
+    ``WH = (W - WL) >> 4`` is the high nibble (signed) plus the low nibble's sign bit
+    (the borrow), in [-8, 8]; ``W = 16 * WH + WL`` (``golden_model.slicing.split_weight``).
+
+    Parameters
+    ----------
+    w : Value
+        An 8-bit weight (signed or raw bits).
+
+    Returns
+    -------
+    (wh, wl) : tuple of Value
+        ``wh`` of shape :data:`WH_SHAPE`, ``wl`` of shape :data:`WL_SHAPE`.
+    """
+    w = w.as_value() if hasattr(w, "as_value") else w
+    n = WEIGHT_SLICE_SHIFT
+    wl = w[:n].as_signed()
+    wh = (w[n:2 * n].as_signed() + w[n - 1])
+    assert Shape.cast(wl.shape()) == WL_SHAPE and Shape.cast(wh.shape()) == WH_SHAPE
+    return wh, wl
+
+
+class WeightBuffer(wiring.Component):
+    """``k_max`` rows of ``w_row_layout`` with one write port and two read ports.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Sets the depth (``k_max``) and the row layout (``pea_cols`` int8 lanes).
+
+    Attributes
+    ----------
+    w_en, w_addr, w_data : In
+        Write row ``w_addr`` with ``w_data`` at the end of a cycle where ``w_en`` is high.
+    a_en, a_addr : In
+        Read port A (SWO): with ``a_en`` high in cycle t, ``a_data`` holds row ``a_addr``
+        from cycle t+1 until the next enabled read.
+    a_data : Out
+    b_en, b_addr, b_data
+        Read port B (DWO), the same as port A.
+    """
+
+    def __init__(self, *, config):
+        self._config = check_config(config)
+        row, k = w_row_layout(config), k_shape(config)
+        super().__init__({
+            "w_en": In(1), "w_addr": In(k), "w_data": In(row),
+            "a_en": In(1), "a_addr": In(k), "a_data": Out(row),
+            "b_en": In(1), "b_addr": In(k), "b_data": Out(row),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        m.submodules.mem = mem = Memory(shape=w_row_layout(cfg), depth=cfg.k_max, init=[])
+        wp = mem.write_port()
+        rd_a = mem.read_port(transparent_for=())
+        rd_b = mem.read_port(transparent_for=())
+        m.d.comb += [
+            wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data),
+            rd_a.en.eq(self.a_en), rd_a.addr.eq(self.a_addr), self.a_data.eq(rd_a.data),
+            rd_b.en.eq(self.b_en), rd_b.addr.eq(self.b_addr), self.b_data.eq(rd_b.data),
+        ]
+        return m
