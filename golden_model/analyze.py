@@ -32,7 +32,7 @@ import numpy as np
 from .aqs_gemm import MODES, choose_r, slice_plan
 from .config import PanaceaConfig
 from .cycle_model import predict
-from .dbs import choose_split
+from .dbs import choose_split, choose_split_zpm
 from .quant import calibrate_activation, check_float_matrix, dequantize_activation, quantize_activation
 from .slicing import check_split
 from .zpm import zpm_search
@@ -82,7 +82,8 @@ def analyze(x, *, cfg: PanaceaConfig, L=4, zpm=False, dbs=False, per_token=False
         Also run :func:`golden_model.zpm.zpm_search` (per-tensor only) and report the aqs
         figures after the shift.
     dbs : bool
-        Also run :func:`golden_model.dbs.choose_split` on the aqs mode (after ZPM when both).
+        Also choose the split for the aqs mode: :func:`golden_model.dbs.choose_split`, or with
+        ``zpm`` the joint search :func:`golden_model.dbs.choose_split_zpm` (a ZPM shift per L).
     per_token : bool
         Per-token calibration instead of per tensor.
     method : {"minmax", "percentile"}
@@ -139,19 +140,18 @@ def analyze(x, *, cfg: PanaceaConfig, L=4, zpm=False, dbs=False, per_token=False
                          "dense_over_aqs": modes["dense"]["energy_pj"] / aqs["energy_pj"]},
     }
 
-    A_aqs = A
     if zpm:
         res = zpm_search(x, q, L=L, group_size=cfg.group_size)
-        A_aqs = res.A
         after = _mode_figures(res.A, "aqs", L, res.r, N, cfg)
         out["zpm"] = {**res.to_dict(), "aqs_after": after,
                       "cycles_before": aqs["cycles"], "cycles_after": after["cycles"],
                       "energy_before_pj": aqs["energy_pj"], "energy_after_pj": after["energy_pj"]}
     if dbs:
-        res = choose_split(A_aqs, N=N, cfg=cfg, mode="aqs")
+        # with ZPM, the shift is searched per split (joint), since the best shift depends on L
+        res = choose_split_zpm(x, q, N=N, cfg=cfg) if zpm else choose_split(A, N=N, cfg=cfg)
         base = res.table[L]
         chosen = res.table[res.L]
-        out["dbs"] = {**res.to_dict(), "after_zpm": bool(zpm), "L_before": L,
+        out["dbs"] = {**res.to_dict(), "joint_zpm": bool(zpm), "L_before": L,
                       "cycles_before": base["cycles"], "cycles_after": chosen["cycles"],
                       "energy_before_pj": base["energy_pj"], "energy_after_pj": chosen["energy_pj"]}
     return out
@@ -195,8 +195,9 @@ def format_analysis(d: dict) -> str:
     if "dbs" in d:
         b = d["dbs"]
         per_l = ", ".join(f"L={L}: {row['cycles']} cyc {_pct(row['frac_vectors_skipped'])}"
+                          + (f" d={row['d']:+d}" if "d" in row else "")
                           for L, row in b["table"].items())
-        lines.append(f"DBS{' (after ZPM)' if b['after_zpm'] else ''}: L {b['L_before']} -> "
+        lines.append(f"DBS{' (joint with ZPM)' if b['joint_zpm'] else ''}: L {b['L_before']} -> "
                      f"{b['L']} (r {b['r']}), cycles {b['cycles_before']} -> {b['cycles_after']}"
                      f"  [{per_l}]")
     lines.append(f"(HO==r uses the tensor's r = {d['modes']['aqs']['stats']['r']}; skip: the HO value "

@@ -12,6 +12,11 @@ cost ``cycle_model.predict(plan, N, cfg)``. The chosen L has the fewest cycles; 
 fewer high-order slice products (``work["ho_products"]``), then to the L closest to 4, then
 to the smaller L.
 
+ZPM and DBS interact: the best zero-point shift depends on L (it moves the bulk of the
+distribution inside one bucket of width ``2**L``), so a shift searched at L = 4 can be a poor
+one at L = 5. :func:`choose_split_zpm` searches them jointly: ZPM at every L, then the L with
+the fewest cycles after its own shift.
+
 Example
 -------
 >>> import numpy as np
@@ -31,9 +36,11 @@ import numpy as np
 from .aqs_gemm import MODES, SlicePlan, choose_r, slice_plan
 from .config import PanaceaConfig
 from .cycle_model import Prediction, predict
+from .quant import ActQuant
 from .slicing import check_activation
+from .zpm import DEFAULT_CLIP_BUDGET, DEFAULT_SHIFT_RANGE, ZPMResult, zpm_search
 
-__all__ = ["DBSResult", "choose_split"]
+__all__ = ["DBSResult", "choose_split", "choose_split_zpm"]
 
 
 @dataclass
@@ -51,6 +58,8 @@ class DBSResult:
         Plan of the chosen split.
     prediction : Prediction
         Cycle-model prediction of the chosen split.
+    zpm : ZPMResult or None
+        The zero-point shift of the chosen split (:func:`choose_split_zpm` only).
     """
 
     L: int
@@ -60,11 +69,38 @@ class DBSResult:
     table: dict
     plan: SlicePlan = field(repr=False)
     prediction: Prediction = field(repr=False)
+    zpm: ZPMResult | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-serializable summary (split keys as strings)."""
-        return {"L": self.L, "r": self.r, "mode": self.mode, "N": self.N,
-                "table": {str(L): dict(row) for L, row in self.table.items()}}
+        d = {"L": self.L, "r": self.r, "mode": self.mode, "N": self.N,
+             "table": {str(L): dict(row) for L, row in self.table.items()}}
+        if self.zpm is not None:
+            d["zpm"] = {k: v for k, v in self.zpm.to_dict().items() if k != "candidates"}
+        return d
+
+
+def _check_common(cfg, N, mode):
+    if not isinstance(cfg, PanaceaConfig):
+        raise ValueError(f"cfg must be a PanaceaConfig, got {type(cfg).__name__}")
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
+        raise ValueError(f"N must be an int >= 1, got {N!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return int(N)
+
+
+def _row(A, L, r, N, cfg, mode):
+    plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg)
+    pred = predict(plan, N, cfg)
+    st = plan.stats()
+    row = {"r": r, "cycles": int(pred.counters["cycles"]),
+           "frac_vectors_skipped": st["frac_vectors_skipped"],
+           "frac_ho_eq_r": st["frac_ho_eq_r"],
+           "ho_products": int(pred.work["ho_products"]),
+           "energy_pj": float(pred.energy_pj["total"])}
+    key = (row["cycles"], row["ho_products"], abs(L - 4), L)
+    return row, key, plan, pred
 
 
 def choose_split(A, *, N, cfg: PanaceaConfig, mode="aqs") -> DBSResult:
@@ -84,27 +120,37 @@ def choose_split(A, *, N, cfg: PanaceaConfig, mode="aqs") -> DBSResult:
     DBSResult
     """
     A = check_activation(A, "A")
-    if not isinstance(cfg, PanaceaConfig):
-        raise ValueError(f"cfg must be a PanaceaConfig, got {type(cfg).__name__}")
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-        raise ValueError(f"N must be an int >= 1, got {N!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    N = int(N)
+    N = _check_common(cfg, N, mode)
     table, best, best_key = {}, None, None
     for L in cfg.splits:
         r = choose_r(A, L)
-        plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg)
-        pred = predict(plan, N, cfg)
-        st = plan.stats()
-        row = {"r": r, "cycles": int(pred.counters["cycles"]),
-               "frac_vectors_skipped": st["frac_vectors_skipped"],
-               "frac_ho_eq_r": st["frac_ho_eq_r"],
-               "ho_products": int(pred.work["ho_products"]),
-               "energy_pj": float(pred.energy_pj["total"])}
+        row, key, plan, pred = _row(A, L, r, N, cfg, mode)
         table[L] = row
-        key = (row["cycles"], row["ho_products"], abs(L - 4), L)
         if best_key is None or key < best_key:
             best, best_key = (L, r, plan, pred), key
     L, r, plan, pred = best
     return DBSResult(L=L, r=r, mode=mode, N=N, table=table, plan=plan, prediction=pred)
+
+
+def choose_split_zpm(x, q: ActQuant, *, N, cfg: PanaceaConfig, shift_range=DEFAULT_SHIFT_RANGE,
+                     clip_budget=DEFAULT_CLIP_BUDGET) -> DBSResult:
+    """Joint ZPM + DBS for the aqs mode: the best shift at every split, then the cheapest split.
+
+    For each L in ``cfg.splits``: ``zpm_search(x, q, L=L, group_size=cfg.group_size, ...)``,
+    then the cost of its activations at L with its r; the split is chosen as in
+    :func:`choose_split`. The table rows also carry the shift ``d`` and ``zero_point`` of each
+    L; ``result.zpm`` is the :class:`~golden_model.zpm.ZPMResult` of the chosen L (its
+    ``act`` and ``A`` are the parameters and activations to run with).
+    """
+    N = _check_common(cfg, N, "aqs")
+    table, best, best_key = {}, None, None
+    for L in cfg.splits:
+        z = zpm_search(x, q, L=L, group_size=cfg.group_size, shift_range=shift_range,
+                       clip_budget=clip_budget)
+        row, key, plan, pred = _row(z.A, L, z.r, N, cfg, "aqs")
+        row.update(d=z.d, zero_point=z.zero_point, clip=z.clip_after)
+        table[L] = row
+        if best_key is None or key < best_key:
+            best, best_key = (L, z, plan, pred), key
+    L, z, plan, pred = best
+    return DBSResult(L=L, r=z.r, mode="aqs", N=N, table=table, plan=plan, prediction=pred, zpm=z)

@@ -88,12 +88,24 @@ def test_analyze_zpm_and_dbs_sections():
     plan = slice_plan(zres.A, mode="aqs", L=4, r=zres.r, cfg=cfg)
     assert z["cycles_after"] == predict(plan, cfg.cols, cfg).counters["cycles"]
     b = d["dbs"]
-    assert b["after_zpm"] is True and b["L"] in cfg.splits
-    dres = choose_split(zres.A, N=cfg.cols, cfg=cfg)
-    assert b["L"] == dres.L and b["cycles_after"] == dres.table[dres.L]["cycles"]
+    assert b["joint_zpm"] is True and b["L"] in cfg.splits
+    # joint: a ZPM shift per split, then the cheapest split
+    costs = {}
+    for L in cfg.splits:
+        zl = zpm_search(x, q, L=L, group_size=cfg.group_size)
+        p = predict(slice_plan(zl.A, mode="aqs", L=L, r=zl.r, cfg=cfg), cfg.cols, cfg)
+        costs[L] = (p.counters["cycles"], p.work["ho_products"], abs(L - 4), L)
+        assert b["table"][str(L)]["d"] == zl.d
+    assert b["L"] == min(costs, key=costs.get)
+    assert b["cycles_after"] == min(costs.values())[0]
     assert b["cycles_after"] <= b["cycles_before"] == z["cycles_after"]
+    assert b["zpm"]["d"] == b["table"][str(b["L"])]["d"]
+    d2 = analyze(x, cfg=cfg, dbs=True)
+    dres = choose_split(_independent_A(x)[0], N=cfg.cols, cfg=cfg)
+    assert d2["dbs"]["joint_zpm"] is False and d2["dbs"]["L"] == dres.L
+    assert d2["dbs"]["cycles_before"] == d2["modes"]["aqs"]["cycles"]
     text = format_analysis(d)
-    for word in ("dense", "sibia", "aqs", "ZPM", "DBS (after ZPM)", "speedup"):
+    for word in ("dense", "sibia", "aqs", "ZPM", "DBS (joint with ZPM)", "speedup"):
         assert word in text
 
 

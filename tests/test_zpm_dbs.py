@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from golden_model.aqs_gemm import COMPENSATIONS, MODES, aqs_gemm, reference_gemm, slice_plan
 from golden_model.config import PanaceaConfig, preset
 from golden_model.cycle_model import predict
-from golden_model.dbs import choose_split
+from golden_model.dbs import choose_split, choose_split_zpm
 from golden_model.quant import ActQuant, calibrate_activation, quantize_activation
 from golden_model.zpm import zpm_search
 
@@ -205,3 +205,37 @@ def test_dbs_validation():
         choose_split(np.ones((2, 2), dtype=np.uint8), N=0, cfg=cfg)
     with pytest.raises(ValueError, match="mode"):
         choose_split(np.ones((2, 2), dtype=np.uint8), N=2, cfg=cfg, mode="x")
+
+
+# ---- joint ZPM + DBS ---------------------------------------------------------------------------
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x=activations(), n=st.integers(1, 40), name=st.sampled_from(["tiny", "default"]))
+def test_joint_zpm_dbs_is_minimum_over_splits(x, n, name):
+    cfg = preset(name)
+    q = calibrate_activation(x)
+    res = choose_split_zpm(x, q, N=n, cfg=cfg)
+    costs = {}
+    for L in cfg.splits:
+        z = zpm_search(x, q, L=L, group_size=cfg.group_size)
+        p = predict(slice_plan(z.A, mode="aqs", L=L, r=z.r, cfg=cfg), n, cfg)
+        costs[L] = (p.counters["cycles"], p.work["ho_products"], abs(L - 4), L)
+        assert res.table[L]["d"] == z.d and res.table[L]["cycles"] == p.counters["cycles"]
+    assert costs[res.L] == min(costs.values())
+    assert res.zpm.L == res.L and res.r == res.zpm.r
+    np.testing.assert_array_equal(res.zpm.A, quantize_activation(x, res.zpm.act))
+
+
+def test_best_shift_depends_on_split():
+    # 24 consecutive levels (20..43) cannot fit one L = 4 bucket; shifts d in [-8, -4] or
+    # [4, 7] put 16 of them in one bucket (which one wins depends on the sample); at L = 5 the
+    # best is d = -8 (12..35: 20 levels in bucket 0).
+    rng = np.random.default_rng(0)
+    s, z = 0.1, 32
+    x = (rng.integers(20, 44, size=(32, 64)) - z) * s
+    q, cfg = ActQuant(s, z), preset("default")
+    d4 = zpm_search(x, q, L=4).d
+    assert d4 in (*range(-8, -3), *range(4, 8)) and zpm_search(x, q, L=5).d == -8
+    joint = choose_split_zpm(x, q, N=cfg.cols, cfg=cfg)
+    seq = choose_split(zpm_search(x, q, L=4).A, N=cfg.cols, cfg=cfg)
+    assert joint.L == 5 and joint.table[5]["d"] == -8
+    assert joint.table[5]["cycles"] < seq.table[5]["cycles"]
