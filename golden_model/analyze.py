@@ -190,7 +190,7 @@ def format_analysis(d: dict) -> str:
                      f"r {z['r_before']} -> {z['r']}): skipped vectors "
                      f"{_pct(z['frac_vec_skip_before'])} -> {_pct(z['frac_vec_skip_after'])}, "
                      f"HO==r {_pct(z['frac_ho_eq_r_before'])} -> {_pct(z['frac_ho_eq_r_after'])}, "
-                     f"clipped {_pct(z['clip_before'])} -> {_pct(z['clip_after'])}, "
+                     f"clipped {100 * z['clip_before']:.3f}% -> {100 * z['clip_after']:.3f}%, "
                      f"cycles {z['cycles_before']} -> {z['cycles_after']}")
     if "dbs" in d:
         b = d["dbs"]
