@@ -75,7 +75,7 @@ def _check_method(method, percentile):
 
 
 # ---- activation parameters -------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ActQuant:
     """Activation quantization parameters: ``A = clamp(round(x / scale) + zero_point, 0, 255)``.
 
@@ -105,6 +105,15 @@ class ActQuant:
         else:
             object.__setattr__(self, "scale", s.astype(np.float64))
             object.__setattr__(self, "zero_point", z.astype(np.int64))
+
+    def __eq__(self, other):
+        if not isinstance(other, ActQuant):
+            return NotImplemented
+        return (self.per_token == other.per_token
+                and np.array_equal(self.scale, other.scale)
+                and np.array_equal(self.zero_point, other.zero_point))
+
+    __hash__ = None
 
     @property
     def per_token(self) -> bool:
