@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from golden_model import formats
-from golden_model.config import PanaceaConfig, preset
+from golden_model.config import preset
 from golden_model.formats import END, LIT, SKIP, RESERVED, RLEError, pack_rle_word, rle_decode, rle_encode
 from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.rle_decoder import RLEDecoder
