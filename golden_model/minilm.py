@@ -337,7 +337,8 @@ class QuantizedLinear:
        otherwise (:mod:`golden_model.quant`);
     2. ``*_zpm`` paths: :func:`golden_model.zpm.zpm_search` at L = 4 with ``cfg.group_size``
        moves the zero point (scale unchanged);
-    3. ``*_dbs`` path: :func:`golden_model.dbs.choose_split` picks L (and r) in ``cfg.splits``
+    3. ``*_dbs`` path: :func:`golden_model.dbs.choose_split_zpm` searches the shift at every L
+       in ``cfg.splits`` and picks L (and r) by predicted cycles (joint ZPM + DBS)
        on the (shifted) uint8 activations for this layer's N;
     4. :func:`golden_model.quant.quantized_linear` quantizes, runs the exact AQS-GEMM in
        ``aqs`` mode (``r`` = most frequent high slice, or DBS's) and dequantizes.
@@ -380,16 +381,17 @@ class QuantizedLinear:
         z_cal = act.zero_point
         zres = dres = None
         r = None
-        if "zpm" in self._path:
-            zres = zpm.zpm_search(x64, act, L=L, group_size=cfg.group_size)
-            act = zres.act
         if self._path.endswith("dbs"):
             if cfg.k_max < x.shape[1]:
                 raise ValueError(f"cfg.k_max={cfg.k_max} is below K={x.shape[1]} of layer "
                                  f"{name}; DBS needs a config with k_max >= {x.shape[1]}")
-            A = quant.quantize_activation(x64, act)
-            dres = dbs.choose_split(A, N=w.shape[1], cfg=cfg)
-            L, r = dres.L, dres.r
+            # joint ZPM + DBS: the best shift depends on L, so search it at every split
+            dres = dbs.choose_split_zpm(x64, act, N=w.shape[1], cfg=cfg)
+            zres, L, r = dres.zpm, dres.L, dres.r
+            act = zres.act
+        elif "zpm" in self._path:
+            zres = zpm.zpm_search(x64, act, L=L, group_size=cfg.group_size)
+            act = zres.act
         y, info = quant.quantized_linear(x64, w.astype(np.float64), b.astype(np.float64),
                                          act=act, mode="aqs", L=L, r=r, cfg=cfg)
         self.records[name] = {

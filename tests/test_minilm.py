@@ -130,13 +130,17 @@ def test_asymmetric_beats_symmetric(runs):
 
 
 def test_dbs_changes_only_the_slicing(runs):
-    """ZPM+DBS picks other splits, yet every integer GEMM (and so the output) is identical."""
-    e_zpm, t_zpm = runs["w8a8_asym_zpm"]
-    e_dbs, t_dbs = runs["w8a8_asym_zpm_dbs"]
-    assert any(t_dbs[n]["L"] != 4 for n in t_dbs), "DBS never left L = 4: test is vacuous"
-    for n in minilm.layer_names():
-        np.testing.assert_array_equal(t_zpm[n]["Y"], t_dbs[n]["Y"])
-    np.testing.assert_array_equal(e_zpm, e_dbs)
+    """Joint ZPM+DBS picks other splits, yet each layer's integer GEMM equals the same GEMM
+    sliced at L = 4: the split changes the slicing (and the cycles), never the result."""
+    from golden_model.aqs_gemm import aqs_gemm
+
+    _, t_dbs = runs["w8a8_asym_zpm_dbs"]
+    moved = [n for n in t_dbs if t_dbs[n]["L"] != 4]
+    assert moved, "DBS never left L = 4: test is vacuous"
+    for n in moved[:6]:
+        t = t_dbs[n]
+        Y4, _ = aqs_gemm(t["A"], t["W"], t["z"], mode="aqs", L=4)
+        np.testing.assert_array_equal(Y4, t["Y"])
 
 
 @pytest.mark.parametrize("path", QPATHS)
