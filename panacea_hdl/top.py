@@ -1,0 +1,281 @@
+"""The Panacea core: CSR, PEAs, skip controller, GEMM sequencer and output bank.
+
+Dataflow and timing are those of ``docs/architecture.md`` and
+:func:`golden_model.cycle_model.predict`: for each column block of ``cols`` outputs, LOAD
+writes K weight rows into every PEA; then for each pass of two tiles (``rows_per_pass`` rows)
+the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals to the DWOs;
+the cycle in which the controller reports ``pass_done`` is the DRAIN cycle; HANDOFF copies the
+PEAs' results into the output bank (waiting while the bank still sends the previous pass) and
+clears the accumulators; the bank sends one ``y`` beat per valid row while the next pass runs.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model import formats
+from golden_model.cycle_model import COUNTERS
+
+from . import regmap
+from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
+from .csr import CSR
+from .layouts import (check_config, k_shape, lo_beat_layout, rle_word_layout, w_beat_layout,
+                      y_beat_layout)
+from .pea import PEA
+from .regmap import ErrorCode
+from .skip_controller import SkipController
+
+__all__ = ["PanaceaCore"]
+
+
+class PanaceaCore(wiring.Component):
+    """The accelerator core with its host interfaces.
+
+    Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
+    DRAIN cycle) -> HANDOFF -> next PASS, next block's LOAD, or FINISH (until the bank has
+    sent its last beat) -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
+    without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
+    or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank.
+    START is ignored while busy, ABORT while idle. The performance counters clear at START and
+    count exactly as :func:`golden_model.cycle_model.predict` does.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Design parameters (keyword only).
+
+    Attributes
+    ----------
+    csr : In(AXI4LiteSignature(addr_width=8, data_width=32))
+        Register interface (``docs/registers.md``).
+    w, lo, ho : In(AXI4StreamSignature)
+        Weight beats (``w_beat_bits``), low-order beats (``lo_beat_bits``) and RLE words
+        (``rle_word_bits``), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
+    y : Out(AXI4StreamSignature(y_beat_bits))
+        Output rows; ``tlast`` marks the last beat of a GEMM.
+    busy : Out(1)
+        A GEMM is in progress (STATUS.BUSY).
+    irq : Out(1)
+        STATUS.DONE | STATUS.ERROR.
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        super().__init__({
+            "csr": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
+            "w": In(AXI4StreamSignature(formats.w_beat_bits(cfg))),
+            "lo": In(AXI4StreamSignature(formats.lo_beat_bits(cfg))),
+            "ho": In(AXI4StreamSignature(formats.rle_word_bits(cfg))),
+            "y": Out(AXI4StreamSignature(formats.y_beat_bits(cfg))),
+            "busy": Out(1),
+            "irq": Out(1),
+        })
+
+    @property
+    def config(self):
+        """The :class:`~golden_model.config.PanaceaConfig` this core was built for."""
+        return self._config
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        rows_pp, cols, pea_cols = cfg.rows_per_pass, cfg.cols, cfg.pea_cols
+
+        m.submodules.csr = csr = CSR(config=cfg)
+        m.submodules.ctrl = ctrl = SkipController(config=cfg)
+        peas = [PEA(config=cfg) for _ in range(cfg.num_peas)]
+        for i, pea in enumerate(peas):
+            m.submodules[f"pea{i}"] = pea
+        m.submodules.w_in = w_in = AXIStreamToStream(w_beat_layout(cfg))
+        m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
+        m.submodules.ho_in = ho_in = AXIStreamToStream(rle_word_layout(cfg))
+        m.submodules.y_out = y_out = StreamToAXIStream(y_beat_layout(cfg))
+
+        wiring.connect(m, wiring.flipped(self.csr), csr.bus)
+        wiring.connect(m, wiring.flipped(self.w), w_in.axis)
+        wiring.connect(m, wiring.flipped(self.lo), lo_in.axis)
+        wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
+        wiring.connect(m, y_out.axis, wiring.flipped(self.y))
+        wiring.connect(m, lo_in.o, ctrl.lo)
+        wiring.connect(m, ho_in.o, ctrl.ho)
+
+        # ---- parameters (the CSR refuses writes to them while busy) ------------------------
+        mode, rval, zp, split = csr.mode, csr.rval, csr.zp, csr.split
+        dim_m, dim_k, dim_n = csr.dim_m, csr.dim_k, csr.dim_n
+        is_aqs = Signal()
+        m.d.comb += is_aqs.eq(mode == regmap.MODE_CODES["aqs"])
+        split_ok = Signal()
+        rval_ok = Signal()
+        m.d.comb += split_ok.eq(0)
+        m.d.comb += rval_ok.eq(0)
+        for L in cfg.splits:
+            with m.If(split == L):
+                m.d.comb += [split_ok.eq(1), rval_ok.eq(rval < (1 << (8 - L)))]
+        bad_param = Signal()
+        m.d.comb += bad_param.eq((mode > max(regmap.MODE_CODES.values())) | ~split_ok
+                                 | (is_aqs & ~rval_ok) | (dim_m == 0) | (dim_k == 0)
+                                 | (dim_n == 0) | (dim_k > cfg.k_max))
+        k_len = Signal(k_shape(cfg))
+        s = Signal(unsigned(cfg.ho_bits))
+        m.d.comb += [
+            k_len.eq(dim_k),
+            s.eq(Mux(is_aqs, rval, 0)),
+            ctrl.k_len.eq(k_len),
+            ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]),
+        ]
+
+        # ---- sequencer state --------------------------------------------------------------
+        load_k = Signal(k_shape(cfg))            # next weight row to load
+        rows_left = Signal(16)                  # rows of A from this pass on
+        cols_left = Signal(16)                  # columns of W from this block on
+        ho_index = Signal(32)                   # RLE words accepted in this GEMM
+        done = Signal()
+        error = Signal()
+        errcode = Signal(4)
+        err_word = Signal(32)
+        m.d.comb += [
+            csr.done.eq(done), csr.error.eq(error), csr.errcode.eq(errcode),
+            csr.err_word.eq(err_word), self.irq.eq(done | error),
+        ]
+
+        # ---- output bank -----------------------------------------------------------------
+        bank = [Signal(y_beat_layout(cfg), name=f"bank_{r}") for r in range(rows_pp)]
+        bank_count = Signal(range(rows_pp + 1))
+        bank_last = Signal()                    # the bank holds the GEMM's last pass
+        y_go = Signal()
+        m.d.comb += [
+            y_out.i.payload.eq(bank[0]),
+            y_out.i.valid.eq(bank_count != 0),
+            y_out.last.eq(bank_last & (bank_count == 1)),
+            y_go.eq(y_out.i.valid & y_out.i.ready),
+        ]
+
+        # ---- per-cycle control (driven by the FSM below) -------------------------------------
+        w_go = Signal()          # a weight beat is accepted
+        handoff = Signal()       # the HANDOFF copy happens this cycle
+        start_gemm = Signal()    # START accepted with good parameters
+        flush = Signal()         # leave a GEMM early (error / abort): empty the bank
+        m.d.comb += w_go.eq(w_in.o.valid & w_in.o.ready)
+
+        # PEAs: weights from w, work from the controller, parameters from the CSR
+        w_bits = w_in.o.payload.as_value()
+        for p, pea in enumerate(peas):
+            lane_bits = pea_cols * 8
+            m.d.comb += [
+                pea.w_we.eq(w_go),
+                pea.w_addr.eq(load_k),
+                pea.w_data.eq(w_bits[p * lane_bits:(p + 1) * lane_bits]),
+                pea.comp_clear.eq(w_go & (load_k == 0)),
+                pea.swo_en.eq(ctrl.swo_en), pea.swo_k.eq(ctrl.swo_k), pea.swo_al.eq(ctrl.swo_al),
+                pea.dwo_en.eq(ctrl.dwo_en), pea.dwo_k.eq(ctrl.dwo_k),
+                pea.dwo_tile.eq(ctrl.dwo_tile), pea.dwo_ah.eq(ctrl.dwo_ah),
+                pea.s.eq(s), pea.z.eq(zp), pea.split.eq(split),
+                pea.acc_clear.eq(handoff | start_gemm),
+            ]
+        m.d.comb += ctrl.restart.eq(handoff | start_gemm)
+
+        last_pass = Signal()
+        last_block = Signal()
+        m.d.comb += [
+            last_pass.eq(rows_left <= rows_pp),
+            last_block.eq(cols_left <= cols),
+        ]
+
+        def abort_check():
+            # ABORT from any busy state; placed last in each state so that it wins
+            with m.If(csr.abort):
+                m.d.comb += flush.eq(1)
+                m.d.sync += [done.eq(0), error.eq(1), errcode.eq(ErrorCode.ABORTED)]
+                m.next = "IDLE"
+
+        with m.FSM(name="seq") as fsm:
+            with m.State("IDLE"):
+                with m.If(csr.start):
+                    m.d.comb += csr.counters_clear.eq(1)
+                    m.d.sync += [done.eq(0), error.eq(0), errcode.eq(ErrorCode.NONE),
+                                 err_word.eq(0), ho_index.eq(0)]
+                    with m.If(bad_param):
+                        m.d.sync += [error.eq(1), errcode.eq(ErrorCode.BAD_PARAM)]
+                    with m.Else():
+                        m.d.comb += [start_gemm.eq(1), flush.eq(1)]
+                        m.d.sync += [load_k.eq(0), rows_left.eq(dim_m), cols_left.eq(dim_n)]
+                        m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += w_in.o.ready.eq(1)
+                with m.If(w_go):
+                    m.d.sync += load_k.eq(load_k + 1)
+                    with m.If(load_k + 1 == k_len):
+                        m.next = "PASS"
+                abort_check()
+            with m.State("PASS"):
+                m.d.comb += ctrl.active.eq(1)
+                with m.If(ctrl.error):
+                    m.d.comb += flush.eq(1)
+                    m.d.sync += [error.eq(1), errcode.eq(ctrl.error_code),
+                                 err_word.eq(ho_index - 1)]
+                    m.next = "IDLE"
+                with m.Elif(ctrl.pass_done):   # this cycle is the DRAIN cycle
+                    m.next = "HANDOFF"
+                abort_check()
+            with m.State("HANDOFF"):
+                with m.If(bank_count == 0):
+                    m.d.comb += handoff.eq(1)
+                    with m.If(~last_pass):
+                        m.d.sync += rows_left.eq(rows_left - rows_pp)
+                        m.next = "PASS"
+                    with m.Elif(~last_block):
+                        m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
+                                     load_k.eq(0)]
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.next = "FINISH"
+                abort_check()
+            with m.State("FINISH"):
+                with m.If(y_go & (bank_count == 1)):
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
+                abort_check()
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += [csr.busy.eq(self.busy)]
+
+        with m.If(self.busy & ctrl.word_valid):
+            m.d.sync += ho_index.eq(ho_index + 1)
+
+        # ---- output bank: load at HANDOFF, shift out one row per y beat --------------------
+        with m.If(flush):
+            m.d.sync += [bank_count.eq(0), bank_last.eq(0)]
+        with m.Elif(handoff):
+            for r in range(rows_pp):
+                for p, pea in enumerate(peas):
+                    for c in range(pea_cols):
+                        m.d.sync += bank[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
+            m.d.sync += [
+                bank_count.eq(Mux(last_pass, rows_left, rows_pp)),
+                bank_last.eq(last_pass & last_block),
+            ]
+        with m.Elif(y_go):
+            for r in range(rows_pp - 1):
+                m.d.sync += bank[r].eq(bank[r + 1])
+            m.d.sync += bank_count.eq(bank_count - 1)
+
+        # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
+        word_go = Signal()
+        m.d.comb += word_go.eq(ctrl.word_valid)
+        inc = {
+            "cycles": self.busy,
+            "swo_busy": ctrl.swo_en,
+            "dwo_busy": ctrl.dwo_en,
+            "comp_busy": w_go + handoff,
+            "rle_words": word_go,
+            "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
+            "wbuf_writes": w_go,
+            "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
+            "ext_in_words": w_go + ctrl.swo_en + word_go,
+            "ext_out_words": y_go,
+        }
+        assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
+        for i, name in enumerate(COUNTERS):
+            m.d.comb += csr.counter_inc[i].eq(inc[name])
+        return m

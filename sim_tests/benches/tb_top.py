@@ -1,0 +1,377 @@
+"""cocotb bench of the generated Panacea core (``panacea_<name>``), any config.
+
+The host side uses cocotbext-axi: ``AxiLiteMaster`` on ``csr``, ``AxiStreamSource`` on
+``w``/``lo``/``ho`` and ``AxiStreamSink`` on ``y`` (one beat per "byte": ``byte_lanes=1``;
+random stalls through their pause generators). Every GEMM is built by
+:func:`sim_tests.gemm_sim.make_job` from the golden model; the bench checks the result bit for
+bit, ``tlast``, STATUS and every counter against :func:`golden_model.cycle_model.predict`
+(``cycles`` exactly when no stream stalls).
+
+Environment: ``PANACEA_PARAMS`` (params.json of the build) for every test; the ``run_job``
+test (used by :func:`sim_tests.gemm_sim.run_gemm_sim`) also reads ``PANACEA_JOB`` and writes
+``PANACEA_RESULT``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.handle import HierarchyObject
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
+from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
+                           AxiStreamSink, AxiStreamSource)
+
+from golden_model import formats
+from golden_model.aqs_gemm import choose_r
+from golden_model.config import load_config
+from golden_model.cycle_model import COUNTERS
+from golden_model.workloads import random_weights, skewed_activations
+from panacea_hdl import regmap
+from panacea_hdl.regmap import ErrorCode
+from sim_tests.gemm_sim import JOB_ENV, PARAMS_ENV, RESULT_ENV, load_job, make_job
+
+CLOCK_NS = 10
+STREAMS = ("w", "lo", "ho")
+
+
+def _config():
+    return load_config(os.environ[PARAMS_ENV])
+
+
+def _random_pauses(rng, p):
+    while True:
+        yield rng.random() < p
+
+
+class Host:
+    """cocotbext-axi drivers of one core, and the GEMM procedure."""
+
+    def __init__(self, dut, cfg):
+        self.dut = dut
+        self.cfg = cfg
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"),
+                                  dut.clk, dut.rst)
+        self.src = {n: AxiStreamSource(AxiStreamBus.from_prefix(dut, n, bus_separator="__"),
+                                       dut.clk, dut.rst, byte_lanes=1) for n in STREAMS}
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "y", bus_separator="__"),
+                                  dut.clk, dut.rst, byte_lanes=1)
+        for s in (*self.src.values(), self.sink):
+            s.log.setLevel("WARNING")
+        self.axil.write_if.log.setLevel("WARNING")
+        self.axil.read_if.log.setLevel("WARNING")
+        self.busy_cycles = 0
+        cocotb.start_soon(self._count_busy())
+
+    async def _count_busy(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            if self.dut.busy.value == 1:
+                self.busy_cycles += 1
+
+    async def reset(self, cycles=3):
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 2)
+
+    def set_stalls(self, p, seed=0):
+        rng = random.Random(seed)
+        for s in (*self.src.values(), self.sink):
+            if p:
+                s.set_pause_generator(_random_pauses(random.Random(rng.getrandbits(32)), p))
+            else:
+                s.clear_pause_generator()
+                s.pause = False
+
+    def flush_streams(self):
+        """Drop everything queued or in flight on the host side (after an error or abort)."""
+        for s in (*self.src.values(), self.sink):
+            s.clear()
+            s.assert_reset()
+        self.sink.read_queue.clear()
+
+    # ---- registers ------------------------------------------------------------------------
+    async def write(self, addr, value):
+        resp = await self.axil.write(addr, int(value).to_bytes(4, "little"))
+        return int(resp.resp)
+
+    async def write_ok(self, addr, value):
+        resp = await self.write(addr, value)
+        assert resp == 0, f"write {value:#x} to {addr:#x}: resp {resp}"
+
+    async def read(self, addr):
+        r = await self.axil.read(addr, 4)
+        assert int(r.resp) == 0, f"read {addr:#x}: resp {int(r.resp)}"
+        return int.from_bytes(r.data, "little")
+
+    async def status(self):
+        return regmap.decode_status(await self.read(regmap.STATUS))
+
+    async def counters(self):
+        return {name: await self.read(regmap.COUNTER_ADDR[name]) for name in COUNTERS}
+
+    async def program(self, *, mode_code, r, z, L, M, K, N):
+        for addr, value in ((regmap.MODE, mode_code), (regmap.RVAL, r), (regmap.ZP, z),
+                            (regmap.SPLIT, L), (regmap.DIM_M, M), (regmap.DIM_K, K),
+                            (regmap.DIM_N, N)):
+            await self.write_ok(addr, value)
+
+    async def wait_idle(self, timeout_cycles):
+        """Poll STATUS until BUSY clears; returns the decoded STATUS."""
+        for _ in range(max(1, timeout_cycles // 8)):
+            st = await self.status()
+            if not st["busy"]:
+                return st
+            await ClockCycles(self.dut.clk, 4)
+        raise AssertionError(f"core still busy after ~{timeout_cycles} cycles")
+
+    async def start_job(self, job):
+        """Queue the job's streams (w before lo/ho of each block, all ahead), program, START."""
+        for n in STREAMS:
+            self.src[n].send_nowait(AxiStreamFrame(list(job["streams"][n])))
+        await self.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
+                           M=job["M"], K=job["K"], N=job["N"])
+        busy0 = self.busy_cycles
+        await self.write_ok(regmap.CTRL, regmap.CTRL_START)
+        return busy0
+
+    async def run_job(self, job, *, check_cycles=True):
+        """Run a GEMM; returns ``(y beats, counters, problems)`` (problems: list of strings)."""
+        busy0 = await self.start_job(job)
+        budget = 50 * (job["counters"]["cycles"] + 100)
+        st = await self.wait_idle(budget)
+        problems = []
+        if st != {"busy": False, "done": True, "error": False, "errcode": ErrorCode.NONE}:
+            problems.append(f"STATUS {st}")
+        for n in STREAMS:
+            if not self.src[n].idle():
+                problems.append(f"{n} stream not fully consumed")
+        beats = []
+        if not problems:
+            frame = await with_timeout(self.sink.recv(), 1000 * CLOCK_NS, "ns")
+            beats = list(frame.tdata)
+            if not self.sink.empty():
+                problems.append("tlast before the GEMM's last beat (more than one y frame)")
+            if beats != job["y"]:
+                bad = [i for i, (a, b) in enumerate(zip(beats, job["y"])) if a != b]
+                problems.append(f"y differs from the golden result: {len(beats)} beats "
+                                f"(expected {len(job['y'])}), first differing beats {bad[:5]}")
+        got = await self.counters()
+        if got["cycles"] != self.busy_cycles - busy0:
+            problems.append(f"cycles counter {got['cycles']} != busy cycles "
+                            f"{self.busy_cycles - busy0}")
+        exp = job["counters"]
+        diff = {k: (got[k], exp[k]) for k in COUNTERS
+                if got[k] != exp[k] and (check_cycles or k != "cycles")}
+        if not check_cycles and got["cycles"] < exp["cycles"]:
+            diff["cycles"] = (got["cycles"], exp["cycles"])
+        if diff:
+            problems.append(f"counters (rtl, golden): {diff}")
+        return beats, got, problems
+
+
+def _kick_comb_blocks(handle) -> int:
+    """Icarus only: re-trigger every ``always @*`` block of the design once at time 0.
+
+    Yosys's Verilog gives each module a dummy ``reg $auto$verilog_backend...dump_module$N = 0``
+    read by every ``always @*`` block, so that the 0-initialization wakes the blocks up. The
+    cocotb runner compiles with ``-g2012``, where initializers take effect before time 0
+    without an event: blocks whose inputs are all registers would stay X until a register
+    changes (e.g. ``w.tready`` until the first START). Writing the dummy reg does the wake-up.
+    """
+    n = 0
+    for child in handle:
+        if isinstance(child, HierarchyObject):
+            n += _kick_comb_blocks(child)
+        elif "verilog_backend" in child._name and "dump_module" in child._name:
+            child.value = 1
+            n += 1
+    return n
+
+
+async def _setup(dut):
+    cfg = _config()
+    dut.rst.value = 1          # defined from time 0: the drivers sample the core from the start
+    if "icarus" in cocotb.SIM_NAME.lower():
+        assert _kick_comb_blocks(dut) > 0
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    host = Host(dut, cfg)
+    await host.reset()
+    info = await host.read(regmap.INFO)
+    assert info == regmap.info_value(cfg), f"INFO {info:#x}: the build is not of {cfg.name}"
+    assert await host.read(regmap.KMAX) == cfg.k_max
+    return host, cfg
+
+
+def _check(problems):
+    assert not problems, "; ".join(problems)
+
+
+def _skewed_job(cfg, mode, *, M, K, N, seed, L=None, z=104):
+    L = L or (4 if 4 in cfg.splits else cfg.splits[0])
+    A = skewed_activations(M, K, seed=seed, center=z)
+    W = random_weights(K, N, seed=seed)
+    return make_job(cfg, A, W, z, mode=mode, L=L, r=choose_r(A, L))
+
+
+def _shape(cfg):
+    """M, N not multiples of the pass/tile; K not a multiple of anything."""
+    K = min(cfg.k_max, 37)
+    return dict(M=2 * cfg.rows_per_pass + 3, K=K, N=cfg.cols + max(1, cfg.cols // 2) + 1)
+
+
+# ---- tests --------------------------------------------------------------------------------
+@cocotb.test()
+async def modes_skewed(dut):
+    """dense, sibia, aqs on a skewed asymmetric workload: bit-exact, cycles == prediction."""
+    host, cfg = await _setup(dut)
+    for mode in ("dense", "sibia", "aqs"):
+        job = _skewed_job(cfg, mode, seed=1, **_shape(cfg))
+        _, got, problems = await host.run_job(job)
+        _check([f"{mode}: {p}" for p in problems])
+        dut._log.info("%s: %d cycles (predicted %d), %d vectors skipped", mode, got["cycles"],
+                      job["counters"]["cycles"], got["skipped_vectors"])
+
+
+@cocotb.test()
+async def all_r_and_uniform(dut):
+    """Every high-order slice = r (everything skipped) and uniform data (almost nothing)."""
+    host, cfg = await _setup(dut)
+    rng = np.random.default_rng(3)
+    sh = _shape(cfg)
+    M, K, N = sh["M"], sh["K"], sh["N"]
+    L = cfg.splits[-1]
+    r = int(rng.integers(1, 1 << (8 - L)))
+    A = ((r << L) + rng.integers(0, 1 << L, size=(M, K))).astype(np.uint8)
+    W = random_weights(K, N, seed=3)
+    all_r = make_job(cfg, A, W, 77, mode="aqs", L=L, r=r)
+    U = rng.integers(0, 256, size=(M, K)).astype(np.uint8)
+    uniform = make_job(cfg, U, W, 128, mode="aqs", L=L, r=choose_r(U, L))
+    for name, job in (("all-r", all_r), ("uniform", uniform)):
+        _, got, problems = await host.run_job(job)
+        _check([f"{name}: {p}" for p in problems])
+    assert all_r["counters"]["dwo_busy"] == 0          # the workload is what it claims
+    assert uniform["counters"]["skipped_vectors"] < uniform["K"]
+
+
+@cocotb.test()
+async def random_stalls(dut):
+    """Random valid/ready gaps on w, lo, ho and y: still bit-exact, counters but cycles equal."""
+    host, cfg = await _setup(dut)
+    for i, (mode, p) in enumerate((("aqs", 0.3), ("dense", 0.5), ("sibia", 0.15))):
+        host.set_stalls(p, seed=i)
+        job = _skewed_job(cfg, mode, seed=10 + i, **_shape(cfg))
+        _, got, problems = await host.run_job(job, check_cycles=False)
+        _check([f"{mode} stalls {p}: {p_}" for p_ in problems])
+        dut._log.info("%s with stalls %.2f: %d cycles (%d without stalls)", mode, p,
+                      got["cycles"], job["counters"]["cycles"])
+    host.set_stalls(0)
+
+
+@cocotb.test()
+async def malformed_rle(dut):
+    """A reserved-kind word in the 2nd block: ERROR/RLE_KIND, ERR_WORD, idle; then a good GEMM."""
+    host, cfg = await _setup(dut)
+    good = _skewed_job(cfg, "aqs", seed=4, **_shape(cfg))
+    words = list(good["streams"]["ho"])
+    per_block = len(words) // (len(good["streams"]["w"]) // good["K"])
+    index = per_block + per_block // 2
+    G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
+    words[index] |= formats.RESERVED << (G * H + R)
+    bad = dict(good, streams=dict(good["streams"], ho=words))
+    # the golden decoder agrees on where the stream breaks
+    i, offset = 0, None
+    try:
+        while i < len(words):
+            _, _, i = formats.rle_decode(cfg, words, good["K"], start=i)
+    except formats.RLEError as e:
+        offset = e.offset
+    assert offset == index, (offset, index)
+
+    await host.start_job(bad)
+    st = await host.wait_idle(50 * (good["counters"]["cycles"] + 100))
+    assert st == {"busy": False, "done": False, "error": True,
+                  "errcode": ErrorCode.RLE_KIND}, st
+    assert dut.irq.value == 1
+    assert await host.read(regmap.ERR_WORD) == index
+    assert await host.read(regmap.COUNTER_ADDR["rle_words"]) == index + 1
+    await ClockCycles(dut.clk, 5)
+    assert dut.y__tvalid.value == 0, "output bank not flushed after the error"
+    host.flush_streams()
+    _, _, problems = await host.run_job(good)
+    _check(problems)
+
+
+@cocotb.test()
+async def reset_mid_gemm(dut):
+    """Reset in the middle of a GEMM (bank full, y stalled), then a good GEMM."""
+    host, cfg = await _setup(dut)
+    job = _skewed_job(cfg, "sibia", seed=5, **_shape(cfg))
+    host.sink.pause = True
+    await host.start_job(job)
+    await ClockCycles(dut.clk, job["K"] + 2 * job["K"] // 3)
+    assert dut.busy.value == 1
+    host.flush_streams()
+    host.sink.pause = False
+    await host.reset()
+    st = await host.status()
+    assert st == {"busy": False, "done": False, "error": False, "errcode": ErrorCode.NONE}, st
+    assert await host.read(regmap.COUNTER_ADDR["cycles"]) == 0
+    _, _, problems = await host.run_job(job)
+    _check(problems)
+
+
+@cocotb.test()
+async def bad_params(dut):
+    """Each bad parameter: ERROR/BAD_PARAM at START, no busy cycle; then a good GEMM."""
+    host, cfg = await _setup(dut)
+    L = cfg.splits[0]
+    base = dict(mode_code=regmap.MODE_CODES["aqs"], r=0, z=0, L=L, M=3, K=5, N=2)
+    unsupported = next(x for x in range(16) if x not in cfg.splits)
+    cases = [dict(mode_code=3), dict(L=unsupported), dict(r=1 << (8 - L)), dict(M=0),
+             dict(K=0), dict(N=0), dict(K=cfg.k_max + 1)]
+    for case in cases:
+        await host.program(**{**base, **case})
+        busy0 = host.busy_cycles
+        await host.write_ok(regmap.CTRL, regmap.CTRL_START)
+        await ClockCycles(dut.clk, 3)
+        st = await host.status()
+        assert st == {"busy": False, "done": False, "error": True,
+                      "errcode": ErrorCode.BAD_PARAM}, (case, st)
+        assert host.busy_cycles == busy0, f"{case}: busy went high"
+        assert await host.read(regmap.COUNTER_ADDR["cycles"]) == 0
+    job = _skewed_job(cfg, "aqs", seed=6, M=3, K=5, N=2)
+    _, _, problems = await host.run_job(job)
+    _check(problems)
+
+
+@cocotb.test()
+async def run_job(dut):
+    """One GEMM from ``PANACEA_JOB``; writes the measured result to ``PANACEA_RESULT``."""
+    if JOB_ENV not in os.environ:
+        dut._log.info("no %s: nothing to run", JOB_ENV)
+        return
+    host, cfg = await _setup(dut)
+    job = load_job(os.environ[JOB_ENV])
+    if job["config"] != cfg.to_dict():
+        raise AssertionError("the job was made for another config than this build")
+    if job.get("stalls"):
+        host.set_stalls(0.3, seed=job.get("seed", 0))
+    t0 = time.perf_counter()
+    sim_t0 = get_sim_time("ns")
+    beats, got, problems = await host.run_job(job, check_cycles=not job.get("stalls"))
+    wall = time.perf_counter() - t0
+    cycles_sim = (get_sim_time("ns") - sim_t0) / CLOCK_NS
+    result = {"ok": not problems, "problem": "; ".join(problems), "y": beats,
+              "counters": got, "wall_seconds": wall, "sim_cycles": cycles_sim,
+              "sim_cycles_per_s": cycles_sim / wall if wall else 0.0}
+    with open(os.environ[RESULT_ENV], "w") as f:
+        json.dump(result, f)
+    _check(problems)

