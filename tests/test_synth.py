@@ -1,0 +1,207 @@
+"""Synthesis estimates (panacea_hdl.synth): generic flow on tiny, the FPGA I/O wrapper,
+argument checks; FPGA place-and-route runs are slow tests."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+
+import pytest
+
+from golden_model.config import ACT_BITS, PanaceaConfig, preset
+from panacea_hdl import synth
+from panacea_hdl.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_wrapper, run_synth
+
+TINY = preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def generic_tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth_generic_tiny")
+    return run_synth(TINY, target="generic", out_dir=out), out
+
+
+def test_generic_tiny_sane(generic_tiny):
+    d, out = generic_tiny
+    assert d["target"] == "generic" and d["top"] == "panacea_tiny"
+    assert d["cells"] > 0 and d["flip_flops"] > 0
+    assert d["transistors"] > d["cells"]
+    # every block of the core is present and has logic
+    assert set(d["blocks"]) == set(BLOCKS)
+    for b, v in d["blocks"].items():
+        assert v["cells"] > 0, b
+    assert sum(v["cells"] for v in d["blocks"].values()) <= d["cells"]
+    assert sum(v["transistors"] for v in d["blocks"].values()) <= d["transistors"]
+    # the file written is the dict returned
+    assert json.loads((out / "synth.json").read_text()) == d
+    assert (out / "yosys.log").exists() and (out / "synth.ys").exists()
+
+
+def test_generic_tiny_matches_config(generic_tiny):
+    """Instance counts and memory sizes follow from the config alone."""
+    d, _ = generic_tiny
+    P = TINY.num_peas
+    for b in ("pea", "swo", "dwo", "compensator", "weight_buffer"):
+        assert d["blocks"][b]["instances"] == P, b
+    for b in ("rle_decoder", "skip_controller", "csr", "top"):
+        assert d["blocks"][b]["instances"] == 1, b
+    # weight buffers: k_max rows of pea_cols int8 weights per PEA, one write + two read ports
+    bits = P * TINY.k_max * TINY.pea_cols * 8
+    assert d["memory_bits"] == bits == d["blocks"]["weight_buffer"]["memory_bits"]
+    assert d["memory_transistors"] == bits * (6 + 2 * 2)
+    assert {(m["width"], m["depth"], m["rd_ports"], m["wr_ports"]) for m in d["memories"]} == {
+        (TINY.pea_cols * 8, TINY.k_max, 2, 1)}
+    assert d["transistors_with_memory"] == d["transistors"] + d["memory_transistors"]
+
+
+def test_generic_tiny_transistor_sum(generic_tiny):
+    """The transistor total is the CMOS cell mix weighted by the cost table."""
+    d, _ = generic_tiny
+    mix = d["cmos_cells_by_type"]
+    assert set(mix) - {"$mem_v2"} <= set(CMOS_TRANSISTORS)
+    assert d["transistors"] == sum(CMOS_TRANSISTORS[t] * n for t, n in mix.items() if t != "$mem_v2")
+    assert mix["$_DFF_P_"] == d["flip_flops"]
+
+
+def test_generic_tiny_table(generic_tiny):
+    d, _ = generic_tiny
+    text = format_synth(d)
+    for desc in BLOCKS.values():
+        assert desc in text
+    assert f"{d['cells']:,}" in text and f"{d['transistors']:,}" in text
+
+
+def test_verilog_is_generates(generic_tiny):
+    """The synthesized Verilog is byte for byte what ``panacea generate`` writes."""
+    from panacea_hdl.generate import verilog_text
+
+    d, out = generic_tiny
+    assert (out / "panacea_tiny.v").read_text() == verilog_text(TINY)
+
+
+def test_generic_component_top(tmp_path):
+    """A single block as ``top``: its own module name, all cells in its block."""
+    from panacea_hdl.rle_decoder import RLEDecoder
+
+    d = run_synth(TINY, top=(RLEDecoder(config=TINY), "dec_tiny"), out_dir=tmp_path)
+    assert d["top"] == "dec_tiny"
+    assert set(d["blocks"]) == {"rle_decoder"}
+    assert d["blocks"]["rle_decoder"]["cells"] == d["cells"] > 0
+    assert d["memory_bits"] == 0
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="unknown synthesis target"):
+        run_synth(TINY, target="asic", out_dir=tmp_path)
+    with pytest.raises(TypeError):
+        run_synth({"name": "tiny"}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="freq_mhz"):
+        run_synth(TINY, target="ecp5", freq_mhz=0, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="top"):
+        run_synth(TINY, top=(object(), "not an identifier"), out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+# ---- the FPGA wrapper, simulated with Icarus against a Python model ------------------------
+def _toy_verilog():
+    from amaranth.back import verilog
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class Toy(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(5), "b": In(3), "s": Out(6), "q": Out(7)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.s.eq(self.a + self.b)
+            m.d.sync += self.q.eq(self.a * self.b)
+            return m
+
+    return verilog.convert(Toy(), name="toy", emit_src=False)
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
+def test_io_wrapper_simulated(tmp_path):
+    text = _toy_verilog()
+    wrap, info = io_wrapper(text, "toy")
+    # inputs: a (5), b (3), rst (1); outputs: s (6), q (7)
+    assert info["in_bits"] == 9 and info["out_bits"] == 13
+    assert info["ffs"] == 9 + 4 + 1          # 13 -> 4 -> 1
+    rng = random.Random(1)
+    stim = [rng.randint(0, 1) for _ in range(200)]
+    tb = ["`timescale 1ns/1ps", "module tb;", "reg clk = 0; reg sin = 0; wire sout;",
+          "panacea_synth_wrap dut(.clk(clk), .sin(sin), .sout(sout));",
+          "initial begin"]
+    for bit in stim:
+        tb += [f"  sin = {bit}; #1 clk = 1; #1 clk = 0; #1 $display(\"%b\", sout);"]
+    tb += ["  $finish;", "end", "endmodule"]
+    (tmp_path / "toy.v").write_text(text)
+    (tmp_path / "wrap.v").write_text(wrap)
+    (tmp_path / "tb.v").write_text("\n".join(tb) + "\n")
+    subprocess.run(["iverilog", "-o", "sim", "tb.v", "wrap.v", "toy.v"], cwd=tmp_path, check=True)
+    res = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True,
+                         text=True)
+    got = [ln.strip() for ln in res.stdout.splitlines() if ln.strip() in ("0", "1", "x")]
+    # Python model: chain is a 9-bit shift register (new bit at LSB); the core sees
+    # rst = chain[0], a = chain[5:1], b = chain[8:6] (port order of the Verilog header);
+    # s = a + b (comb), q <= rst ? 0 : a * b (sync); XOR tree: x1 <= 4 parities of o, x2 <= ^x1
+    order = [n for d, n, _ in synth.top_ports(text, "toy") if d == "input" and n != "clk"]
+    widths = {n: w for _, n, w in synth.top_ports(text, "toy")}
+    outs = [n for d, n, _ in synth.top_ports(text, "toy") if d == "output"]
+    chain, q, x1, x2 = 0, 0, 0, 0
+    want = []
+    for bit in stim:
+        fields, pos = {}, 0
+        for n in order:
+            fields[n] = (chain >> pos) & ((1 << widths[n]) - 1)
+            pos += widths[n]
+        s = (fields["a"] + fields["b"]) & 0x3F
+        vals = {"s": s, "q": q}
+        o, pos = 0, 0
+        for n in outs:
+            o |= vals[n] << pos
+            pos += widths[n]
+        nq = 0 if fields["rst"] else (fields["a"] * fields["b"]) & 0x7F
+        nx1 = sum((bin((o >> (4 * g)) & 0xF).count("1") & 1) << g for g in range(4))
+        nx2 = bin(x1).count("1") & 1
+        chain = ((chain << 1) | bit) & 0x1FF
+        q, x1, x2 = nq, nx1, nx2
+        want.append(str(x2))
+    assert len(got) == len(stim) and 0 < want.count("1") < len(want)
+    assert got == want
+
+
+# ---- FPGA place-and-route (slow) -----------------------------------------------------------
+@pytest.mark.slow
+def test_ecp5_tiny(tmp_path):
+    d = run_synth(TINY, target="ecp5", out_dir=tmp_path)
+    assert d["fits"] is True, d["fit_message"]
+    c = d["core"]
+    assert c["LUT4"] > 0 and c["FF"] > 0
+    assert d["fmax_mhz"] and d["fmax_mhz"] > 1
+    u = d["utilization"]
+    assert u["TRELLIS_FF"]["used"] == c["FF"] + d["wrapper"]["FF"]
+    assert u["TRELLIS_FF"]["available"] == synth.DEVICES["ecp5"]["capacity"]["FF"]
+    assert "MHz" in format_synth(d)
+
+
+@pytest.mark.slow
+def test_ice40_small_block_fits(tmp_path):
+    from panacea_hdl.rle_decoder import RLEDecoder
+
+    d = run_synth(TINY, target="ice40", top=(RLEDecoder(config=TINY), "dec_tiny"),
+                  out_dir=tmp_path)
+    assert d["fits"] is True and d["fmax_mhz"] > 1
+    assert d["utilization"]["ICESTORM_LC"]["available"] == synth.DEVICES["ice40"]["capacity"]["LUT4"]
+
+
+@pytest.mark.slow
+def test_ice40_default_does_not_fit(tmp_path):
+    d = run_synth(preset("default"), target="ice40", out_dir=tmp_path)
+    assert d["fits"] is False
+    assert d["fit_message"].startswith("does not fit: needs ")
+    assert "device has" in format_synth(d)
