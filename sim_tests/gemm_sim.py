@@ -74,11 +74,43 @@ def build_dir(cfg: PanaceaConfig, sim: str) -> Path:
     return BUILD_ROOT / cfg.name / f"sim_{sim}"
 
 
+def _generator_digest(cfg: PanaceaConfig) -> str:
+    """Hash of everything the Verilog of ``cfg`` depends on (generator sources and config)."""
+    import hashlib
+
+    from sim_tests.runner import REPO_ROOT
+
+    h = hashlib.sha256(cfg.to_json().encode())
+    for d in ("panacea_hdl", "golden_model"):
+        for f in sorted((REPO_ROOT / d).rglob("*.py")):
+            h.update(f.relative_to(REPO_ROOT).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _generate_cached(cfg: PanaceaConfig) -> dict:
+    """:func:`panacea_hdl.generate.generate`, skipped when nothing it depends on changed
+    (converting the default preset takes several seconds)."""
+    from panacea_hdl.generate import generate, top_name
+
+    from sim_tests.runner import BUILD_ROOT
+
+    out = BUILD_ROOT / cfg.name
+    paths = {"verilog": out / f"{top_name(cfg)}.v", "params": out / "params.json",
+             "top": top_name(cfg)}
+    stamp = out / ".generate-digest"
+    digest = _generator_digest(cfg)
+    if (stamp.exists() and stamp.read_text() == digest and paths["verilog"].exists()
+            and paths["params"].exists()):
+        return paths
+    paths = generate(cfg)
+    stamp.write_text(digest)
+    return paths
+
+
 def bench_env(cfg: PanaceaConfig, **extra):
     """Generate the Verilog of ``cfg``; return ``(verilog path, toplevel, env)`` for the bench."""
-    from panacea_hdl.generate import generate
-
-    paths = generate(cfg)
+    paths = _generate_cached(cfg)
     env = {PARAMS_ENV: str(paths["params"])}
     env.update({k: str(v) for k, v in extra.items()})
     return paths["verilog"], paths["top"], env
