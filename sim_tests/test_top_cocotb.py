@@ -41,3 +41,26 @@ def test_run_gemm_sim(sim):
     Y, plan = aqs_gemm(A, W, z, mode="aqs", L=L, r=r, cfg=cfg)
     np.testing.assert_array_equal(Y_rtl, Y)
     assert counters == {k: predict(plan, W.shape[1], cfg).counters[k] for k in COUNTERS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stalls", [False, True])
+def test_run_gemm_sim_default_preset(stalls):
+    """The default preset on Verilator, the built-in workload in all modes (the CLI's main job)."""
+    from golden_model.workloads import builtin_workload
+
+    cfg = PRESETS["default"]
+    A, W, z = builtin_workload()
+    L = 4
+    r = choose_r(A, L)
+    for mode in ("dense", "sibia", "aqs"):
+        Y_rtl, counters = run_gemm_sim(cfg, A, W, z, mode=mode, L=L, r=r, sim="verilator",
+                                       stalls=stalls, seed=3)
+        Y, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg)
+        np.testing.assert_array_equal(Y_rtl, Y)
+        pred = predict(plan, W.shape[1], cfg).counters
+        for k in COUNTERS:
+            if stalls and k == "cycles":
+                assert counters[k] >= pred[k]
+            else:
+                assert counters[k] == pred[k], k

@@ -478,3 +478,23 @@ def test_generate_is_deterministic(tmp_path):
         assert port in va
     with pytest.raises(TypeError):
         generate("tiny")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["tiny", "default"])
+def test_soak_random_gemms(preset):
+    """Longer soak: many random GEMMs, alternately with and without stalls."""
+    cfg = PRESETS[preset]
+    dut = PanaceaCore(config=cfg)
+    host = Host(dut, seed=100)
+    rng = random.Random(101)
+    jobs = [_rand_job(cfg, rng, K=rng.randint(1, min(cfg.k_max, 90)))
+            for _ in range(60 if preset == "tiny" else 12)]
+
+    async def main(ctx):
+        for i, job in enumerate(jobs):
+            stalls = i % 2 == 1
+            host.set_stalls(rng.choice([0.1, 0.4, 0.8]) if stalls else 0.0)
+            await host.run_job(ctx, job, cfg=cfg, check_cycles=not stalls)
+
+    run_main(dut, host, main)
