@@ -12,6 +12,8 @@ RLE word (LSB first)::
 
 * ``LIT``: skip ``run`` vectors, then the vector ``data`` at the current position (k += run + 1).
 * ``SKIP``: skip ``run`` vectors (k += run), no literal; escape for runs longer than 2**R - 1.
+  Its run must be exactly 2**R - 1: so every word advances k, and a packet has at most
+  K + 1 + K // (2**R - 1) words — a malformed stream cannot keep a pass busy forever.
 * ``END``: skip ``run`` vectors; the packet ends and k must now equal K.
 * ``data`` must be zero in SKIP and END words. Any violation is a malformed stream.
 
@@ -38,10 +40,16 @@ KIND_BITS = 2
 
 
 class RLEError(ValueError):
-    """A compressed stream is malformed; ``offset`` is the index of the offending word."""
+    """A compressed stream is malformed.
 
-    def __init__(self, offset, message):
+    ``offset`` is the index of the offending word; ``reason`` names the rule it breaks:
+    ``truncated``, ``width``, ``kind``, ``data``, ``skip_run``, ``overrun`` or ``short``
+    (``panacea_hdl.regmap.RLE_ERROR_CODES`` maps them to the hardware's error codes).
+    """
+
+    def __init__(self, offset, message, reason):
         self.offset = offset
+        self.reason = reason
         super().__init__(f"RLE word {offset}: {message}")
 
 
@@ -152,28 +160,31 @@ def rle_decode(cfg: PanaceaConfig, words, K: int, start: int = 0):
     positions, vectors = [], []
     while True:
         if i >= len(words):
-            raise RLEError(i, f"stream truncated: no END word (decoded {k} of K={K} vectors)")
+            raise RLEError(i, f"stream truncated: no END word (decoded {k} of K={K} vectors)",
+                           "truncated")
         w = int(words[i])
         if w < 0 or w >> rle_word_bits(cfg):
-            raise RLEError(i, f"word {w:#x} wider than {rle_word_bits(cfg)} bits")
+            raise RLEError(i, f"word {w:#x} wider than {rle_word_bits(cfg)} bits", "width")
         kind, run, data, slices = unpack_rle_word(cfg, w)
         if kind == RESERVED:
-            raise RLEError(i, "reserved kind 3")
+            raise RLEError(i, "reserved kind 3", "kind")
         if kind != LIT and data:
-            raise RLEError(i, f"{KIND_NAMES[kind]} word carries nonzero data {data:#x}")
+            raise RLEError(i, f"{KIND_NAMES[kind]} word carries nonzero data {data:#x}", "data")
+        if kind == SKIP and run != cfg.max_run:
+            raise RLEError(i, f"SKIP run {run} is not the escape run {cfg.max_run}", "skip_run")
         k += run
         if kind == LIT:
             if k >= K:
-                raise RLEError(i, f"literal at position {k} is past K={K}")
+                raise RLEError(i, f"literal at position {k} is past K={K}", "overrun")
             positions.append(k)
             vectors.append(slices)
             k += 1
         elif k > K:
-            raise RLEError(i, f"{KIND_NAMES[kind]} run reaches position {k}, past K={K}")
+            raise RLEError(i, f"{KIND_NAMES[kind]} run reaches position {k}, past K={K}", "overrun")
         i += 1
         if kind == END:
             if k != K:
-                raise RLEError(i - 1, f"END at position {k}, expected K={K}")
+                raise RLEError(i - 1, f"END at position {k}, expected K={K}", "short")
             vec = np.array(vectors, dtype=np.int64).reshape(len(vectors), G)
             return positions, vec, i
 

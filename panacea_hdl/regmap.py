@@ -96,6 +96,18 @@ class ErrorCode(IntEnum):
     RLE_SHORT = 5      #: END before position K
     RLE_DENSE_RUN = 6  #: nonzero run in dense mode
     ABORTED = 7        #: the host wrote CTRL.ABORT
+    RLE_SKIP_RUN = 8   #: SKIP word whose run is not the escape run 2**R - 1
+
+
+#: ``golden_model.formats.RLEError.reason`` -> the error code the hardware reports for it
+#: (a truncated stream is no error for the hardware: it waits for more words).
+RLE_ERROR_CODES = {
+    "kind": ErrorCode.RLE_KIND,
+    "data": ErrorCode.RLE_DATA,
+    "skip_run": ErrorCode.RLE_SKIP_RUN,
+    "overrun": ErrorCode.RLE_OVERRUN,
+    "short": ErrorCode.RLE_SHORT,
+}
 
 
 def decode_status(value: int) -> dict:

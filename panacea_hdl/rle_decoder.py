@@ -30,8 +30,9 @@ class RLEDecoder(wiring.Component):
     1. kind 3 -> ``RLE_KIND``;
     2. SKIP/END with nonzero data -> ``RLE_DATA``;
     3. nonzero run while ``dense`` -> ``RLE_DENSE_RUN``;
-    4. LIT at ``k + run >= K``, SKIP/END with ``k + run > K`` -> ``RLE_OVERRUN``;
-    5. END with ``k + run != K`` -> ``RLE_SHORT``.
+    4. SKIP whose run is not ``2**R - 1`` -> ``RLE_SKIP_RUN`` (so every word advances k);
+    5. LIT at ``k + run >= K``, SKIP/END with ``k + run > K`` -> ``RLE_OVERRUN``;
+    6. END with ``k + run != K`` -> ``RLE_SHORT``.
 
     A bad word is consumed, yields no literal and latches ``error``/``error_code``; nothing
     more is accepted until ``restart``. The decoder never hangs: with ``active`` high it either
@@ -120,6 +121,8 @@ class RLEDecoder(wiring.Component):
             m.d.comb += code.eq(ErrorCode.RLE_DATA)
         with m.Elif(self.dense & (run != 0)):
             m.d.comb += code.eq(ErrorCode.RLE_DENSE_RUN)
+        with m.Elif((kind == formats.SKIP) & (run != cfg.max_run)):
+            m.d.comb += code.eq(ErrorCode.RLE_SKIP_RUN)
         with m.Elif(Mux(is_lit, pos >= self.k_len, pos > self.k_len)):
             m.d.comb += code.eq(ErrorCode.RLE_OVERRUN)
         with m.Elif(is_end & (pos != self.k_len)):

@@ -202,6 +202,8 @@ def test_rle_escapes_long_runs():
     (lambda c, w: w[:2] + [pack_rle_word(c, END, 3)], "past K", 2),
     (lambda c, w: w[:1] + [pack_rle_word(c, END, 0)], "expected K", 1),
     (lambda c, w: w[:2] + [pack_rle_word(c, LIT, 1, [0] * c.group_size)] + w[2:], "past K", 2),
+    (lambda c, w: w[:1] + [pack_rle_word(c, SKIP, 0)] + w[1:], "escape run", 1),
+    (lambda c, w: w[:1] + [pack_rle_word(c, SKIP, c.max_run - 1)] + w[1:], "escape run", 1),
 ])
 def test_rle_corrupt_streams_name_the_offset(mutate, match, offset):
     cfg = PRESETS["tiny"]
@@ -213,6 +215,7 @@ def test_rle_corrupt_streams_name_the_offset(mutate, match, offset):
         rle_decode(cfg, mutate(cfg, list(words)), K)
     assert e.value.offset == offset
     assert f"word {offset}" in str(e.value)
+    assert e.value.reason in ("truncated", "kind", "data", "skip_run", "overrun", "short")
 
 
 # ---- streams and cycle model ----------------------------------------------------------------

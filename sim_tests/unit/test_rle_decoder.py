@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from golden_model import formats
 from golden_model.config import preset
 from golden_model.formats import END, LIT, SKIP, RESERVED, RLEError, pack_rle_word, rle_decode, rle_encode
-from panacea_hdl.regmap import ErrorCode
+from panacea_hdl.regmap import RLE_ERROR_CODES, ErrorCode
 from panacea_hdl.rle_decoder import RLEDecoder
 
 TINY = preset("tiny")
@@ -31,20 +31,11 @@ DEFAULT = preset("default")
 
 # ---- expectations -----------------------------------------------------------------------
 def error_class(exc: RLEError):
-    """ErrorCode of an ``rle_decode`` error, from its message; None for a truncated stream
-    (the hardware simply waits for more words)."""
-    msg = str(exc)
-    if "stream truncated" in msg:
+    """ErrorCode of an ``rle_decode`` error; None for a truncated stream (the hardware
+    simply waits for more words)."""
+    if exc.reason == "truncated":
         return None
-    if "reserved kind" in msg:
-        return ErrorCode.RLE_KIND
-    if "nonzero data" in msg:
-        return ErrorCode.RLE_DATA
-    if "past K" in msg:
-        return ErrorCode.RLE_OVERRUN
-    if "END at position" in msg:
-        return ErrorCode.RLE_SHORT
-    raise AssertionError(f"unmapped rle_decode error: {msg}")
+    return RLE_ERROR_CODES[exc.reason]
 
 
 def golden_pass(cfg, words, K, dense):
@@ -53,7 +44,7 @@ def golden_pass(cfg, words, K, dense):
     Returns ``(lits, consumed, finished, code, offset)``; ``lits`` is a list of
     ``(tile, k, vector tuple)``; on error ``lits`` is None (rle_decode gives no partial
     result). Dense mode adds the hardware's RLE_DENSE_RUN check (priority: below KIND and
-    DATA, above OVERRUN and SHORT on the same word).
+    DATA, above SKIP_RUN, OVERRUN and SHORT on the same word).
     """
     lits, start, err = [], 0, None
     try:
@@ -68,7 +59,7 @@ def golden_pass(cfg, words, K, dense):
             kind, run, data, _ = formats.unpack_rle_word(cfg, words[j])
             if run and kind != RESERVED and not (kind != LIT and data):
                 if err is None or j < err.offset or error_class(err) in (
-                        ErrorCode.RLE_OVERRUN, ErrorCode.RLE_SHORT):
+                        ErrorCode.RLE_SKIP_RUN, ErrorCode.RLE_OVERRUN, ErrorCode.RLE_SHORT):
                     return None, j + 1, False, ErrorCode.RLE_DENSE_RUN, j
                 break
     if err is None:
@@ -92,6 +83,8 @@ def step_decode(cfg, words, K, dense):
             code = ErrorCode.RLE_DATA
         elif dense and run:
             code = ErrorCode.RLE_DENSE_RUN
+        elif kind == SKIP and run != cfg.max_run:
+            code = ErrorCode.RLE_SKIP_RUN
         elif (kind == LIT and pos >= K) or (kind != LIT and pos > K):
             code = ErrorCode.RLE_OVERRUN
         elif kind == END and pos != K:
@@ -289,9 +282,9 @@ def malformed_cases(cfg, rng):
     good = rle_encode(cfg, ho, skip)
     cases = []
 
-    def skips(n):  # SKIP words advancing k by exactly n
+    def to_k(n, kind, data=None):  # SKIP escapes, then a `kind` word: k advances by exactly n
         q, rem = divmod(n, cfg.max_run)
-        return [pack_rle_word(cfg, SKIP, cfg.max_run)] * q + ([pack_rle_word(cfg, SKIP, rem)] if rem else [])
+        return [pack_rle_word(cfg, SKIP, cfg.max_run)] * q + [pack_rle_word(cfg, kind, rem, data)]
 
     for tile_base in (0, len(good)):
         def bad(words, name, code, dense=False):
@@ -304,16 +297,22 @@ def malformed_cases(cfg, rng):
         w[-1] = w[-1] | 1                                            # END with data
         bad(w, "data_end", ErrorCode.RLE_DATA)
         w = list(good)
-        w.insert(1, pack_rle_word(cfg, SKIP, 0) | (1 << (H - 1)))   # SKIP with data
+        w.insert(1, pack_rle_word(cfg, SKIP, cfg.max_run) | (1 << (H - 1)))   # SKIP with data
         bad(w, "data_skip", ErrorCode.RLE_DATA)
-        w = skips(K) + [pack_rle_word(cfg, LIT, 0, [1] * G)]         # literal at k = K
+        w = to_k(K, LIT, [1] * G)                                    # literal at k = K
         bad(w, "overrun_lit", ErrorCode.RLE_OVERRUN)
-        w = skips(K - 1) + [pack_rle_word(cfg, LIT, 1, [1] * G)]     # run + literal at K
+        w = [pack_rle_word(cfg, LIT, 0, [3] * G)] + to_k(K - 1, LIT, [1] * G)   # run + literal at K
         bad(w, "overrun_lit_run", ErrorCode.RLE_OVERRUN)
-        w = skips(K - 1) + [pack_rle_word(cfg, SKIP, 2)]             # SKIP run past K
+        w = [pack_rle_word(cfg, SKIP, cfg.max_run)] * (K // cfg.max_run + 1)    # SKIP run past K
         bad(w, "overrun_skip", ErrorCode.RLE_OVERRUN)
-        w = [pack_rle_word(cfg, LIT, 0, [2] * G)] + skips(K - 1) + [pack_rle_word(cfg, END, 1)]
-        bad(w, "overrun_end", ErrorCode.RLE_OVERRUN)                # END reaches K + 1
+        w = [pack_rle_word(cfg, LIT, 0, [2] * G)] + to_k(K, END)   # END reaches K + 1
+        bad(w, "overrun_end", ErrorCode.RLE_OVERRUN)
+        w = list(good)
+        w.insert(1, pack_rle_word(cfg, SKIP, cfg.max_run - 1))       # short SKIP (no escape)
+        bad(w, "skip_run", ErrorCode.RLE_SKIP_RUN)
+        w = list(good)
+        w.insert(1, pack_rle_word(cfg, SKIP, 0))                     # SKIP that advances nothing
+        bad(w, "skip_run0", ErrorCode.RLE_SKIP_RUN)
         w = list(good[:-1]) + [pack_rle_word(cfg, END, 0)]            # END before K
         bad(w, "short", ErrorCode.RLE_SHORT)
         dense_good = rle_encode(cfg, ho, np.zeros(K, bool))
