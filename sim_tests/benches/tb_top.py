@@ -22,7 +22,6 @@ import time
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.handle import HierarchyObject
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
@@ -177,30 +176,9 @@ class Host:
         return beats, got, problems
 
 
-def _kick_comb_blocks(handle) -> int:
-    """Icarus only: re-trigger every ``always @*`` block of the design once at time 0.
-
-    Yosys's Verilog gives each module a dummy ``reg $auto$verilog_backend...dump_module$N = 0``
-    read by every ``always @*`` block, so that the 0-initialization wakes the blocks up. The
-    cocotb runner compiles with ``-g2012``, where initializers take effect before time 0
-    without an event: blocks whose inputs are all registers would stay X until a register
-    changes (e.g. ``w.tready`` until the first START). Writing the dummy reg does the wake-up.
-    """
-    n = 0
-    for child in handle:
-        if isinstance(child, HierarchyObject):
-            n += _kick_comb_blocks(child)
-        elif "verilog_backend" in child._name and "dump_module" in child._name:
-            child.value = 1
-            n += 1
-    return n
-
-
 async def _setup(dut):
     cfg = _config()
     dut.rst.value = 1          # defined from time 0: the drivers sample the core from the start
-    if "icarus" in cocotb.SIM_NAME.lower():
-        assert _kick_comb_blocks(dut) > 0
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     host = Host(dut, cfg)
     await host.reset()
