@@ -474,3 +474,46 @@ def capture_workloads(sentences, out_dir, *, layers=None, path="w8a8_asym",
         (d / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         files += [d / "A.npy", d / "W.npy", d / "meta.json"]
     return files
+
+
+#: One layer of each kind, from the middle of the network, for RTL runs.
+REPRESENTATIVE_LAYERS = ("L2.q", "L2.attn_out", "L2.ffn_in", "L2.ffn_out")
+
+
+def representative_tiles(cfg: PanaceaConfig, *, sentences=None, layers=REPRESENTATIVE_LAYERS,
+                         rows=None, path="w8a8_asym_zpm_dbs", model: MiniLM | None = None):
+    """Real GEMM tiles of MiniLM-L6 layers, sized to run on the RTL of ``cfg``.
+
+    For each layer the quantized path's own integer workload is cut to its first ``rows``
+    tokens (default ``2 * cfg.rows_per_pass``: two passes), its first ``min(K, cfg.k_max)``
+    input channels and its first ``cfg.cols`` output columns (one column block). Zero point,
+    split L and r are the layer's own (chosen per tensor on the whole layer input), so the
+    tile skips what the full layer skips on those rows. (ZPM/DBS choose on ``cfg`` when its
+    weight buffer holds a whole layer, else on the ``default`` preset.)
+
+    Returns a list of dicts: ``name, kind, group, A (uint8), W (int8), z, L, r, full_shape``.
+    """
+    from .model_report import DEFAULT_SENTENCES
+
+    sentences = _check_sentences(list(sentences or DEFAULT_SENTENCES))
+    names = layer_names()
+    bad = [n for n in layers if n not in names]
+    if bad:
+        raise ValueError(f"unknown layer name(s) {bad}; names look like {names[:6]}")
+    hook = QuantizedLinear(path, cfg=cfg if cfg.k_max >= 1536 else None)
+    forward(sentences, linear=hook, model=model)
+    rows = rows or 2 * cfg.rows_per_pass
+    tiles = []
+    for name in layers:
+        rec = hook.records[name]
+        if rec["L"] not in cfg.splits:
+            raise ValueError(f"layer {name} uses split L={rec['L']}, not supported by {cfg.name}")
+        K = min(rec["K"], cfg.k_max)
+        tiles.append({
+            "name": name, "kind": rec["kind"], "group": rec["group"],
+            "A": np.ascontiguousarray(rec["A"][:rows, :K]),
+            "W": np.ascontiguousarray(rec["W"][:K, :cfg.cols]),
+            "z": int(rec["z"]), "L": int(rec["L"]), "r": int(rec["r"]),
+            "full_shape": (int(rec["M"]), int(rec["K"]), int(rec["N"])),
+        })
+    return tiles
