@@ -91,9 +91,13 @@ def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
     for p in (str(REPO_ROOT / "sim_tests" / "benches"), str(REPO_ROOT)):
         if p not in sys.path:
             sys.path.insert(0, p)
-    results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                          test_dir=build_dir, extra_env=dict(env or {}), seed=seed,
-                          testcase=testcase, log_file=build_dir / "test.log")
+    try:
+        results = runner.test(hdl_toplevel=toplevel, test_module=test_module,
+                              build_dir=build_dir, test_dir=build_dir, extra_env=dict(env or {}),
+                              seed=seed, testcase=testcase, log_file=build_dir / "test.log")
+    except SystemExit as e:     # cocotb's runner exits when a test fails: report it as an error
+        raise RuntimeError(f"cocotb {test_module} on {sim} failed (exit {e.code}); see "
+                           f"{build_dir / 'test.log'}") from None
     from cocotb_tools.runner import get_results
 
     num_tests, num_failed = get_results(Path(results))
