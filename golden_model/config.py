@@ -13,7 +13,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-__all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config"]
+__all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config", "VARIANTS",
+           "VARIANT_MODES"]
 
 #: Bits of an activation (unsigned) and of a weight (signed) — fixed by the numerics.
 ACT_BITS = 8
@@ -24,6 +25,16 @@ ACC_BITS = 32
 SPLIT_RANGE = range(2, 7)
 #: Tiles processed together by one pass of a PEA (double-tile processing).
 TILES_PER_PASS = 2
+#: Hardware variants the generator builds (``docs/baselines.md``): the Panacea core, and two
+#: baselines with the same host interface — a bit-slice array that skips zero slices only
+#: (``sibia``) and a plain INT8 array without slicing or skipping (``dense``).
+VARIANTS = ("panacea", "sibia", "dense")
+#: Run-time modes (``golden_model.aqs_gemm.MODES``) each variant can execute.
+VARIANT_MODES = {
+    "panacea": ("dense", "sibia", "aqs"),
+    "sibia": ("dense", "sibia"),
+    "dense": ("dense",),
+}
 
 
 class ConfigError(ValueError):
@@ -60,6 +71,11 @@ class PanaceaConfig:
         Depth of the weight buffer: the largest reduction length K of one GEMM.
     rle_run_bits : int
         Width of the run-length field of an RLE word.
+    variant : str
+        Which hardware to build, one of :data:`VARIANTS`: ``"panacea"`` (AQS-GEMM core),
+        ``"sibia"`` (bit-slice array, zero-slice skipping only, no r logic) or ``"dense"``
+        (INT8 array, no slicing, no skipping). A generator option; the mode stays a run-time
+        register, restricted to :attr:`modes`.
     """
 
     name: str = "default"
@@ -69,6 +85,7 @@ class PanaceaConfig:
     splits: tuple = (3, 4, 5)
     k_max: int = 2048
     rle_run_bits: int = 4
+    variant: str = "panacea"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -87,6 +104,8 @@ class PanaceaConfig:
         # |Y| <= 255 * 128 * K must fit the signed 32-bit accumulator.
         _check_int("k_max", self.k_max, 1, (2 ** (ACC_BITS - 1) - 1) // (255 * 128))
         _check_int("rle_run_bits", self.rle_run_bits, 1, 16)
+        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
+            raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
 
     # ---- derived quantities (one definition each) -------------------------------------
     @property
@@ -115,6 +134,18 @@ class PanaceaConfig:
         return (1 << self.rle_run_bits) - 1
 
     @property
+    def modes(self) -> tuple:
+        """Run-time modes this variant can execute (:data:`VARIANT_MODES`)."""
+        return VARIANT_MODES[self.variant]
+
+    def check_mode(self, mode) -> str:
+        """Return ``mode`` if this variant can run it, else raise :class:`ValueError`."""
+        if mode not in self.modes:
+            raise ValueError(f"mode {mode!r} cannot run on the {self.variant!r} variant "
+                             f"(config {self.name!r} supports: {', '.join(self.modes)})")
+        return mode
+
+    @property
     def k_bits(self) -> int:
         """Width of a reduction index / count register (holds 0..k_max)."""
         return max(1, self.k_max.bit_length())
@@ -138,7 +169,9 @@ class PanaceaConfig:
             "max_run": self.max_run,
             "acc_bits": ACC_BITS,
             "w_beat_bits": formats.w_beat_bits(self),
+            "lo_lane_bits": formats.lo_lane_bits(self),
             "lo_beat_bits": formats.lo_beat_bits(self),
+            "modes": list(self.modes),
             "rle_word_bits": formats.rle_word_bits(self),
             "y_beat_bits": formats.y_beat_bits(self),
         }
@@ -174,6 +207,13 @@ PRESETS = {
     "paper": PanaceaConfig(name="paper", group_size=4, pea_cols=16, num_peas=16, k_max=4096,
                            rle_run_bits=5),
 }
+# Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas and
+# k_max as their base, so the same GEMM tiles the same way.
+for _base in ("tiny", "default"):
+    for _variant in ("sibia", "dense"):
+        PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",
+                                                                variant=_variant)
+del _base, _variant
 
 
 def preset(name: str) -> PanaceaConfig:

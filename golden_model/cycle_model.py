@@ -13,6 +13,13 @@ Loop order (weights stationary per column block, activations streamed)::
 
 With every stream always valid/ready, a GEMM takes exactly :func:`predict` cycles; the
 top-level testbench checks that equality. Stalls on the streams only add cycles.
+
+By hardware variant (``cfg.variant``, ``docs/baselines.md``): ``panacea`` and ``sibia`` follow
+the timeline above (``sibia`` runs only the dense and sibia modes). ``dense``, the INT8 array,
+has no DWO and no ``ho`` stream: a pass is K cycles (one ``lo`` beat of whole activations per
+cycle, counted as ``swo_busy``) + DRAIN + HANDOFF; ``dwo_busy``, ``rle_words`` and
+``skipped_vectors`` are 0 and the work is ``int8_macs`` (energy ``int8_mult`` each) instead of
+slice products.
 """
 
 from __future__ import annotations
@@ -76,10 +83,14 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
         raise ValueError(f"M, K, N must be >= 1, got {M}, {K}, {N}")
     if K > cfg.k_max:
         raise ValueError(f"K={K} exceeds the weight buffer depth k_max={cfg.k_max}")
+    cfg.check_mode(plan.mode)
+    int8_array = cfg.variant == "dense"
     rows_pp = cfg.rows_per_pass
     blocks = math.ceil(N / cfg.cols)
     passes = plan.AH.shape[0] // rows_pp
     words, lits, skipped = _pass_words(plan, cfg)
+    if int8_array:          # no ho stream, no DWO: nothing decoded, nothing skipped
+        words, lits, skipped = (np.zeros_like(words) for _ in range(3))
     valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]
 
     # ---- the timeline (see module docstring) --------------------------------------------
@@ -107,7 +118,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
     }
 
     # ---- external memory -----------------------------------------------------------------
-    ho_raw = blocks * passes * 2 * K * beat_bytes(cfg.group_size * cfg.ho_bits)
+    ho_raw = 0 if int8_array else blocks * passes * 2 * K * beat_bytes(cfg.group_size * cfg.ho_bits)
     mem = {
         "weight_bytes": blocks * K * beat_bytes(w_beat_bits(cfg)),
         "lo_bytes": blocks * passes * K * beat_bytes(lo_beat_bits(cfg)),
@@ -120,10 +131,16 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
 
     # ---- slice work ------------------------------------------------------------------------
     G, cols = cfg.group_size, cfg.cols
-    lo_products = 2 * c["swo_busy"] * rows_pp * cols        # ALxWH, ALxWL
-    ho_products = 2 * c["dwo_busy"] * G * cols               # (AH-s)xWH, (AH-s)xWL
-    dense_products = 4 * blocks * passes * rows_pp * K * cols
+    if int8_array:
+        int8_macs = c["swo_busy"] * rows_pp * cols           # A x W, one per row, column, k
+        lo_products = ho_products = dense_products = 0
+    else:
+        int8_macs = 0
+        lo_products = 2 * c["swo_busy"] * rows_pp * cols    # ALxWH, ALxWL
+        ho_products = 2 * c["dwo_busy"] * G * cols           # (AH-s)xWH, (AH-s)xWL
+        dense_products = 4 * blocks * passes * rows_pp * K * cols
     work = {
+        "int8_macs": int8_macs,
         "lo_products": lo_products,
         "ho_products": ho_products,
         "skipped_products": dense_products - lo_products - ho_products,
@@ -137,6 +154,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
     # ---- energy (per-event table in energy.py) ---------------------------------------------
     e = ENERGY_PJ
     energy = {
+        "int8_mults": int8_macs * e["int8_mult"],
         "slice_mults": (lo_products + ho_products) * e["slice_mult"],
         "accumulate": (c["swo_busy"] * rows_pp + c["dwo_busy"] * G) * cols * e["add32"],
         "compensator": c["comp_busy"] * cols * e["add32"],

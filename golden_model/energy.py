@@ -4,6 +4,8 @@ Source: M. Horowitz, "Computing's energy problem (and what we can do about it)",
 45 nm figures: 8-bit integer multiply 0.2 pJ, 32-bit integer add 0.1 pJ, 64-bit read of an
 8 KB SRAM 10 pJ, DRAM 1.3-2.6 nJ per 64-bit access. Derived here (project's choice, stated):
 
+* ``int8_mult``: the 8-bit multiply itself, 0.2 pJ: one INT8 MAC of the ``dense`` variant
+  (the INT8-array baseline, ``docs/baselines.md``).
 * ``slice_mult``: a 4-bit x 4-bit slice multiply scaled from the 8-bit multiply by partial-
   product count (16 / 64): 0.05 pJ.
 * ``sram_byte``: 10 pJ / 8 bytes = 1.25 pJ per byte read or written.
@@ -13,6 +15,7 @@ The figures are relative estimates for comparing modes and designs, not a sign-o
 """
 
 ENERGY_PJ = {
+    "int8_mult": 0.2,
     "slice_mult": 0.05,
     "add32": 0.1,
     "sram_byte": 1.25,

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ACC_BITS, PanaceaConfig
+from .config import ACC_BITS, ACT_BITS, PanaceaConfig
 
 __all__ = [
     "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "RLEError",
-    "rle_word_bits", "w_beat_bits", "lo_beat_bits", "y_beat_bits",
+    "rle_word_bits", "w_beat_bits", "lo_lane_bits", "lo_beat_bits", "y_beat_bits",
     "pack_rle_word", "unpack_rle_word", "rle_encode", "rle_decode", "rle_word_count",
     "pack_lanes", "unpack_lanes", "beat_bytes",
 ]
@@ -63,9 +63,16 @@ def w_beat_bits(cfg: PanaceaConfig) -> int:
     return cfg.cols * 8
 
 
+def lo_lane_bits(cfg: PanaceaConfig) -> int:
+    """Width of one ``lo`` lane: the low-order slice (``lo_bits``); in the ``dense`` variant
+    (an INT8 array, no slicing) the whole 8-bit activation."""
+    return ACT_BITS if cfg.variant == "dense" else cfg.lo_bits
+
+
 def lo_beat_bits(cfg: PanaceaConfig) -> int:
-    """Low-order slices of one k for the two tiles of a pass: ``rows_per_pass`` lanes."""
-    return cfg.rows_per_pass * cfg.lo_bits
+    """One k of the two tiles of a pass: ``rows_per_pass`` lanes of :func:`lo_lane_bits`
+    (low-order slices; whole activations in the ``dense`` variant)."""
+    return cfg.rows_per_pass * lo_lane_bits(cfg)
 
 
 def y_beat_bits(cfg: PanaceaConfig) -> int:

@@ -11,6 +11,10 @@ One GEMM, in stream order (see ``docs/formats.md``)::
 
 The w beats of a block come before its lo/ho data; lo and ho of one pass are consumed
 concurrently, so they are separate streams.
+
+By hardware variant (``cfg.variant``, ``docs/baselines.md``): ``panacea`` and ``sibia`` as
+above; ``dense`` (the INT8 array) sends the whole activations on ``lo`` (8-bit lanes,
+``lo[k]`` lane i = A[p*rows + i, k]) and nothing on ``ho``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from .aqs_gemm import SlicePlan
 from .config import ACC_BITS, PanaceaConfig
-from .formats import pack_lanes, rle_encode, unpack_lanes
+from .formats import lo_lane_bits, pack_lanes, rle_encode, unpack_lanes
 
 __all__ = ["HostStreams", "host_streams", "unpack_y"]
 
@@ -43,8 +47,10 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
     """Build the input beats of one GEMM and the expected output beats.
 
     ``plan`` comes from :func:`golden_model.aqs_gemm.slice_plan` (or ``aqs_gemm``), ``W`` is
-    the int8 weight (K x N) and ``Y`` the expected int32 result (M x N).
+    the int8 weight (K x N) and ``Y`` the expected int32 result (M x N). Raises
+    :class:`ValueError` if ``cfg``'s variant cannot run the plan's mode.
     """
+    cfg.check_mode(plan.mode)
     W = np.asarray(W)
     Y = np.asarray(Y)
     M, K = plan.M, plan.AH.shape[1]
@@ -59,12 +65,19 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
 
     # activation-side beats are the same for every block: build once
     lo_pass, ho_pass = [], []
+    lane = lo_lane_bits(cfg)
+    dense_array = cfg.variant == "dense"
     for p in range(passes):
-        AL = plan.AL[p * rows:(p + 1) * rows]
-        lo_pass.append([pack_lanes(AL[:, k], cfg.lo_bits) for k in range(K)])
+        rs = slice(p * rows, (p + 1) * rows)
+        if dense_array:     # whole activations (the padding rows are s * 2^L = 0 in dense mode)
+            lanes = (plan.AH[rs].astype(np.int64) << plan.L) + plan.AL[rs]
+        else:
+            lanes = plan.AL[rs]
+        lo_pass.append([pack_lanes(lanes[:, k], lane) for k in range(K)])
         words = []
-        for t in (2 * p, 2 * p + 1):
-            words += rle_encode(cfg, plan.AH[t * G:(t + 1) * G], plan.vec_skip[t])
+        if not dense_array:
+            for t in (2 * p, 2 * p + 1):
+                words += rle_encode(cfg, plan.AH[t * G:(t + 1) * G], plan.vec_skip[t])
         ho_pass.append(words)
 
     hs = HostStreams()

@@ -77,6 +77,8 @@ def cmd_gemm(args):
     from panacea_hdl.jobs import run_gemm_job
 
     cfg = _config(args)
+    if args.mode is None:           # the variant's most-skipping mode (aqs on panacea)
+        args.mode = cfg.modes[-1]
     A = _load_npy(args.act, "activation")
     W = _load_npy(args.weight, "weight")
     report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
@@ -150,7 +152,7 @@ def build_parser():
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="main job: generate, run the built-in workload on the RTL in "
-                                   "all three modes, check, print a table")
+                                   "every mode of the config's variant, check, print a table")
     _add_config_args(p)
     p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
                    help="simulator (default: verilator)")
@@ -169,7 +171,9 @@ def build_parser():
     p.add_argument("--act", type=Path, required=True, help="activations A: .npy uint8, M x K")
     p.add_argument("--weight", type=Path, required=True, help="weights W: .npy int8, K x N, in [-127, 127]")
     p.add_argument("--zero-point", type=int, required=True, help="activation zero point z in [0, 255]")
-    p.add_argument("--mode", choices=MODES, default="aqs", help="slice-skipping mode (default: aqs)")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="slice-skipping mode (default: aqs; on the baseline variants their "
+                        "most-skipping mode: sibia on *_sibia, dense on *_dense)")
     p.add_argument("--split", type=int, default=4, help="activation split L (default: 4)")
     p.add_argument("--r", type=int, default=None,
                    help="skipped high-order value (default: the most frequent one)")
