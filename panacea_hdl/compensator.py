@@ -3,7 +3,8 @@
 During LOAD the weight rows written into the weight buffer are also added into the column
 sums ``C[col] = sum_k W[k, col]`` (reusing the rows already on their way to the buffer: no
 extra traffic). During a pass it forms the term ``((s << L) - z) * C[col]`` that folds the
-zero point and the skipped high-order value ``s`` back into every output of the column.
+zero point and the skipped high-order value ``s`` back into every output of the column
+(``-z * C[col]`` in the ``sibia`` and ``dense`` variants, which have no r logic).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def shift_by_split(m, value, split, splits, *, name):
 class Compensator(wiring.Component):
     """Column sums ``C`` (accumulated during LOAD) and the term ``((s << L) - z) * C``.
 
+    In the baseline variants (``config.variant`` ``"sibia"`` or ``"dense"``) nothing is
+    skipped at a nonzero value: the term is ``-z * C`` and there are no ``s`` and ``split``
+    inputs.
+
     Parameters
     ----------
     config : PanaceaConfig
@@ -68,30 +73,35 @@ class Compensator(wiring.Component):
     w : In(w_row_layout)
         The weight row being written.
     s : In(unsigned(ho_bits))
-        Skip value.
+        Skip value (``panacea`` variant only).
     z : In(unsigned(8))
         Activation zero point.
     split : In(unsigned(3))
-        Split L (one of ``config.splits``).
+        Split L (one of ``config.splits``; ``panacea`` variant only).
     c : Out(ArrayLayout(signed(c_bits), pea_cols))
         Column sums (registers); ``c_bits`` holds ``127 * k_max`` with sign.
     term : Out(ArrayLayout(signed(32), pea_cols))
-        ``((s << L) - z) * C[col]`` mod 2**32 (combinational from registers and inputs).
+        ``((s << L) - z) * C[col]`` (``-z * C[col]`` in the baselines) mod 2**32
+        (combinational from registers and inputs).
     """
 
     def __init__(self, *, config):
         self._config = cfg = check_config(config)
         self._c_bits = (WEIGHT_MAX * cfg.k_max).bit_length() + 2
-        super().__init__({
+        skip_r = cfg.variant == "panacea"
+        members = {
             "load": In(1),
             "clear": In(1),
             "w": In(w_row_layout(cfg)),
-            "s": In(unsigned(cfg.ho_bits)),
-            "z": In(unsigned(ACT_BITS)),
-            "split": In(unsigned(SPLIT_BITS)),
-            "c": Out(data.ArrayLayout(signed(self._c_bits), cfg.pea_cols)),
-            "term": Out(data.ArrayLayout(signed(ACC_BITS), cfg.pea_cols)),
-        })
+        }
+        if skip_r:
+            members["s"] = In(unsigned(cfg.ho_bits))
+        members["z"] = In(unsigned(ACT_BITS))
+        if skip_r:
+            members["split"] = In(unsigned(SPLIT_BITS))
+        members["c"] = Out(data.ArrayLayout(signed(self._c_bits), cfg.pea_cols))
+        members["term"] = Out(data.ArrayLayout(signed(ACC_BITS), cfg.pea_cols))
+        super().__init__(members)
 
     @property
     def config(self):
@@ -115,9 +125,13 @@ class Compensator(wiring.Component):
             with m.Elif(self.load):
                 m.d.sync += c.eq(c + self.w[col])
 
-        s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
-        factor = Signal(signed(max(s_shift.shape().width, ACT_BITS) + 1), name="factor")
-        m.d.comb += factor.eq(s_shift - self.z)
+        if cfg.variant == "panacea":
+            s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
+            factor = Signal(signed(max(s_shift.shape().width, ACT_BITS) + 1), name="factor")
+            m.d.comb += factor.eq(s_shift - self.z)
+        else:                       # nothing skipped at a nonzero value: -z * C only
+            factor = Signal(signed(ACT_BITS + 1), name="factor")
+            m.d.comb += factor.eq(-self.z)
         for col in range(cfg.pea_cols):
             m.d.comb += self.term[col].eq(factor * self.c[col])
         return m

@@ -45,7 +45,9 @@ class CSR(wiring.Component):
     ----------
     config : PanaceaConfig
         Design parameters (INFO and KMAX read back from them; the SPLIT register resets to
-        4 if the design supports it, else to its smallest split).
+        4 if the design supports it, else to its smallest split). The baseline variants
+        (``sibia``, ``dense``) have no r logic: RVAL accepts writes like the other parameter
+        registers but holds nothing and reads 0 (``rval`` is the constant 0).
 
     Attributes
     ----------
@@ -160,6 +162,8 @@ class CSR(wiring.Component):
             for addr, reg in regs.items():
                 with m.Case(addr >> 2):
                     m.d.comb += write_ok.eq(~self.busy)
+                    if addr == regmap.RVAL and cfg.variant != "panacea":
+                        continue        # no r logic: RVAL stays 0
                     with m.If(do_write & ~self.busy):
                         merged = (reg & ~bit_mask[:len(reg)]) | (w_data[:len(reg)] & bit_mask[:len(reg)])
                         m.d.sync += reg.eq(merged)

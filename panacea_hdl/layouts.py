@@ -60,9 +60,11 @@ def rle_word_layout(config) -> data.StructLayout:
 
 
 def lo_beat_layout(config) -> data.ArrayLayout:
-    """Low-order slices of one k for the ``rows_per_pass`` rows of a pass (lane i = row i)."""
+    """One k of the ``rows_per_pass`` rows of a pass (lane i = row i): low-order slices
+    (``lo_bits``), or whole 8-bit activations in the ``dense`` variant
+    (:func:`golden_model.formats.lo_lane_bits`)."""
     cfg = check_config(config)
-    layout = data.ArrayLayout(unsigned(cfg.lo_bits), cfg.rows_per_pass)
+    layout = data.ArrayLayout(unsigned(formats.lo_lane_bits(cfg)), cfg.rows_per_pass)
     return _sized(layout, formats.lo_beat_bits(cfg), "low-order beat")
 
 

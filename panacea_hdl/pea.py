@@ -11,6 +11,10 @@ It contains:
 * the output adder ``y = (accH << L) + accL + ((s << L) - z) * C[col]`` (mod 2**32).
 
 ``num_peas`` PEAs run in lockstep in the top level, each on its own column slice.
+
+The ``sibia`` variant (``docs/baselines.md``) builds the same PEA without r logic: the skip
+value is the constant 0 inside the PEA (no ``s`` input) and the compensation term is
+``-z * C[col]``. The ``dense`` variant uses :class:`~panacea_hdl.int8_pea.Int8PEA` instead.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ class PEA(wiring.Component):
     dwo_en, dwo_k, dwo_tile, dwo_ah : In
         DWO issue: MAC of tile ``dwo_tile``'s high-order vector ``dwo_ah`` with row ``dwo_k``.
     s : In(unsigned(ho_bits))
-        Skip value (r in ``aqs`` mode, else 0); stable during a GEMM.
+        Skip value (r in ``aqs`` mode, else 0); stable during a GEMM. ``panacea`` variant
+        only (the ``sibia`` variant's skip value is the constant 0).
     z : In(unsigned(8))
         Zero point.
     split : In(unsigned(3))
@@ -70,8 +75,11 @@ class PEA(wiring.Component):
 
     def __init__(self, *, config):
         self._config = cfg = check_config(config)
+        if cfg.variant not in ("panacea", "sibia"):
+            raise ValueError(f"PEA is the bit-slice array of the panacea and sibia variants; "
+                             f"the {cfg.variant!r} variant uses Int8PEA")
         k = k_shape(cfg)
-        super().__init__({
+        members = {
             "w_we": In(1),
             "w_addr": In(k),
             "w_data": In(w_row_layout(cfg)),
@@ -83,12 +91,16 @@ class PEA(wiring.Component):
             "dwo_k": In(k),
             "dwo_tile": In(1),
             "dwo_ah": In(ho_vector_layout(cfg)),
-            "s": In(unsigned(cfg.ho_bits)),
+        }
+        if cfg.variant == "panacea":
+            members["s"] = In(unsigned(cfg.ho_bits))
+        members.update({
             "z": In(unsigned(ACT_BITS)),
             "split": In(unsigned(SPLIT_BITS)),
             "acc_clear": In(1),
             "y": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
         })
+        super().__init__(members)
 
     @property
     def config(self):
@@ -103,6 +115,8 @@ class PEA(wiring.Component):
         m.submodules.dwo = dwo = DWO(config=cfg)
         m.submodules.comp = comp = Compensator(config=cfg)
 
+        skip_r = cfg.variant == "panacea"
+        s = self.s if skip_r else 0          # sibia: no r logic, the skip value is 0
         m.d.comb += [
             # weight buffer: LOAD write port, SWO on read port A, DWO on read port B
             wbuf.w_en.eq(self.w_we), wbuf.w_addr.eq(self.w_addr), wbuf.w_data.eq(self.w_data),
@@ -113,10 +127,11 @@ class PEA(wiring.Component):
             swo.clear.eq(self.acc_clear),
             # DWO
             dwo.en.eq(self.dwo_en), dwo.tile.eq(self.dwo_tile), dwo.ah.eq(self.dwo_ah),
-            dwo.s.eq(self.s), dwo.w.eq(wbuf.b_data), dwo.clear.eq(self.acc_clear),
+            dwo.s.eq(s), dwo.w.eq(wbuf.b_data), dwo.clear.eq(self.acc_clear),
             # compensator: column sums from the rows being loaded
             comp.load.eq(self.w_we), comp.clear.eq(self.comp_clear), comp.w.eq(self.w_data),
-            comp.s.eq(self.s), comp.z.eq(self.z), comp.split.eq(self.split),
+            *([comp.s.eq(self.s)] if skip_r else []), comp.z.eq(self.z),
+            *([comp.split.eq(self.split)] if skip_r else []),
         ]
 
         for row in range(cfg.rows_per_pass):

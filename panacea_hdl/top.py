@@ -7,6 +7,12 @@ the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals
 the cycle in which the controller reports ``pass_done`` is the DRAIN cycle; HANDOFF copies the
 PEAs' results into the output bank (waiting while the bank still sends the previous pass) and
 clears the accumulators; the bank sends one ``y`` beat per valid row while the next pass runs.
+
+The same generator builds the baselines of ``docs/baselines.md`` (``config.variant``) behind
+the same host interface: ``sibia`` (the same bit-slice PEAs without r logic; MODE aqs is a
+BAD_PARAM) and ``dense`` (:class:`~panacea_hdl.int8_pea.Int8PEA` arrays fed one ``lo`` beat of
+whole activations per cycle by a :class:`~panacea_hdl.int8_pea.BeatIssuer`; ``ho`` is never
+ready; only MODE dense).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from golden_model.cycle_model import COUNTERS
 from . import regmap
 from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
 from .csr import CSR
+from .int8_pea import BeatIssuer, Int8PEA
 from .layouts import (check_config, k_shape, lo_beat_layout, rle_word_layout, w_beat_layout,
                       y_beat_layout)
 from .pea import PEA
@@ -39,7 +46,8 @@ class PanaceaCore(wiring.Component):
     without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
     or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank.
     START is ignored while busy, ABORT while idle. The performance counters clear at START and
-    count exactly as :func:`golden_model.cycle_model.predict` does.
+    count exactly as :func:`golden_model.cycle_model.predict` does. A MODE the config's variant
+    cannot run (``config.modes``) is a BAD_PARAM.
 
     Parameters
     ----------
@@ -51,8 +59,9 @@ class PanaceaCore(wiring.Component):
     csr : In(AXI4LiteSignature(addr_width=8, data_width=32))
         Register interface (``docs/registers.md``).
     w, lo, ho : In(AXI4StreamSignature)
-        Weight beats (``w_beat_bits``), low-order beats (``lo_beat_bits``) and RLE words
-        (``rle_word_bits``), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
+        Weight beats (``w_beat_bits``), low-order beats (``lo_beat_bits``; whole activations in
+        the ``dense`` variant) and RLE words (``rle_word_bits``; never ready in the ``dense``
+        variant), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
     y : Out(AXI4StreamSignature(y_beat_bits))
         Output rows; ``tlast`` marks the last beat of a GEMM.
     busy : Out(1)
@@ -83,48 +92,79 @@ class PanaceaCore(wiring.Component):
         m = Module()
         rows_pp, cols, pea_cols = cfg.rows_per_pass, cfg.cols, cfg.pea_cols
 
+        variant = cfg.variant
+        int8_array = variant == "dense"          # no slicing, no skipping, no ho stream
         m.submodules.csr = csr = CSR(config=cfg)
-        m.submodules.ctrl = ctrl = SkipController(config=cfg)
-        peas = [PEA(config=cfg) for _ in range(cfg.num_peas)]
+        if int8_array:
+            m.submodules.ctrl = ctrl = BeatIssuer(config=cfg)
+            peas = [Int8PEA(config=cfg) for _ in range(cfg.num_peas)]
+        else:
+            m.submodules.ctrl = ctrl = SkipController(config=cfg)
+            peas = [PEA(config=cfg) for _ in range(cfg.num_peas)]
         for i, pea in enumerate(peas):
             m.submodules[f"pea{i}"] = pea
         m.submodules.w_in = w_in = AXIStreamToStream(w_beat_layout(cfg))
         m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
-        m.submodules.ho_in = ho_in = AXIStreamToStream(rle_word_layout(cfg))
+        if not int8_array:
+            m.submodules.ho_in = ho_in = AXIStreamToStream(rle_word_layout(cfg))
         m.submodules.y_out = y_out = StreamToAXIStream(y_beat_layout(cfg))
 
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
         wiring.connect(m, wiring.flipped(self.w), w_in.axis)
         wiring.connect(m, wiring.flipped(self.lo), lo_in.axis)
-        wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
+        if int8_array:
+            m.d.comb += self.ho.tready.eq(0)     # the INT8 array reads no ho stream
+        else:
+            wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
         wiring.connect(m, y_out.axis, wiring.flipped(self.y))
         wiring.connect(m, lo_in.o, ctrl.lo)
-        wiring.connect(m, ho_in.o, ctrl.ho)
+        if not int8_array:
+            wiring.connect(m, ho_in.o, ctrl.ho)
 
         # ---- parameters (the CSR refuses writes to them while busy) ------------------------
         mode, rval, zp, split = csr.mode, csr.rval, csr.zp, csr.split
         dim_m, dim_k, dim_n = csr.dim_m, csr.dim_k, csr.dim_n
-        is_aqs = Signal()
-        m.d.comb += is_aqs.eq(mode == regmap.MODE_CODES["aqs"])
+        if variant == "panacea":
+            is_aqs = Signal()
+            m.d.comb += is_aqs.eq(mode == regmap.MODE_CODES["aqs"])
         split_ok = Signal()
-        rval_ok = Signal()
+        if variant == "panacea":
+            rval_ok = Signal()
         m.d.comb += split_ok.eq(0)
-        m.d.comb += rval_ok.eq(0)
+        if variant == "panacea":
+            m.d.comb += rval_ok.eq(0)
         for L in cfg.splits:
             with m.If(split == L):
-                m.d.comb += [split_ok.eq(1), rval_ok.eq(rval < (1 << (8 - L)))]
+                if variant == "panacea":
+                    m.d.comb += [split_ok.eq(1), rval_ok.eq(rval < (1 << (8 - L)))]
+                else:
+                    m.d.comb += split_ok.eq(1)
         bad_param = Signal()
-        m.d.comb += bad_param.eq((mode > max(regmap.MODE_CODES.values())) | ~split_ok
-                                 | (is_aqs & ~rval_ok) | (dim_m == 0) | (dim_k == 0)
-                                 | (dim_n == 0) | (dim_k > cfg.k_max))
+        if variant == "panacea":
+            m.d.comb += bad_param.eq((mode > max(regmap.MODE_CODES.values())) | ~split_ok
+                                     | (is_aqs & ~rval_ok) | (dim_m == 0) | (dim_k == 0)
+                                     | (dim_n == 0) | (dim_k > cfg.k_max))
+        else:   # the baselines: modes beyond the variant's (codes are in order) are refused
+            top_mode = max(regmap.MODE_CODES[md] for md in cfg.modes)
+            m.d.comb += bad_param.eq((mode > top_mode) | ~split_ok | (dim_m == 0)
+                                     | (dim_k == 0) | (dim_n == 0) | (dim_k > cfg.k_max))
         k_len = Signal(k_shape(cfg))
-        s = Signal(unsigned(cfg.ho_bits))
-        m.d.comb += [
-            k_len.eq(dim_k),
-            s.eq(Mux(is_aqs, rval, 0)),
-            ctrl.k_len.eq(k_len),
-            ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]),
-        ]
+        if variant == "panacea":
+            s = Signal(unsigned(cfg.ho_bits))
+            m.d.comb += [
+                k_len.eq(dim_k),
+                s.eq(Mux(is_aqs, rval, 0)),
+                ctrl.k_len.eq(k_len),
+                ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]),
+            ]
+        elif variant == "sibia":
+            m.d.comb += [
+                k_len.eq(dim_k),
+                ctrl.k_len.eq(k_len),
+                ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]),
+            ]
+        else:
+            m.d.comb += [k_len.eq(dim_k), ctrl.k_len.eq(k_len)]
 
         # ---- sequencer state --------------------------------------------------------------
         load_k = Signal(k_shape(cfg))            # next weight row to load
@@ -163,15 +203,25 @@ class PanaceaCore(wiring.Component):
         w_bits = w_in.o.payload.as_value()
         for p, pea in enumerate(peas):
             lane_bits = pea_cols * 8
-            m.d.comb += [
+            load = [
                 pea.w_we.eq(w_go),
                 pea.w_addr.eq(load_k),
                 pea.w_data.eq(w_bits[p * lane_bits:(p + 1) * lane_bits]),
                 pea.comp_clear.eq(w_go & (load_k == 0)),
+            ]
+            if int8_array:
+                m.d.comb += load + [
+                    pea.mac_en.eq(ctrl.mac_en), pea.mac_k.eq(ctrl.mac_k), pea.mac_a.eq(ctrl.mac_a),
+                    pea.z.eq(zp),
+                    pea.acc_clear.eq(handoff | start_gemm),
+                ]
+                continue
+            m.d.comb += load + [
                 pea.swo_en.eq(ctrl.swo_en), pea.swo_k.eq(ctrl.swo_k), pea.swo_al.eq(ctrl.swo_al),
                 pea.dwo_en.eq(ctrl.dwo_en), pea.dwo_k.eq(ctrl.dwo_k),
                 pea.dwo_tile.eq(ctrl.dwo_tile), pea.dwo_ah.eq(ctrl.dwo_ah),
-                pea.s.eq(s), pea.z.eq(zp), pea.split.eq(split),
+                *([pea.s.eq(s)] if variant == "panacea" else []), pea.z.eq(zp),
+                pea.split.eq(split),
                 pea.acc_clear.eq(handoff | start_gemm),
             ]
         m.d.comb += ctrl.restart.eq(handoff | start_gemm)
@@ -211,13 +261,17 @@ class PanaceaCore(wiring.Component):
                 abort_check()
             with m.State("PASS"):
                 m.d.comb += ctrl.active.eq(1)
-                with m.If(ctrl.error):
-                    m.d.comb += flush.eq(1)
-                    m.d.sync += [error.eq(1), errcode.eq(ctrl.error_code),
-                                 err_word.eq(ho_index - 1)]
-                    m.next = "IDLE"
-                with m.Elif(ctrl.pass_done):   # this cycle is the DRAIN cycle
-                    m.next = "HANDOFF"
+                if int8_array:                  # nothing to decode: no stream errors
+                    with m.If(ctrl.pass_done):  # this cycle is the DRAIN cycle
+                        m.next = "HANDOFF"
+                else:
+                    with m.If(ctrl.error):
+                        m.d.comb += flush.eq(1)
+                        m.d.sync += [error.eq(1), errcode.eq(ctrl.error_code),
+                                     err_word.eq(ho_index - 1)]
+                        m.next = "IDLE"
+                    with m.Elif(ctrl.pass_done):   # this cycle is the DRAIN cycle
+                        m.next = "HANDOFF"
                 abort_check()
             with m.State("HANDOFF"):
                 with m.If(bank_count == 0):
@@ -240,8 +294,9 @@ class PanaceaCore(wiring.Component):
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         m.d.comb += [csr.busy.eq(self.busy)]
 
-        with m.If(self.busy & ctrl.word_valid):
-            m.d.sync += ho_index.eq(ho_index + 1)
+        if not int8_array:
+            with m.If(self.busy & ctrl.word_valid):
+                m.d.sync += ho_index.eq(ho_index + 1)
 
         # ---- output bank: load at HANDOFF, shift out one row per y beat --------------------
         with m.If(flush):
@@ -261,6 +316,23 @@ class PanaceaCore(wiring.Component):
             m.d.sync += bank_count.eq(bank_count - 1)
 
         # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
+        if int8_array:      # one MAC beat per cycle on the INT8 array, counted as the SWO's
+            inc = {
+                "cycles": self.busy,
+                "swo_busy": ctrl.mac_en,
+                "dwo_busy": 0,
+                "comp_busy": w_go + handoff,
+                "rle_words": 0,
+                "skipped_vectors": 0,
+                "wbuf_writes": w_go,
+                "wbuf_reads": ctrl.mac_en,
+                "ext_in_words": w_go + ctrl.mac_en,
+                "ext_out_words": y_go,
+            }
+            assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
+            for i, name in enumerate(COUNTERS):
+                m.d.comb += csr.counter_inc[i].eq(inc[name])
+            return m
         word_go = Signal()
         m.d.comb += word_go.eq(ctrl.word_valid)
         inc = {

@@ -2,7 +2,8 @@
 
 The buffer holds the PEA's ``pea_cols`` int8 lanes of every weight row ``k < k_max`` of the
 current column block. It has one write port (LOAD) and two synchronous, non-transparent read
-ports: port A feeds the SWO, port B the DWO, so both operators can issue in the same cycle.
+ports: port A feeds the SWO, port B the DWO, so both operators can issue in the same cycle
+(the INT8 array of the ``dense`` variant builds it with port A only).
 LOAD writes and PASS reads never happen in the same cycle, so transparency is not needed.
 """
 
@@ -56,6 +57,8 @@ class WeightBuffer(wiring.Component):
     ----------
     config : PanaceaConfig
         Sets the depth (``k_max``) and the row layout (``pea_cols`` int8 lanes).
+    read_ports : int
+        2 (ports A and B, the bit-slice PEAs) or 1 (port A only, the INT8 array).
 
     Attributes
     ----------
@@ -66,21 +69,31 @@ class WeightBuffer(wiring.Component):
         from cycle t+1 until the next enabled read.
     a_data : Out
     b_en, b_addr, b_data
-        Read port B (DWO), the same as port A.
+        Read port B (DWO), the same as port A (only with ``read_ports=2``).
     """
 
-    def __init__(self, *, config):
+    def __init__(self, *, config, read_ports=2):
         self._config = check_config(config)
+        if isinstance(read_ports, bool) or read_ports not in (1, 2):
+            raise ValueError(f"read_ports must be 1 or 2, got {read_ports!r}")
+        self._read_ports = read_ports
         row, k = w_row_layout(config), k_shape(config)
-        super().__init__({
+        members = {
             "w_en": In(1), "w_addr": In(k), "w_data": In(row),
             "a_en": In(1), "a_addr": In(k), "a_data": Out(row),
-            "b_en": In(1), "b_addr": In(k), "b_data": Out(row),
-        })
+        }
+        if read_ports == 2:
+            members.update({"b_en": In(1), "b_addr": In(k), "b_data": Out(row)})
+        super().__init__(members)
 
     @property
     def config(self):
         return self._config
+
+    @property
+    def read_ports(self):
+        """Number of read ports (1 or 2)."""
+        return self._read_ports
 
     def elaborate(self, platform):
         m = Module()
@@ -88,6 +101,12 @@ class WeightBuffer(wiring.Component):
         m.submodules.mem = mem = Memory(shape=w_row_layout(cfg), depth=cfg.k_max, init=[])
         wp = mem.write_port()
         rd_a = mem.read_port(transparent_for=())
+        if self._read_ports == 1:
+            m.d.comb += [
+                wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data),
+                rd_a.en.eq(self.a_en), rd_a.addr.eq(self.a_addr), self.a_data.eq(rd_a.data),
+            ]
+            return m
         rd_b = mem.read_port(transparent_for=())
         m.d.comb += [
             wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data),

@@ -134,7 +134,8 @@ class Host:
     async def start_job(self, job):
         """Queue the job's streams (w before lo/ho of each block, all ahead), program, START."""
         for n in STREAMS:
-            self.src[n].send_nowait(AxiStreamFrame(list(job["streams"][n])))
+            if job["streams"][n]:       # an empty frame would never complete (dense variant: no ho)
+                self.src[n].send_nowait(AxiStreamFrame(list(job["streams"][n])))
         await self.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
                            M=job["M"], K=job["K"], N=job["N"])
         busy0 = self.busy_cycles

@@ -1,0 +1,183 @@
+"""The INT8 array of the ``dense`` baseline variant: no slicing, no skipping.
+
+:class:`Int8PEA` replaces the bit-slice :class:`~panacea_hdl.pea.PEA` (same weight buffer,
+same compensator, same timing contract, same port names where they apply). Each of its
+``rows_per_pass x pea_cols`` PEs multiplies a whole unsigned 8-bit activation by a signed
+8-bit weight and accumulates ``A x W`` in 32 bits; ``y = acc + (-z) * C[col]``.
+
+:class:`BeatIssuer` replaces the :class:`~panacea_hdl.skip_controller.SkipController`: there
+is no ``ho`` stream and nothing to decode, it issues one ``lo`` beat (the whole activations of
+the pass's rows at one k) per cycle, k = 0 .. K-1. See ``docs/baselines.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
+
+from .compensator import Compensator
+from .layouts import check_config, k_shape, lo_beat_layout, w_row_layout
+from .weight_buffer import WeightBuffer
+
+__all__ = ["Int8PEA", "BeatIssuer"]
+
+
+def _check_dense(config, what):
+    cfg = check_config(config)
+    if cfg.variant != "dense":
+        raise ValueError(f"{what} is the INT8 array of the 'dense' variant; config "
+                         f"{cfg.name!r} is variant {cfg.variant!r}")
+    return cfg
+
+
+class Int8PEA(wiring.Component):
+    """One INT8 PE array: weight buffer, ``2G x pea_cols`` 8x8-bit MACs, compensator.
+
+    Timing contract (the same as :class:`~panacea_hdl.pea.PEA`'s SWO side): an issue
+    (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port and
+    registers ``mac_a``; the products ``A x W`` are formed in cycle t+1 and added into the
+    accumulators at the edge ending t+1; ``y`` reflects the MAC from cycle t+2. LOAD writes
+    (``w_we``) must not coincide with issues.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Design parameters of a ``dense`` variant (keyword only).
+
+    Attributes
+    ----------
+    w_we, w_addr, w_data : In
+        LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
+    comp_clear : In(1)
+        Clear the compensator's column sums; with ``w_we`` high they become ``w_data``.
+    mac_en, mac_k, mac_a : In
+        Issue: MAC of the activations ``mac_a`` (lane i = row i of the pass, unsigned 8-bit)
+        with weight row ``mac_k``.
+    z : In(unsigned(8))
+        Zero point.
+    acc_clear : In(1)
+        Clear the accumulators at the end of this cycle (HANDOFF). A MAC completing in the
+        same cycle is discarded.
+    y : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
+        Lane ``row * pea_cols + col``: ``acc + (-z) * C[col]`` (mod 2**32).
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = _check_dense(config, "Int8PEA")
+        k = k_shape(cfg)
+        super().__init__({
+            "w_we": In(1),
+            "w_addr": In(k),
+            "w_data": In(w_row_layout(cfg)),
+            "comp_clear": In(1),
+            "mac_en": In(1),
+            "mac_k": In(k),
+            "mac_a": In(lo_beat_layout(cfg)),
+            "z": In(ACT_BITS),
+            "acc_clear": In(1),
+            "y": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
+        })
+
+    @property
+    def config(self):
+        """The :class:`PanaceaConfig` this PEA was built for."""
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        rows, cols = cfg.rows_per_pass, cfg.pea_cols
+        m.submodules.wbuf = wbuf = WeightBuffer(config=cfg, read_ports=1)
+        m.submodules.comp = comp = Compensator(config=cfg)
+        m.d.comb += [
+            wbuf.w_en.eq(self.w_we), wbuf.w_addr.eq(self.w_addr), wbuf.w_data.eq(self.w_data),
+            wbuf.a_en.eq(self.mac_en), wbuf.a_addr.eq(self.mac_k),
+            comp.load.eq(self.w_we), comp.clear.eq(self.comp_clear), comp.w.eq(self.w_data),
+            comp.z.eq(self.z),
+        ]
+
+        # operands registered at the issue; the weight row arrives one cycle later
+        valid = Signal(name="mac_valid")
+        a = Signal(lo_beat_layout(cfg), name="a_r")
+        m.d.sync += valid.eq(self.mac_en)
+        with m.If(self.mac_en):
+            m.d.sync += a.eq(self.mac_a)
+
+        for r in range(rows):
+            for c in range(cols):
+                prod = Signal(signed(ACT_BITS + WEIGHT_BITS + 1), name=f"p_{r}_{c}")
+                m.d.comb += prod.eq(a[r] * wbuf.a_data[c])      # unsigned 8 x signed 8
+                acc = Signal(signed(ACC_BITS), name=f"acc_{r}_{c}")
+                with m.If(self.acc_clear):
+                    m.d.sync += acc.eq(0)
+                with m.Elif(valid):
+                    m.d.sync += acc.eq(acc + prod)
+                m.d.comb += self.y[r * cols + c].eq(acc + comp.term[c])
+        return m
+
+
+class BeatIssuer(wiring.Component):
+    """Pass scheduler of the INT8 array: one ``lo`` beat per cycle, k = 0 .. K-1.
+
+    The issue outputs are combinational in the cycle a beat is accepted. With ``lo`` always
+    valid a pass takes K cycles; ``pass_done`` (from registers) is then high in the next cycle,
+    the DRAIN cycle, exactly as :class:`~panacea_hdl.skip_controller.SkipController` reports it.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Design parameters of a ``dense`` variant.
+
+    Attributes
+    ----------
+    lo : In(stream.Signature(lo_beat_layout))
+        Activation beats; ``ready = active & (count < K)``.
+    restart : In(1)
+        Start a new pass at the end of this cycle (count = 0).
+    active : In(1)
+        Held high by the top level while in its PASS state.
+    k_len : In(k_shape)
+        K.
+    mac_en, mac_k, mac_a : Out
+        Issue: the beat accepted this cycle, at k = count.
+    pass_done : Out(1)
+        ``count == K``: the pass's last issue happened in an earlier cycle.
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = _check_dense(config, "BeatIssuer")
+        super().__init__({
+            "lo": In(stream.Signature(lo_beat_layout(cfg))),
+            "restart": In(1),
+            "active": In(1),
+            "k_len": In(k_shape(cfg)),
+            "mac_en": Out(1),
+            "mac_k": Out(k_shape(cfg)),
+            "mac_a": Out(lo_beat_layout(cfg)),
+            "pass_done": Out(1),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(k_shape(self._config))
+        go = Signal()
+        m.d.comb += [
+            self.lo.ready.eq(self.active & (count < self.k_len)),
+            go.eq(self.lo.valid & self.lo.ready),
+            self.mac_en.eq(go),
+            self.mac_k.eq(count),
+            self.mac_a.eq(self.lo.payload),
+            self.pass_done.eq(count == self.k_len),
+        ]
+        with m.If(self.restart):
+            m.d.sync += count.eq(0)
+        with m.Elif(go):
+            m.d.sync += count.eq(count + 1)
+        return m
