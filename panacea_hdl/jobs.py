@@ -69,8 +69,9 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=4, r=None, compen
     from sim_tests.gemm_sim import run_gemm_sim
 
     t0 = time.perf_counter()
+    info = {}
     Y_rtl, counters = run_gemm_sim(cfg, A, W, z, mode=mode, L=L, r=r, sim=sim, stalls=stalls,
-                                   seed=seed, progress=progress)
+                                   seed=seed, progress=progress, info=info)
     wall = time.perf_counter() - t0
     if not np.array_equal(Y_rtl, Y):
         bad = np.argwhere(Y_rtl != Y)
@@ -84,6 +85,7 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=4, r=None, compen
     report["counters"] = {k: int(counters[k]) for k in COUNTERS}
     report["rtl"] = {"simulator": sim, "stalls": stalls, "wall_seconds": wall,
                      "cycles_per_second": counters["cycles"] / wall if wall else None,
+                     "bench_cycles_per_second": info.get("bench_cycles_per_s"),
                      "matches_golden": True}
     return report
 
@@ -125,12 +127,12 @@ def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None) -> dict:
     rows = []
     for mode in modes:
         rep = reports[mode]
-        c, work = rep["counters"], rep["prediction"]["work"]
+        c = rep["counters"]
         rows.append([mode, c["cycles"], ratio("sibia", c), ratio("dense", c),
                      f"{c['swo_busy'] / c['cycles']:.2f}", f"{c['dwo_busy'] / c['cycles']:.2f}",
                      f"{rep['slice_stats']['frac_vectors_skipped']:.3f}",
                      f"{rep['prediction']['energy_pj']['total'] / 1e3:.1f}",
-                     f"{rep['rtl']['cycles_per_second']:.0f}"])
+                     f"{rep['rtl']['bench_cycles_per_second']:.0f}"])
     table = _table(rows, ["mode", "cycles", "vs sibia", "vs dense", "SWO util", "DWO util",
                           "skipped", "energy nJ", "sim cyc/s"])
     print(table)

@@ -126,7 +126,7 @@ def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None):
 
 
 def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
-                 progress=False):
+                 progress=False, info: dict | None = None):
     """Run ``(A - z) @ W`` on the RTL of ``cfg`` in simulator ``sim``.
 
     Parameters
@@ -141,6 +141,9 @@ def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, 
         Seed of the stall pattern.
     progress : bool
         Print what is happening to stderr.
+    info : dict, optional
+        Filled with ``wall_s`` (the whole call) and ``bench_cycles_per_s`` (simulated cycles
+        per second of wall time inside the bench, i.e. the simulator's throughput).
 
     Returns
     -------
@@ -187,6 +190,8 @@ def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, 
         detail = (result or {}).get("problem", "no result written")
         raise RuntimeError(f"RTL bench of {top} on {sim} failed: {detail}"
                            + (f" ({failure})" if failure else ""))
+    if info is not None:
+        info.update(wall_s=wall, bench_cycles_per_s=float(result.get("sim_cycles_per_s", 0.0)))
     Y = unpack_y(result["y"], job["M"], job["N"], cfg)
     counters = {k: int(result["counters"][k]) for k in COUNTERS}
     say(f"done: {counters['cycles']} cycles in {wall:.1f} s wall "
