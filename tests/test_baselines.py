@@ -14,7 +14,7 @@ from golden_model.aqs_gemm import MODES, aqs_gemm, choose_r, reference_gemm
 from golden_model.budget import multiplier_budget
 from golden_model.config import (PRESETS, VARIANT_MODES, VARIANTS, ConfigError, PanaceaConfig,
                                  load_config)
-from golden_model.cycle_model import COUNTERS, predict
+from golden_model.cycle_model import predict
 from golden_model.energy import ENERGY_PJ
 from golden_model.formats import lo_beat_bits, rle_word_bits, unpack_lanes
 from golden_model.streams import host_streams, unpack_y
