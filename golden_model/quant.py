@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .aqs_gemm import COMPENSATIONS, MODES, aqs_gemm, choose_r
+from .aqs_gemm import COMPENSATIONS, MODES, aqs_gemm
 from .config import PanaceaConfig
 from .slicing import WEIGHT_MAX, WEIGHT_MIN, check_split
 

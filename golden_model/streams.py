@@ -97,7 +97,7 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
 
 def unpack_y(beats, M: int, N: int, cfg: PanaceaConfig) -> np.ndarray:
     """Reassemble the int32 result (M x N) from the y beats of one GEMM."""
-    cols, rows = cfg.cols, cfg.rows_per_pass
+    cols = cfg.cols
     blocks = math.ceil(N / cols)
     if len(beats) != blocks * M:
         raise ValueError(f"expected {blocks * M} y beats for M={M}, N={N}, got {len(beats)}")

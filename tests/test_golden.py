@@ -5,8 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from golden_model.aqs_gemm import (COMPENSATIONS, MODES, aqs_gemm, choose_r, reference_gemm,
-                                   slice_plan)
+from golden_model.aqs_gemm import COMPENSATIONS, MODES, aqs_gemm, choose_r, reference_gemm
 from golden_model.config import PRESETS, ConfigError, PanaceaConfig, load_config
 from golden_model.cycle_model import COUNTERS, predict
 from golden_model.formats import (END, LIT, SKIP, RLEError, pack_rle_word, rle_decode,

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value, slice_plan
+from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import ConfigError, PRESETS, PanaceaConfig
 from golden_model.formats import pack_lanes, unpack_lanes
 from golden_model.slicing import join_activation

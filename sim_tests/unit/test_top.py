@@ -26,11 +26,11 @@ from golden_model.cycle_model import COUNTERS
 from golden_model.streams import unpack_y
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
-from panacea_hdl.axi import RESP_OKAY, RESP_SLVERR
+from panacea_hdl.axi import RESP_SLVERR
 from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.top import PanaceaCore
 from sim_tests.gemm_sim import make_job
-from sim_tests.unit.test_csr import axil_read, axil_read_ok, axil_write, axil_write_ok
+from sim_tests.unit.test_csr import axil_read_ok, axil_write, axil_write_ok
 
 TINY = PRESETS["tiny"]
 STREAMS = ("w", "lo", "ho")
