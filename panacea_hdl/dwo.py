@@ -5,6 +5,9 @@ one tile per issue. Each PE forms ``D = AH - s`` (signed, ``ho_bits + 1`` bits) 
 ``D*WL + ((D*WH) << 4)`` into the accumulator ``accH`` of its row of the selected tile. The DWO
 owns the accumulators of both tiles (``rows_per_pass x pea_cols``), so its G-row PE array
 serves the two tiles of a pass (double-tile processing).
+
+Every lane has its own product and accumulator signal and its own output port (``acc`` is an
+array of 32-bit members, not one wide vector), for simulation speed: see :mod:`panacea_hdl.swo`.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ class DWO(wiring.Component):
         Weight row of the issue of the previous cycle (read data).
     clear : In(1)
         Zero the accumulators at the end of this cycle (wins over a completing MAC).
-    acc : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
-        ``accH``, lane ``row * pea_cols + col``.
+    acc : Out(signed(32)).array(rows_per_pass * pea_cols)
+        ``accH``, one member (one port) per lane ``row * pea_cols + col``.
     """
 
     def __init__(self, *, config):
@@ -61,7 +64,7 @@ class DWO(wiring.Component):
             "s": In(unsigned(cfg.ho_bits)),
             "w": In(w_row_layout(cfg)),
             "clear": In(1),
-            "acc": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
+            "acc": Out(signed(ACC_BITS)).array(cfg.rows_per_pass * cfg.pea_cols),
         })
 
     @property
@@ -86,12 +89,15 @@ class DWO(wiring.Component):
         for i in range(G):
             for c in range(cols):
                 wh, wl = digits[c]
+                # one signal per lane for the product and each accumulator (see module doc)
                 prod = Signal(signed(H + 1 + 8 + 2), name=f"p_{i}_{c}")
                 m.d.comb += prod.eq(d[i] * wl + ((d[i] * wh) << WEIGHT_SLICE_SHIFT))
                 for t in range(TILES_PER_PASS):
-                    lane = self.acc[(t * G + i) * cols + c]
+                    row = t * G + i
+                    acc = Signal(signed(ACC_BITS), name=f"acc_{row}_{c}")
                     with m.If(self.clear):
-                        m.d.sync += lane.eq(0)
+                        m.d.sync += acc.eq(0)
                     with m.Elif(valid & (tile == t)):
-                        m.d.sync += lane.eq(lane + prod)
+                        m.d.sync += acc.eq(acc + prod)
+                    m.d.comb += self.acc[row * cols + c].eq(acc)
         return m

@@ -4,12 +4,17 @@
 activation slice ``AL`` of its row by the two signed digits of the weight of its column and
 accumulates ``AL*WL + ((AL*WH) << 4)`` into its 32-bit accumulator ``accL``.
 The accumulators live here.
+
+Every lane has its own product and accumulator signal and its own output port (``acc`` is an
+array of 32-bit members, not one wide vector): a wide value built from 32-bit slices makes
+event-driven simulators (Icarus) re-evaluate the whole vector whenever one lane changes, which
+made the ``default`` preset simulate at a few cycles per second.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS
@@ -43,8 +48,8 @@ class SWO(wiring.Component):
     clear : In(1)
         Zero the accumulators at the end of this cycle. It wins over a MAC completing in the
         same cycle.
-    acc : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
-        ``accL``, lane ``row * pea_cols + col``.
+    acc : Out(signed(32)).array(rows_per_pass * pea_cols)
+        ``accL``, one member (one port) per lane ``row * pea_cols + col``.
     """
 
     def __init__(self, *, config):
@@ -54,7 +59,7 @@ class SWO(wiring.Component):
             "al": In(lo_beat_layout(cfg)),
             "w": In(w_row_layout(cfg)),
             "clear": In(1),
-            "acc": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
+            "acc": Out(signed(ACC_BITS)).array(cfg.rows_per_pass * cfg.pea_cols),
         })
 
     @property
@@ -78,11 +83,13 @@ class SWO(wiring.Component):
             for c in range(cols):
                 wh, wl = digits[c]
                 a = al[r]
+                # one signal per lane for the product and the accumulator (see module doc)
                 prod = Signal(signed(cfg.lo_bits + 8 + 2), name=f"p_{r}_{c}")
+                acc = Signal(signed(ACC_BITS), name=f"acc_{r}_{c}")
                 m.d.comb += prod.eq(a * wl + ((a * wh) << WEIGHT_SLICE_SHIFT))
-                lane = self.acc[r * cols + c]
                 with m.If(self.clear):
-                    m.d.sync += lane.eq(0)
+                    m.d.sync += acc.eq(0)
                 with m.Elif(valid):
-                    m.d.sync += lane.eq(lane + prod)
+                    m.d.sync += acc.eq(acc + prod)
+                m.d.comb += self.acc[r * cols + c].eq(acc)
         return m
