@@ -23,11 +23,13 @@ from golden_model.cycle_model import COUNTERS, predict
 from golden_model.streams import host_streams, unpack_y
 
 __all__ = ["make_job", "save_job", "load_job", "build_dir", "bench_env", "run_bench", "run_gemm_sim",
-           "BENCH_MODULE", "JOB_ENV", "RESULT_ENV", "PARAMS_ENV"]
+           "BENCH_MODULE", "JOB_ENV", "RESULT_ENV", "PARAMS_ENV", "PROGRESS_ENV"]
 
 BENCH_MODULE = "tb_top"
 #: Environment variables the bench reads.
 JOB_ENV, RESULT_ENV, PARAMS_ENV = "PANACEA_JOB", "PANACEA_RESULT", "PANACEA_PARAMS"
+#: File the bench writes its busy cycles to while a GEMM runs (for a progress bar).
+PROGRESS_ENV = "PANACEA_PROGRESS"
 
 
 def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r) -> dict:
@@ -125,6 +127,34 @@ def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None):
                       build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase)
 
 
+class _ProgressBar:
+    """A tqdm bar (stderr) of simulated busy cycles, fed by the bench's progress file."""
+
+    def __init__(self, path: Path, total: int, desc: str):
+        import threading
+
+        from tqdm import tqdm
+
+        self._path, self._stop = Path(path), threading.Event()
+        self._bar = tqdm(total=total, desc=desc, unit="cyc", unit_scale=True, leave=False,
+                         file=sys.stderr, mininterval=0.5)
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self):
+        while not self._stop.wait(0.5):
+            try:
+                n = int(self._path.read_text())
+            except (OSError, ValueError):
+                continue
+            self._bar.update(max(0, min(n, self._bar.total) - self._bar.n))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self._bar.close()
+
+
 def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
                  progress=False, info: dict | None = None):
     """Run ``(A - z) @ W`` on the RTL of ``cfg`` in simulator ``sim``.
@@ -174,16 +204,22 @@ def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, 
     save_job(job, job_path)
     top = f"panacea_{cfg.name}"
     say(f"building {top} for {sim} in {bdir} (cached) and running the bench")
+    progress_path = bdir / "jobs" / f"progress_{tag}"
     t0 = time.perf_counter()
     failure = None
+    watcher = _ProgressBar(progress_path, job["counters"]["cycles"], f"{top} {mode}") \
+        if progress else None
     try:
         run_bench(cfg, sim, testcase="run_job", seed=seed,
-                  env={JOB_ENV: job_path, RESULT_ENV: result_path})
+                  env={JOB_ENV: job_path, RESULT_ENV: result_path, PROGRESS_ENV: progress_path})
     except RuntimeError as e:
         failure = e
+    finally:
+        if watcher is not None:
+            watcher.close()
     wall = time.perf_counter() - t0
     result = json.loads(result_path.read_text()) if result_path.exists() else None
-    for p in (job_path, result_path):
+    for p in (job_path, result_path, progress_path):
         if p.exists():
             p.unlink()
     if failure is not None or result is None or not result.get("ok"):

@@ -34,7 +34,7 @@ from golden_model.cycle_model import COUNTERS
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
 from panacea_hdl.regmap import ErrorCode
-from sim_tests.gemm_sim import JOB_ENV, PARAMS_ENV, RESULT_ENV, load_job, make_job
+from sim_tests.gemm_sim import JOB_ENV, PARAMS_ENV, PROGRESS_ENV, RESULT_ENV, load_job, make_job
 
 CLOCK_NS = 10
 STREAMS = ("w", "lo", "ho")
@@ -122,13 +122,25 @@ class Host:
                             (regmap.DIM_N, N)):
             await self.write_ok(addr, value)
 
-    async def wait_idle(self, timeout_cycles):
-        """Poll STATUS until BUSY clears; returns the decoded STATUS."""
+    async def wait_idle(self, timeout_cycles, *, progress_from=None):
+        """Poll STATUS until BUSY clears; returns the decoded STATUS.
+
+        With ``progress_from`` (the busy-cycle count at START) and ``PANACEA_PROGRESS`` set,
+        the busy cycles so far are written to that file about twice a second, for the
+        caller's progress bar.
+        """
+        path = os.environ.get(PROGRESS_ENV) if progress_from is not None else None
+        last = time.perf_counter()
         for _ in range(max(1, timeout_cycles // 8)):
             st = await self.status()
             if not st["busy"]:
                 return st
             await ClockCycles(self.dut.clk, 4)
+            if path and time.perf_counter() - last > 0.5:
+                last = time.perf_counter()
+                with open(path + ".tmp", "w") as f:
+                    f.write(str(self.busy_cycles - progress_from))
+                os.replace(path + ".tmp", path)
         raise AssertionError(f"core still busy after ~{timeout_cycles} cycles")
 
     async def start_job(self, job):
@@ -146,7 +158,7 @@ class Host:
         """Run a GEMM; returns ``(y beats, counters, problems)`` (problems: list of strings)."""
         busy0 = await self.start_job(job)
         budget = 50 * (job["counters"]["cycles"] + 100)
-        st = await self.wait_idle(budget)
+        st = await self.wait_idle(budget, progress_from=busy0)
         problems = []
         if st != {"busy": False, "done": True, "error": False, "errcode": ErrorCode.NONE}:
             problems.append(f"STATUS {st}")
