@@ -49,12 +49,14 @@ TARGETS = ("generic", "ecp5", "ice40")
 #: Blocks of the breakdown, in report order, with their descriptions.
 BLOCKS = {
     "pea": "PEA (output adders, split shift)",
+    "int8_pea": "INT8 PE array (dense variant)",
     "weight_buffer": "weight buffer",
     "swo": "SWO (static workload, dense LO)",
     "dwo": "DWO (dynamic workload, sparse HO)",
     "compensator": "compensator",
     "rle_decoder": "RLE decoder",
     "skip_controller": "skip controller",
+    "beat_issuer": "beat issuer (dense variant)",
     "csr": "CSR (registers, counters)",
     "axi_adapters": "AXI-Stream adapters",
     "top": "top (sequencer, output bank)",
@@ -104,6 +106,8 @@ def _block_classes():
         ("panacea_hdl.compensator", "Compensator", "compensator"),
         ("panacea_hdl.weight_buffer", "WeightBuffer", "weight_buffer"),
         ("panacea_hdl.pea", "PEA", "pea"),
+        ("panacea_hdl.int8_pea", "Int8PEA", "int8_pea"),
+        ("panacea_hdl.int8_pea", "BeatIssuer", "beat_issuer"),
         ("panacea_hdl.rle_decoder", "RLEDecoder", "rle_decoder"),
         ("panacea_hdl.skip_controller", "SkipController", "skip_controller"),
         ("panacea_hdl.csr", "CSR", "csr"),
@@ -485,10 +489,11 @@ def _fpga_synth(target, verilog_name, top, cwd, timeout, progress, nodsp):
         f"setattr -mod -set keep_hierarchy 1 {_ys_name(top)}",
     ]
     flags = " -nodsp" if nodsp else ""
+    # synth_ecp5/synth_ice40 with their map_luts step replaced: Yosys 0.70's abc9 (their only
+    # LUT mapper) hits internal assertions in ABC_OPS_REINTEGRATE (rtlil.cc:3091 on the default
+    # core for ECP5, rtlil.cc:2872 on the RLE decoder for iCE40); the classic ABC LUT mapper
+    # does the same job
     if target == "ecp5":
-        # synth_ecp5 without its map_luts step: Yosys 0.70's abc9 (its only LUT mapper) hits an
-        # internal assertion (ABC_OPS_REINTEGRATE, rtlil.cc:3091) on the default preset's core;
-        # the classic ABC LUT mapper does the same job
         script += [
             f"synth_ecp5 -top {WRAPPER}{flags} -run begin:map_luts",
             "techmap -map +/lattice/latches_map.v",
@@ -497,7 +502,16 @@ def _fpga_synth(target, verilog_name, top, cwd, timeout, progress, nodsp):
             f"synth_ecp5 -top {WRAPPER}{flags} -run map_cells: -json netlist.json",
         ]
     else:
-        script.append(f"synth_ice40 -top {WRAPPER} -json netlist.json")
+        script += [
+            f"synth_ice40 -top {WRAPPER} -run begin:map_luts",
+            "techmap -map +/ice40/latches_map.v",
+            "abc -lut 4 -dress",
+            "ice40_wrapcarry -unwrap",
+            "techmap -map +/ice40/ff_map.v",
+            "clean",
+            "opt_lut -tech ice40",
+            f"synth_ice40 -top {WRAPPER} -run map_cells: -json netlist.json",
+        ]
     script.append("tee -q -o stat.json stat -json")
     _say(progress, f"yosys {synth_cmd}{' -nodsp' if nodsp else ''} of {top} "
                    f"(log {Path(cwd) / 'yosys.log'})")
@@ -525,6 +539,13 @@ def _fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, see
         dsp_note = "in LUTs (the HX8K has no DSP blocks)"
     else:
         dsp_note = "in LUTs (-nodsp)" if nodsp else "in DSP blocks where Yosys maps them"
+        used = _fpga_resources(target, core_cells)["DSP"]
+        if dsp == "auto" and used > cap["DSP"]:
+            dsp_note = (f"in LUTs (-nodsp): with DSP blocks the design needs {used}, "
+                        f"the device has {cap['DSP']}")
+            _say(progress, dsp_note)
+            core_cells, wrap_cells = _fpga_synth(target, verilog_name, top, cwd, timeout,
+                                                 progress, True)
     t_yosys = time.perf_counter() - t0
     core = _fpga_resources(target, core_cells)
     wrapper = _fpga_resources(target, wrap_cells)
@@ -621,10 +642,12 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         whatever the target.
     seed : int
         nextpnr placer seed (results are deterministic for a seed).
-    dsp : {"off", "on"}
-        ECP5 multipliers in DSP blocks or not (``-nodsp``, the default). Yosys maps every
-        multiplier to a DSP block, even the 5x4-bit slice products (a whole 18x18 multiplier
-        each), so ``on`` asks for far more DSPs than the device has beyond ``tiny``.
+    dsp : {"off", "on", "auto"}
+        ECP5 multipliers: in LUTs (``-nodsp``, the default), in DSP blocks (``on``), or in
+        DSP blocks unless that needs more than the device has, then again in LUTs (``auto``;
+        two Yosys runs for a large core). Yosys maps every multiplier to a DSP block, even the
+        5x4-bit slice products (a whole 18x18 multiplier each), so beyond ``tiny`` the DSPs
+        run out. The choice made is in the result's ``dsp``.
 
     Returns
     -------
@@ -647,8 +670,8 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         raise ValueError(f"unknown synthesis target {target!r}; choose one of {list(TARGETS)}")
     if freq_mhz is not None and not (isinstance(freq_mhz, (int, float)) and freq_mhz > 0):
         raise ValueError(f"freq_mhz must be a positive number, got {freq_mhz!r}")
-    if dsp not in ("on", "off"):
-        raise ValueError(f"dsp must be 'on' or 'off', got {dsp!r}")
+    if dsp not in ("off", "on", "auto"):
+        raise ValueError(f"dsp must be 'off', 'on' or 'auto', got {dsp!r}")
     if freq_mhz is None and target != "generic":
         freq_mhz = DEVICES[target]["freq_mhz"]
 

@@ -15,6 +15,8 @@ from panacea_hdl import synth
 from panacea_hdl.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_wrapper, run_synth
 
 TINY = preset("tiny")
+PANACEA_BLOCKS = {"pea", "weight_buffer", "swo", "dwo", "compensator", "rle_decoder",
+                  "skip_controller", "csr", "axi_adapters", "top"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def test_generic_tiny_sane(generic_tiny):
     assert d["cells"] > 0 and d["flip_flops"] > 0
     assert d["transistors"] > d["cells"]
     # every block of the core is present and has logic
-    assert set(d["blocks"]) == set(BLOCKS)
+    assert set(d["blocks"]) == PANACEA_BLOCKS
     for b, v in d["blocks"].items():
         assert v["cells"] > 0, b
     assert sum(v["cells"] for v in d["blocks"].values()) <= d["cells"]
@@ -68,8 +70,8 @@ def test_generic_tiny_transistor_sum(generic_tiny):
 def test_generic_tiny_table(generic_tiny):
     d, _ = generic_tiny
     text = format_synth(d)
-    for desc in BLOCKS.values():
-        assert desc in text
+    for b in PANACEA_BLOCKS:
+        assert BLOCKS[b] in text
     assert f"{d['cells']:,}" in text and f"{d['transistors']:,}" in text
 
 
@@ -100,7 +102,7 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="freq_mhz"):
         run_synth(TINY, target="ecp5", freq_mhz=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match="dsp"):
-        run_synth(TINY, target="ecp5", dsp="auto", out_dir=tmp_path)
+        run_synth(TINY, target="ecp5", dsp="lut", out_dir=tmp_path)
     with pytest.raises(ValueError, match="top"):
         run_synth(TINY, top=(object(), "not an identifier"), out_dir=tmp_path)
     assert not any(tmp_path.iterdir())
@@ -212,3 +214,28 @@ def test_ice40_tiny_does_not_fit(tmp_path):
     assert d["core"]["LUT4"] + d["wrapper"]["LUT4"] > synth.DEVICES["ice40"]["capacity"]["LUT4"]
     assert "device has 7680" in format_synth(d)
     assert not (tmp_path / "nextpnr.log").exists()
+
+
+@pytest.mark.slow
+def test_ecp5_dsp_auto_falls_back_to_luts(tmp_path):
+    """More multipliers than the ECP5-85 has DSPs (156): ``auto`` maps them to LUTs."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    n = 160
+
+    class Muls(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(5 * n), "b": In(4 * n), "p": Out(9 * n)})
+
+        def elaborate(self, platform):
+            m = Module()
+            for i in range(n):
+                m.d.sync += self.p[9 * i:9 * i + 9].eq(self.a[5 * i:5 * i + 5] * self.b[4 * i:4 * i + 4])
+            return m
+
+    d = run_synth(TINY, target="ecp5", top=(Muls(), "muls"), dsp="auto", out_dir=tmp_path)
+    assert d["dsp"].startswith(f"in LUTs (-nodsp): with DSP blocks the design needs {n},")
+    assert d["core"]["DSP"] == 0 and d["core"]["LUT4"] > n
+    assert d["fits"] is True
