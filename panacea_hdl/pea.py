@@ -12,6 +12,11 @@ It contains:
 
 ``num_peas`` PEAs run in lockstep in the top level, each on its own column slice.
 
+Each output lane is its own signal and ``y`` is driven by one concatenation of them, not by
+one assignment per 32-bit slice: Icarus turns a vector driven slice by slice into a
+strength-resolving net that rebuilds all ``2G * pea_cols * 32`` bits bit by bit on every lane
+change (the ``default`` preset simulated at a few cycles per second).
+
 The ``sibia`` variant (``docs/baselines.md``) builds the same PEA without r logic: the skip
 value is the constant 0 inside the PEA (no ``s`` input) and the compensation term is
 ``-z * C[col]``. The ``dense`` variant uses :class:`~panacea_hdl.int8_pea.Int8PEA` instead.
@@ -19,7 +24,7 @@ value is the constant 0 inside the PEA (no ``s`` input) and the compensation ter
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -134,10 +139,14 @@ class PEA(wiring.Component):
             *([comp.split.eq(self.split)] if skip_r else []),
         ]
 
+        lanes = []
         for row in range(cfg.rows_per_pass):
             for col in range(cfg.pea_cols):
                 lane = row * cfg.pea_cols + col
                 acc_h = shift_by_split(m, dwo.acc[lane], self.split, cfg.splits,
                                        name=f"acch_shifted_{row}_{col}")
-                m.d.comb += self.y[lane].eq(acc_h + swo.acc[lane] + comp.term[col])
+                y = Signal(signed(ACC_BITS), name=f"y_{row}_{col}")
+                m.d.comb += y.eq(acc_h + swo.acc[lane] + comp.term[col])
+                lanes.append(y)
+        m.d.comb += self.y.eq(Cat(lanes))
         return m
