@@ -12,7 +12,7 @@ the pass's rows at one k) per cycle, k = 0 .. K-1. See ``docs/baselines.md``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -106,6 +106,7 @@ class Int8PEA(wiring.Component):
         with m.If(self.mac_en):
             m.d.sync += a.eq(self.mac_a)
 
+        lanes = []      # one signal per lane, one assignment of y (fast on Icarus)
         for r in range(rows):
             for c in range(cols):
                 prod = Signal(signed(ACT_BITS + WEIGHT_BITS + 1), name=f"p_{r}_{c}")
@@ -115,7 +116,10 @@ class Int8PEA(wiring.Component):
                     m.d.sync += acc.eq(0)
                 with m.Elif(valid):
                     m.d.sync += acc.eq(acc + prod)
-                m.d.comb += self.y[r * cols + c].eq(acc + comp.term[c])
+                y = Signal(signed(ACC_BITS), name=f"y_{r}_{c}")
+                m.d.comb += y.eq(acc + comp.term[c])
+                lanes.append(y)
+        m.d.comb += self.y.eq(Cat(lanes))
         return m
 
 
