@@ -311,9 +311,11 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         raise ValueError(f"unknown target {target!r}; choose one of {list(TARGETS)}")
     if sim not in SIMS:
         raise ValueError(f"unknown simulator {sim!r}; choose one of {list(SIMS)}")
+    t0 = time.perf_counter()
     wls = make_workloads(cfgs[0], workloads)        # all errors before anything runs
+    runtime_workloads = round(time.perf_counter() - t0, 1)
     out = Path(out_dir) if out_dir is not None else REPO_ROOT / "build" / "compare" / f"{base}_{target}"
-    runtime = {"synth": {}, "sim": {}}
+    runtime = {"workloads": runtime_workloads, "synth": {}, "sim": {}}
 
     designs = {}
     for cfg in cfgs:
@@ -399,23 +401,37 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
                                 "pp_bits": designs[pan]["pp_bits"] / designs[cfg.name]["pp_bits"],
                                 "fmax": _ratio(designs[pan]["fmax_mhz"], designs[cfg.name]["fmax_mhz"])}
                      for cfg in cfgs[1:]}
+    if target == "generic":         # the whole core, weight-buffer bit cells included
+        for cfg in cfgs[1:]:
+            design_ratios[cfg.name]["area_with_memory"] = (
+                designs[pan]["transistors_with_memory"] / designs[cfg.name]["transistors_with_memory"])
 
     d = {
         "base": base, "target": target, "sim": sim, "basis": basis,
         "area_unit": area_unit, "throughput_unit": tp_unit, "notes": notes,
         "out_dir": str(out),
         "designs": designs, "design_ratios": design_ratios,
-        "workloads": wl_out, "ratios": ratios,
+        "workload_order": list(wl_out), "workloads": wl_out, "ratios": ratios,
         "runtime_s": runtime,
     }
     runtime["total"] = round(time.perf_counter() - t_start, 1)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+    (out / "compare.json").write_text(json.dumps(d, indent=2) + "\n")
     _say(progress, f"done in {runtime['total']:.0f} s -> {out / 'compare.json'}")
     return d
 
 
 # ---- report --------------------------------------------------------------------------------
+def _design_names(d):
+    """Design names in variant order (panacea, sibia, dense), also for a re-read JSON."""
+    return sorted(d["designs"], key=lambda n: _VARIANT_ORDER.index(d["designs"][n]["variant"]))
+
+
+def _workload_names(d):
+    order = d.get("workload_order") or list(d["workloads"])
+    return [w for w in order if w in d["workloads"]]
+
+
 def _table(rows, headers, left=1):
     """Columns right-aligned except the first ``left``."""
     rows = [[("-" if c is None else str(c)) for c in r] for r in rows]
@@ -442,8 +458,9 @@ def _sig(x, digits=3):
 
 def format_compare(d) -> str:
     """A readable report of a :func:`run_compare` result: designs, workloads, ratios."""
-    target, designs = d["target"], d["designs"]
-    names = list(designs)
+    target = d["target"]
+    names = _design_names(d)
+    designs = {n: d["designs"][n] for n in names}
     pan = names[0]
     lines = [f"panacea compare: {pan} vs {', '.join(names[1:])}; area {target}, "
              f"GEMMs on {d['sim']}, {d['runtime_s'].get('total', 0):.0f} s", ""]
@@ -475,9 +492,11 @@ def format_compare(d) -> str:
     hdr = ["workload", "design", "cycles", "time us", "skipped", "energy nJ", "mult nJ",
            "ext bytes", d["throughput_unit"], tp]
     rows = []
-    for wname, w in d["workloads"].items():
+    for wname in _workload_names(d):
+        w = d["workloads"][wname]
         label = f"{wname} {w['M']}x{w['K']}x{w['N']} z={w['z']} L={w['L']} r={w['r']}"
-        for i, (n, v) in enumerate(w["designs"].items()):
+        for i, n in enumerate(names):
+            v = w["designs"][n]
             rows.append([label if i == 0 else "", n, v["cycles"],
                          None if v["time_us"] is None else f"{v['time_us']:.2f}",
                          f"{100 * v['frac_vectors_skipped']:.1f}%",
@@ -490,8 +509,9 @@ def format_compare(d) -> str:
     # ratios
     hdr = ["workload", "vs", "speedup", "perf/area", "energy", "mult energy", "ext bytes"]
     rows = []
-    for wname, r in d["ratios"].items():
-        for i, (b, v) in enumerate(r.items()):
+    for wname in _workload_names(d):
+        for i, b in enumerate(names[1:]):
+            v = d["ratios"][wname][b]
             rows.append([wname if i == 0 else "", b, f"{v['speedup']:.2f}x",
                          f"{v['perf_per_area']:.2f}x", f"{v['energy']:.3f}",
                          f"{v['mult_energy']:.3f}", f"{v['ext_bytes']:.3f}"])
@@ -499,11 +519,13 @@ def format_compare(d) -> str:
               f"perf/area = {pan}'s {tp} / the baseline's, > 1 is better; "
               f"energy, mult energy, ext bytes = {pan}'s / the baseline's, < 1 is better)",
               _table(rows, hdr, left=2), ""]
-    drows = [[b, f"{v['area']:.3f}", f"{v['pp_bits']:.3f}",
-              None if v["fmax"] is None else f"{v['fmax']:.3f}"]
-             for b, v in d["design_ratios"].items()]
-    lines += [f"{pan} / baseline, per design",
-              _table(drows, ["vs", f"area ({d['area_unit']})", "PP bits", "Fmax"])]
+    gen = target == "generic"
+    drows = [[b, f"{v['area']:.3f}"] + ([f"{v['area_with_memory']:.3f}"] if gen else [])
+             + [f"{v['pp_bits']:.3f}", None if v["fmax"] is None else f"{v['fmax']:.3f}"]
+             for b, v in ((b, d["design_ratios"][b]) for b in names[1:])]
+    hdr = (["vs", f"area ({'logic transistors' if gen else 'LUT4 eq'})"]
+           + (["with bit cells"] if gen else []) + ["PP bits", "Fmax"])
+    lines += [f"{pan} / baseline, per design", _table(drows, hdr)]
     return "\n".join(lines)
 
 
@@ -519,10 +541,10 @@ def plot_compare(d, out_dir=None) -> list:
 
     out = Path(out_dir if out_dir is not None else d["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
-    names = list(d["designs"])
-    dense = next(n for n in names if d["designs"][n]["variant"] == "dense")
-    wnames = list(d["workloads"])
+    (out / "compare.json").write_text(json.dumps(d, indent=2) + "\n")
+    names = _design_names(d)
+    dense = names[-1]
+    wnames = _workload_names(d)
     colors = {"panacea": "#1f77b4", "sibia": "#ff7f0e", "dense": "#7f7f7f"}
 
     def norm(key):
@@ -542,8 +564,8 @@ def plot_compare(d, out_dir=None) -> list:
         ax.set_xticks(x, [w.replace("minilm:", "minilm\n") for w in wnames], fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
-        ax.set_ylim(0, max(max(v) for v in values.values()) * 1.18)
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, max(max(v) for v in values.values()) * 1.3)
+        ax.legend(fontsize=8, ncols=len(names), loc="upper center")
 
     sub = f"{d['base']}, area {d['target']}, {d['sim']}"
     figs = {}

@@ -111,6 +111,8 @@ def test_tiny_ratios_recomputed_from_the_table(tiny_generic):
                                               / multiplier_budget(preset(b))["pp_bits"])
         assert dr["area"] == pytest.approx(des["tiny"]["transistors"] / des[b]["transistors"])
         assert dr["fmax"] is None
+        assert dr["area_with_memory"] == pytest.approx(des["tiny"]["transistors_with_memory"]
+                                                       / des[b]["transistors_with_memory"])
     for n in NAMES:
         assert des[n]["pp_bits"] == multiplier_budget(preset(n))["pp_bits"]
 
@@ -124,6 +126,13 @@ def test_tiny_format(tiny_generic):
         assert f"{d['designs'][n]['transistors']:,}" in text
     assert f"{d['ratios']['skewed']['tiny_sibia']['speedup']:.2f}x" in text
     assert "GEMM/cycle/transistor" in text
+
+
+def test_format_from_saved_json(tiny_generic):
+    """compare.json re-read (keys sorted by a JSON tool) gives the same report."""
+    d, out = tiny_generic
+    again = json.loads(json.dumps(json.loads((out / "compare.json").read_text()), sort_keys=True))
+    assert format_compare(again) == format_compare(d)
 
 
 def test_tiny_plots(tiny_generic, tmp_path):
