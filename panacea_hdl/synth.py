@@ -12,7 +12,8 @@ tools), each in its own build directory ``build/<config>/synth_<target>/``:
     separately as bit cells only (6 transistors plus 2 per read port per bit).
 ``ecp5`` / ``ice40``
     ``synth_ecp5`` / ``synth_ice40`` then ``nextpnr`` place-and-route on an ECP5-85F
-    (CABGA381) / iCE40-HX8K (CT256). The core has far more ports than the packages have pins,
+    (CABGA381) / iCE40-HX8K (CT256); LUTs are mapped with the classic ABC mapper, as Yosys
+    0.70's abc9 asserts on some of these designs. The core has far more ports than the packages have pins,
     so it is placed inside a small wrapper (:func:`io_wrapper`): every core input is a bit of a
     shift register fed from one pin, every output goes into a registered XOR tree ending on one
     pin. The core keeps its own hierarchy level so its resources are counted apart from the

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from golden_model.config import ACT_BITS, PanaceaConfig, preset
+from golden_model.config import preset
 from panacea_hdl import synth
 from panacea_hdl.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_wrapper, run_synth
 
