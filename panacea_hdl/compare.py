@@ -239,7 +239,8 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
             _say(progress, f"{cfg.name}: reusing {sjson} (Verilog unchanged)")
             return dict(d, cached=True, verilog_sha256=digest)
     _say(progress, f"{cfg.name}: synthesizing for {target} (this can take minutes)")
-    d = run_synth(cfg, target=target, out_dir=sdir, progress=progress)
+    extra = {"dsp": "off"} if target == "ecp5" else {}      # multipliers in LUTs
+    d = run_synth(cfg, target=target, out_dir=sdir, progress=progress, **extra)
     return dict(d, cached=False, verilog_sha256=digest)
 
 
