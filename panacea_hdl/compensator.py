@@ -81,8 +81,11 @@ class Compensator(wiring.Component):
     c : Out(ArrayLayout(signed(c_bits), pea_cols))
         Column sums (registers); ``c_bits`` holds ``127 * k_max`` with sign.
     term : Out(ArrayLayout(signed(32), pea_cols))
-        ``((s << L) - z) * C[col]`` (``-z * C[col]`` in the baselines) mod 2**32
-        (combinational from registers and inputs).
+        ``((s << L) - z) * C[col]`` (``-z * C[col]`` in the baselines) mod 2**32, registered:
+        it reflects ``C``, ``s``, ``z`` and ``split`` of the previous cycle (one cycle behind
+        ``c``). The top level holds those stable from START and ends LOAD at least one cycle
+        before the first HANDOFF reads ``y``, so the extra cycle costs nothing; it takes the
+        multiplier off the path into the output bank.
     """
 
     def __init__(self, *, config):
@@ -133,5 +136,5 @@ class Compensator(wiring.Component):
             factor = Signal(signed(ACT_BITS + 1), name="factor")
             m.d.comb += factor.eq(-self.z)
         for col in range(cfg.pea_cols):
-            m.d.comb += self.term[col].eq(factor * self.c[col])
+            m.d.sync += self.term[col].eq(factor * self.c[col])
         return m

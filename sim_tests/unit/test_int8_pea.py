@@ -4,7 +4,8 @@
 References, both independent of the RTL:
 
 * :class:`Int8PEAModel`, the documented contract in plain integers: an issue at t is added at
-  the edge ending t+1 and visible in ``y`` from t+2; ``y = acc - z * C`` mod 2**32. Compared
+  the edge ending t+1 and visible in ``y`` from t+2; ``y = acc - z * C`` mod 2**32 with the
+  registered term using ``C`` of one cycle earlier. Compared
   in EVERY cycle, so a MAC one cycle early or late, a wrong sign extension or a missing
   compensation term fails.
 * :func:`golden_model.aqs_gemm.reference_gemm`: whole passes (LOAD K rows, K beats of
@@ -39,10 +40,11 @@ class Int8PEAModel:
         self.wbuf = np.zeros((cfg.k_max, cfg.pea_cols), dtype=np.int64)
         self.acc = np.zeros((cfg.rows_per_pass, cfg.pea_cols), dtype=np.int64)
         self.C = np.zeros(cfg.pea_cols, dtype=np.int64)
+        self.C_term = np.zeros(cfg.pea_cols, dtype=np.int64)   # registered term: C of t-1
         self.pending = None
 
     def y(self, z):
-        return wrap32(self.acc - z * self.C[None, :]).reshape(-1)
+        return wrap32(self.acc - z * self.C_term[None, :]).reshape(-1)
 
     def step(self, c):
         issued = None
@@ -55,6 +57,7 @@ class Int8PEAModel:
             self.acc = wrap32(self.acc + np.outer(a, w))
         self.pending = issued
         w_data = np.asarray(c.get("w_data", np.zeros(self.cfg.pea_cols)), dtype=np.int64)
+        self.C_term = self.C.copy()
         if c.get("w_we"):
             self.wbuf[c["w_addr"]] = w_data
             self.C = w_data.copy() if c.get("comp_clear") else self.C + w_data

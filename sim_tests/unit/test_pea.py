@@ -5,7 +5,8 @@ Two independent references:
 
 * :class:`PEAModel`, a cycle model of the PEA's *contract* written with plain integer
   arithmetic on whole weights (no slicing): issue at t, MAC at the edge ending t+1, visible in
-  ``y`` from t+2. The simulated ``y`` is compared with it in EVERY cycle, so an update one
+  ``y`` from t+2; the compensation term is registered, so it uses the column sums ``C`` of
+  one cycle earlier (a LOAD write at t is in ``C`` from t+1 and in ``y`` from t+2). The simulated ``y`` is compared with it in EVERY cycle, so an update one
   cycle early or late fails.
 * ``golden_model.aqs_gemm.aqs_gemm`` (and ``reference_gemm``): full GEMM passes are driven by
   issuing exactly the non-skipped vectors of a ``slice_plan``; ``y`` at HANDOFF must equal the
@@ -48,10 +49,12 @@ class PEAModel:
         self.accL = np.zeros((self.rows, self.cols), dtype=np.int64)
         self.accH = np.zeros((self.rows, self.cols), dtype=np.int64)
         self.C = np.zeros(self.cols, dtype=np.int64)
+        self.C_term = np.zeros(self.cols, dtype=np.int64)   # the registered term's C (t-1)
         self.pending = []
 
     def y(self, s, z, L):
-        return wrap32((self.accH << L) + self.accL + ((s << L) - z) * self.C[None, :]).reshape(-1)
+        return wrap32((self.accH << L) + self.accL
+                      + ((s << L) - z) * self.C_term[None, :]).reshape(-1)
 
     def step(self, c: dict, s: int):
         """Advance over one clock edge with the inputs ``c`` of the cycle ending there."""
@@ -73,6 +76,7 @@ class PEAModel:
                     self.accH[tile * self.G:(tile + 1) * self.G] += np.outer(act, w)
         self.pending = issued
         w_data = np.asarray(c.get("w_data", np.zeros(self.cols)), dtype=np.int64)
+        self.C_term = self.C.copy()
         if c.get("w_we"):
             self.wbuf[c["w_addr"]] = w_data
             self.C = w_data.copy() if c.get("comp_clear") else self.C + w_data
@@ -239,7 +243,10 @@ def test_timing_contract_exact_cycle():
 
 
 def test_acc_clear_and_comp_clear_semantics():
-    """acc_clear clears at the end of its cycle; comp_clear alone zeroes C; with w_we C = w."""
+    """acc_clear clears at the end of its cycle; comp_clear alone zeroes C; with w_we C = w.
+
+    The term follows C one cycle later (registered).
+    """
     cfg = PRESETS["tiny"]
     L, s, z = 3, 0, 1
     W = np.array([[3, 4], [-5, 6]])
@@ -256,8 +263,12 @@ def test_acc_clear_and_comp_clear_semantics():
     C = W.sum(0)
     assert (got[i_clear] == np.tile(W[0] - z * C, 4)).all()
     assert (got[i_clear + 1] == np.tile(-z * C, 4)).all()
-    assert (got[i_cc + 1] == 0).all()
-    assert (got[i_load + 1] == np.tile(-z * np.array([7, -8]), 4)).all()
+    # the compensation term is registered: C changes at the edge ending the clear / write
+    # cycle, the term one edge later
+    assert (got[i_cc + 1] == np.tile(-z * C, 4)).all()
+    assert (got[i_cc + 2] == 0).all()
+    assert (got[i_load + 1] == 0).all()
+    assert (got[i_load + 2] == np.tile(-z * np.array([7, -8]), 4)).all()
 
 
 EXTREME_CASES = [("tiny", L, s_kind, w_kind) for L in (3, 5) for s_kind in ("zero", "max")
