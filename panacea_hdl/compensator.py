@@ -81,8 +81,12 @@ class Compensator(wiring.Component):
     c : Out(ArrayLayout(signed(c_bits), pea_cols))
         Column sums (registers); ``c_bits`` holds ``127 * k_max`` with sign.
     term : Out(ArrayLayout(signed(32), pea_cols))
-        ``((s << L) - z) * C[col]`` (``-z * C[col]`` in the baselines) mod 2**32
-        (combinational from registers and inputs).
+        ``((s << L) - z) * C[col]`` (``-z * C[col]`` in the baselines) mod 2**32, two
+        register stages: the term of cycle t is ``((s << L) - z)`` of cycle t-2 times ``C`` of
+        cycle t-1 (``c`` is itself a register: the term follows ``c`` one cycle later). The top
+        level holds ``s``, ``z``, ``split`` stable from START and ends LOAD at least two cycles
+        before the first HANDOFF reads ``y``, so the stages cost no cycle; they take the CSR
+        decode and the multiplier off the path into the output bank.
     """
 
     def __init__(self, *, config):
@@ -125,13 +129,14 @@ class Compensator(wiring.Component):
             with m.Elif(self.load):
                 m.d.sync += c.eq(c + self.w[col])
 
+        # the factor is registered too: the parameters come straight from CSR registers
         if cfg.variant == "panacea":
             s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
             factor = Signal(signed(max(s_shift.shape().width, ACT_BITS) + 1), name="factor")
-            m.d.comb += factor.eq(s_shift - self.z)
+            m.d.sync += factor.eq(s_shift - self.z)
         else:                       # nothing skipped at a nonzero value: -z * C only
             factor = Signal(signed(ACT_BITS + 1), name="factor")
-            m.d.comb += factor.eq(-self.z)
+            m.d.sync += factor.eq(-self.z)
         for col in range(cfg.pea_cols):
-            m.d.comb += self.term[col].eq(factor * self.c[col])
+            m.d.sync += self.term[col].eq(factor * self.c[col])
         return m

@@ -30,8 +30,9 @@ class DWO(wiring.Component):
 
     Pipeline: an issue (``en``) in cycle t registers the tile and the differences
     ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed in cycle t) is
-    valid in cycle t+1, when the slice products are formed and added into the G accumulator
-    rows of the tile at the edge ending t+1.
+    valid in cycle t+1, when the slice products are formed and registered (with the tile) at
+    the edge ending t+1; they are added into the G accumulator rows of the tile at the edge
+    ending t+2 (visible from t+3).
 
     Parameters
     ----------
@@ -50,7 +51,8 @@ class DWO(wiring.Component):
     w : In(w_row_layout)
         Weight row of the issue of the previous cycle (read data).
     clear : In(1)
-        Zero the accumulators at the end of this cycle (wins over a completing MAC).
+        Zero the accumulators at the end of this cycle (wins over the MAC completing then, the
+        one issued two cycles earlier).
     acc : Out(signed(32)).array(rows_per_pass * pea_cols)
         ``accH``, one member (one port) per lane ``row * pea_cols + col``.
     """
@@ -84,6 +86,10 @@ class DWO(wiring.Component):
             m.d.sync += tile.eq(self.tile)
             for i in range(G):
                 m.d.sync += d[i].eq(self.ah[i] - self.s)
+        # stage 2: the slice products, registered with their tile
+        valid2 = Signal(name="prod_valid")
+        tile2 = Signal(name="prod_tile")
+        m.d.sync += [valid2.eq(valid), tile2.eq(tile)]
 
         digits = [weight_digits(self.w[c]) for c in range(cols)]
         for i in range(G):
@@ -91,13 +97,13 @@ class DWO(wiring.Component):
                 wh, wl = digits[c]
                 # one signal per lane for the product and each accumulator (see module doc)
                 prod = Signal(signed(H + 1 + 8 + 2), name=f"p_{i}_{c}")
-                m.d.comb += prod.eq(d[i] * wl + ((d[i] * wh) << WEIGHT_SLICE_SHIFT))
+                m.d.sync += prod.eq(d[i] * wl + ((d[i] * wh) << WEIGHT_SLICE_SHIFT))
                 for t in range(TILES_PER_PASS):
                     row = t * G + i
                     acc = Signal(signed(ACC_BITS), name=f"acc_{row}_{c}")
                     with m.If(self.clear):
                         m.d.sync += acc.eq(0)
-                    with m.Elif(valid & (tile == t)):
+                    with m.Elif(valid2 & (tile2 == t)):
                         m.d.sync += acc.eq(acc + prod)
                     m.d.comb += self.acc[row * cols + c].eq(acc)
         return m

@@ -38,8 +38,9 @@ class Int8PEA(wiring.Component):
 
     Timing contract (the same as :class:`~panacea_hdl.pea.PEA`'s SWO side): an issue
     (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port and
-    registers ``mac_a``; the products ``A x W`` are formed in cycle t+1 and added into the
-    accumulators at the edge ending t+1; ``y`` reflects the MAC from cycle t+2. LOAD writes
+    registers ``mac_a``; the products ``A x W`` are formed in cycle t+1 and registered, then
+    added into the accumulators at the edge ending t+2; ``y`` reflects the MAC from cycle t+3
+    (two DRAIN cycles, ``golden_model.cycle_model.DRAIN_CYCLES``). LOAD writes
     (``w_we``) must not coincide with issues.
 
     Parameters
@@ -105,16 +106,19 @@ class Int8PEA(wiring.Component):
         m.d.sync += valid.eq(self.mac_en)
         with m.If(self.mac_en):
             m.d.sync += a.eq(self.mac_a)
+        # the products are registered (stage 2) before the accumulators
+        valid2 = Signal(name="prod_valid")
+        m.d.sync += valid2.eq(valid)
 
         lanes = []      # one signal per lane, one assignment of y (fast on Icarus)
         for r in range(rows):
             for c in range(cols):
                 prod = Signal(signed(ACT_BITS + WEIGHT_BITS + 1), name=f"p_{r}_{c}")
-                m.d.comb += prod.eq(a[r] * wbuf.a_data[c])      # unsigned 8 x signed 8
+                m.d.sync += prod.eq(a[r] * wbuf.a_data[c])      # unsigned 8 x signed 8
                 acc = Signal(signed(ACC_BITS), name=f"acc_{r}_{c}")
                 with m.If(self.acc_clear):
                     m.d.sync += acc.eq(0)
-                with m.Elif(valid):
+                with m.Elif(valid2):
                     m.d.sync += acc.eq(acc + prod)
                 y = Signal(signed(ACC_BITS), name=f"y_{r}_{c}")
                 m.d.comb += y.eq(acc + comp.term[c])

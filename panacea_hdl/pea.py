@@ -44,9 +44,13 @@ class PEA(wiring.Component):
 
     Timing contract: an issue (``swo_en`` / ``dwo_en``) in cycle t reads weight row ``k``
     through a synchronous read port in cycle t; the slice products are formed in cycle t+1 from
-    the operands registered at t and the read data, and added into the accumulators at the edge
-    ending t+1; ``y`` (combinational from registers and the ``s``/``z``/``split`` inputs)
-    reflects the MAC from cycle t+2. SWO and DWO may issue in the same cycle (two read ports).
+    the operands registered at t and the read data and registered at the edge ending t+1, then
+    added into the accumulators at the edge ending t+2; ``y`` (combinational from registers and
+    the ``split`` input) reflects the MAC from cycle t+3 (two DRAIN cycles,
+    ``golden_model.cycle_model.DRAIN_CYCLES``). The compensation term is registered
+    (:class:`~panacea_hdl.compensator.Compensator`): it follows ``C`` one cycle later and
+    ``s``/``z``/``split`` two cycles later. SWO and DWO may issue in the same cycle (two read
+    ports).
     LOAD writes (``w_we``) must not coincide with PASS reads.
 
     Parameters
@@ -73,7 +77,7 @@ class PEA(wiring.Component):
         Split L, one of ``config.splits``.
     acc_clear : In(1)
         Clear both accumulator sets at the end of this cycle (HANDOFF). A MAC completing in the
-        same cycle is discarded.
+        same cycle (issued two cycles earlier) is discarded.
     y : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
         Lane ``row * pea_cols + col``: ``(accH << L) + accL + ((s << L) - z) * C[col]``.
     """

@@ -31,7 +31,8 @@ class SWO(wiring.Component):
 
     Pipeline: an issue (``en``) in cycle t registers the operands ``al``; the weight row read
     for it (``w``, from a synchronous read port addressed in cycle t) is valid in cycle t+1,
-    when the slice products are formed and added into ``acc`` at the edge ending t+1.
+    when the slice products are formed and registered at the edge ending t+1; they are added
+    into ``acc`` at the edge ending t+2 (visible from t+3).
 
     Parameters
     ----------
@@ -47,7 +48,7 @@ class SWO(wiring.Component):
         Weight row of the issue of the previous cycle (read data).
     clear : In(1)
         Zero the accumulators at the end of this cycle. It wins over a MAC completing in the
-        same cycle.
+        same cycle (issued two cycles earlier); MACs issued later still complete.
     acc : Out(signed(32)).array(rows_per_pass * pea_cols)
         ``accL``, one member (one port) per lane ``row * pea_cols + col``.
     """
@@ -77,6 +78,10 @@ class SWO(wiring.Component):
         m.d.sync += valid.eq(self.en)
         with m.If(self.en):
             m.d.sync += al.eq(self.al)
+        # stage 2: the slice products, registered (the read data never reaches an adder
+        # chain of the accumulators in the same cycle)
+        valid2 = Signal(name="prod_valid")
+        m.d.sync += valid2.eq(valid)
 
         digits = [weight_digits(self.w[c]) for c in range(cols)]  # shared by all rows
         for r in range(rows):
@@ -86,10 +91,10 @@ class SWO(wiring.Component):
                 # one signal per lane for the product and the accumulator (see module doc)
                 prod = Signal(signed(cfg.lo_bits + 8 + 2), name=f"p_{r}_{c}")
                 acc = Signal(signed(ACC_BITS), name=f"acc_{r}_{c}")
-                m.d.comb += prod.eq(a * wl + ((a * wh) << WEIGHT_SLICE_SHIFT))
+                m.d.sync += prod.eq(a * wl + ((a * wh) << WEIGHT_SLICE_SHIFT))
                 with m.If(self.clear):
                     m.d.sync += acc.eq(0)
-                with m.Elif(valid):
+                with m.Elif(valid2):
                     m.d.sync += acc.eq(acc + prod)
                 m.d.comb += self.acc[r * cols + c].eq(acc)
         return m

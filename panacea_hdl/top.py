@@ -4,7 +4,8 @@ Dataflow and timing are those of ``docs/architecture.md`` and
 :func:`golden_model.cycle_model.predict`: for each column block of ``cols`` outputs, LOAD
 writes K weight rows into every PEA; then for each pass of two tiles (``rows_per_pass`` rows)
 the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals to the DWOs;
-the cycle in which the controller reports ``pass_done`` is the DRAIN cycle; HANDOFF copies the
+the cycle in which the controller reports ``pass_done`` is the first of the two DRAIN cycles
+(the PEAs register their products before the accumulators); HANDOFF copies the
 PEAs' results into the output bank (waiting while the bank still sends the previous pass) and
 clears the accumulators; the bank sends one ``y`` beat per valid row while the next pass runs.
 
@@ -22,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
-from golden_model.cycle_model import COUNTERS
+from golden_model.cycle_model import COUNTERS, DRAIN_CYCLES
 
 from . import regmap
 from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
@@ -262,16 +263,22 @@ class PanaceaCore(wiring.Component):
             with m.State("PASS"):
                 m.d.comb += ctrl.active.eq(1)
                 if int8_array:                  # nothing to decode: no stream errors
-                    with m.If(ctrl.pass_done):  # this cycle is the DRAIN cycle
-                        m.next = "HANDOFF"
+                    with m.If(ctrl.pass_done):  # this cycle is the first DRAIN cycle
+                        m.next = "DRAIN"
                 else:
                     with m.If(ctrl.error):
                         m.d.comb += flush.eq(1)
                         m.d.sync += [error.eq(1), errcode.eq(ctrl.error_code),
                                      err_word.eq(ho_index - 1)]
                         m.next = "IDLE"
-                    with m.Elif(ctrl.pass_done):   # this cycle is the DRAIN cycle
-                        m.next = "HANDOFF"
+                    with m.Elif(ctrl.pass_done):   # this cycle is the first DRAIN cycle
+                        m.next = "DRAIN"
+                abort_check()
+            # the second DRAIN cycle (DRAIN_CYCLES = 2): the last products are registered,
+            # they reach the accumulators at its end
+            assert DRAIN_CYCLES == 2
+            with m.State("DRAIN"):
+                m.next = "HANDOFF"
                 abort_check()
             with m.State("HANDOFF"):
                 with m.If(bank_count == 0):

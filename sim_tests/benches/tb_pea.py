@@ -6,7 +6,8 @@ rows of the column block, the low-order beats and literal high-order vectors of 
 (from ``golden_model.aqs_gemm.slice_plan``) and the expected ``y`` of each pass (from
 ``golden_model``). The bench loads the weights, issues SWO beats and DWO literals (with random
 gaps and both operators in the same cycle), DRAINs, checks ``y`` in the HANDOFF cycle and
-clears the accumulators. It also checks the issue-to-``y`` latency of exactly two cycles.
+clears the accumulators. It also checks the issue-to-``y`` latency of exactly three cycles
+(the products are registered before the accumulators; ``DRAIN_CYCLES`` = 2).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import random
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
+from golden_model.cycle_model import DRAIN_CYCLES
 
 
 def pack(values, width):
@@ -106,7 +109,8 @@ async def golden_passes(dut):
                     t, k, ah = dwo.pop()
                     inp.update(dwo_en=1, dwo_k=k, dwo_tile=t, dwo_ah=ah)
                 await drv.step(**inp)
-            await drv.step()                               # DRAIN
+            for _ in range(DRAIN_CYCLES):                  # DRAIN
+                await drv.step()
             y = await drv.step(acc_clear=1)                # HANDOFF: y of the pass
             want = [v for row in ps["y"] for v in row]
             assert y == want, (f"case {n} ({case['name']}) pass {p}: y {y} != golden {want}")
@@ -115,8 +119,8 @@ async def golden_passes(dut):
 
 
 @cocotb.test()
-async def latency_two_cycles(dut):
-    """A MAC issued in cycle t is invisible in y at t and t+1 and visible from t+2."""
+async def latency_three_cycles(dut):
+    """A MAC issued in cycle t is invisible in y at t .. t+2 and visible from t+3."""
     job = load_job()
     await reset(dut)
     drv = PEADriver(dut, job)
@@ -130,5 +134,6 @@ async def latency_two_cycles(dut):
     yt = await drv.step(swo_en=1, swo_k=0, swo_al=al)
     yt1 = await drv.step()
     yt2 = await drv.step()
-    assert yt == y0 and yt1 == y0, "y changed before t+2"
-    assert yt2 == [127 * al[0]] * drv.lanes, f"y at t+2 is {yt2}"
+    yt3 = await drv.step()
+    assert yt == y0 and yt1 == y0 and yt2 == y0, "y changed before t+3"
+    assert yt3 == [127 * al[0]] * drv.lanes, f"y at t+3 is {yt3}"

@@ -4,7 +4,9 @@
 References, both independent of the RTL:
 
 * :class:`Int8PEAModel`, the documented contract in plain integers: an issue at t is added at
-  the edge ending t+1 and visible in ``y`` from t+2; ``y = acc - z * C`` mod 2**32. Compared
+  the edge ending t+2 (product registered at t+1) and visible in ``y`` from t+3;
+  ``y = acc - z * C`` mod 2**32 with the registered term using ``C`` of one cycle earlier.
+  Compared
   in EVERY cycle, so a MAC one cycle early or late, a wrong sign extension or a missing
   compensation term fails.
 * :func:`golden_model.aqs_gemm.reference_gemm`: whole passes (LOAD K rows, K beats of
@@ -19,6 +21,7 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import reference_gemm
 from golden_model.config import PRESETS
+from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.formats import pack_lanes, unpack_lanes
 from panacea_hdl.int8_pea import BeatIssuer, Int8PEA
 
@@ -39,10 +42,11 @@ class Int8PEAModel:
         self.wbuf = np.zeros((cfg.k_max, cfg.pea_cols), dtype=np.int64)
         self.acc = np.zeros((cfg.rows_per_pass, cfg.pea_cols), dtype=np.int64)
         self.C = np.zeros(cfg.pea_cols, dtype=np.int64)
-        self.pending = None
+        self.C_term = np.zeros(cfg.pea_cols, dtype=np.int64)   # registered term: C of t-1
+        self.pending = [None, None]
 
     def y(self, z):
-        return wrap32(self.acc - z * self.C[None, :]).reshape(-1)
+        return wrap32(self.acc - z * self.C_term[None, :]).reshape(-1)
 
     def step(self, c):
         issued = None
@@ -50,11 +54,12 @@ class Int8PEAModel:
             issued = (np.asarray(c["mac_a"], dtype=np.int64), self.wbuf[c["mac_k"]].copy())
         if c.get("acc_clear"):
             self.acc[:] = 0
-        elif self.pending is not None:
-            a, w = self.pending
+        elif self.pending[0] is not None:
+            a, w = self.pending[0]
             self.acc = wrap32(self.acc + np.outer(a, w))
-        self.pending = issued
+        self.pending = [self.pending[1], issued]     # issue -> read -> product -> acc
         w_data = np.asarray(c.get("w_data", np.zeros(self.cfg.pea_cols)), dtype=np.int64)
+        self.C_term = self.C.copy()
         if c.get("w_we"):
             self.wbuf[c["w_addr"]] = w_data
             self.C = w_data.copy() if c.get("comp_clear") else self.C + w_data
@@ -170,7 +175,7 @@ def test_golden_passes(name):
         z = int(rng.integers(0, 256))
         prog = load_program(W, rng)
         prog += [dict(mac_en=1, mac_k=k, mac_a=[int(x) for x in A[:, k]]) for k in range(K)]
-        prog += [{}]                                    # DRAIN: the last MAC completes
+        prog += [{}] * DRAIN_CYCLES                     # DRAIN: the last MAC completes
         y = simulate(cfg, prog, z)[-1].reshape(cfg.rows_per_pass, cfg.pea_cols)
         np.testing.assert_array_equal(y, reference_gemm(A, W, z), err_msg=f"{name} K={K}")
 

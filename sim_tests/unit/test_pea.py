@@ -4,8 +4,9 @@
 Two independent references:
 
 * :class:`PEAModel`, a cycle model of the PEA's *contract* written with plain integer
-  arithmetic on whole weights (no slicing): issue at t, MAC at the edge ending t+1, visible in
-  ``y`` from t+2. The simulated ``y`` is compared with it in EVERY cycle, so an update one
+  arithmetic on whole weights (no slicing): issue at t, product registered at the edge ending
+  t+1, MAC at the edge ending t+2, visible in ``y`` from t+3; the compensation term is registered, so it uses the column sums ``C`` of
+  one cycle earlier (a LOAD write at t is in ``C`` from t+1 and in ``y`` from t+2). The simulated ``y`` is compared with it in EVERY cycle, so an update one
   cycle early or late fails.
 * ``golden_model.aqs_gemm.aqs_gemm`` (and ``reference_gemm``): full GEMM passes are driven by
   issuing exactly the non-skipped vectors of a ``slice_plan``; ``y`` at HANDOFF must equal the
@@ -22,6 +23,7 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import ConfigError, PRESETS, PanaceaConfig
+from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.formats import pack_lanes, unpack_lanes
 from golden_model.slicing import join_activation
 from panacea_hdl.pea import PEA
@@ -48,10 +50,12 @@ class PEAModel:
         self.accL = np.zeros((self.rows, self.cols), dtype=np.int64)
         self.accH = np.zeros((self.rows, self.cols), dtype=np.int64)
         self.C = np.zeros(self.cols, dtype=np.int64)
-        self.pending = []
+        self.C_term = np.zeros(self.cols, dtype=np.int64)   # the registered term's C (t-1)
+        self.pending = [[], []]
 
     def y(self, s, z, L):
-        return wrap32((self.accH << L) + self.accL + ((s << L) - z) * self.C[None, :]).reshape(-1)
+        return wrap32((self.accH << L) + self.accL
+                      + ((s << L) - z) * self.C_term[None, :]).reshape(-1)
 
     def step(self, c: dict, s: int):
         """Advance over one clock edge with the inputs ``c`` of the cycle ending there."""
@@ -66,13 +70,14 @@ class PEAModel:
             self.accL[:] = 0
             self.accH[:] = 0
         else:
-            for kind, act, tile, w in self.pending:
+            for kind, act, tile, w in self.pending[0]:
                 if kind == "L":
                     self.accL += np.outer(act, w)
                 else:
                     self.accH[tile * self.G:(tile + 1) * self.G] += np.outer(act, w)
-        self.pending = issued
+        self.pending = [self.pending[1], issued]     # issue -> read -> product -> acc
         w_data = np.asarray(c.get("w_data", np.zeros(self.cols)), dtype=np.int64)
+        self.C_term = self.C.copy()
         if c.get("w_we"):
             self.wbuf[c["w_addr"]] = w_data
             self.C = w_data.copy() if c.get("comp_clear") else self.C + w_data
@@ -216,7 +221,7 @@ def test_random_sequences_match_contract(name, L, mode):
 
 
 def test_timing_contract_exact_cycle():
-    """One SWO and one DWO issue at cycle t: y unchanged at t and t+1, updated at t+2."""
+    """One SWO and one DWO issue at cycle t: y unchanged at t .. t+2, updated at t+3."""
     cfg = PRESETS["tiny"]
     L, s, z = 4, 3, 0
     W = np.array([[5, -7], [100, -127]])
@@ -225,21 +230,24 @@ def test_timing_contract_exact_cycle():
     prog += [{}, {}]
     prog.append(dict(swo_en=1, swo_k=1, swo_al=[1, 2, 3, 4], dwo_en=1, dwo_k=0, dwo_tile=1,
                      dwo_ah=[4, 5]))
-    prog += [{}, {}, {}]
+    prog += [{}, {}, {}, {}]
     got = simulate_pea(cfg, prog, s, z, L)
     rows, cols = cfg.rows_per_pass, cfg.pea_cols
     C = W.sum(0)
     base = np.tile(((s << L) - z) * C, rows)
-    assert (got[t] == base).all() and (got[t + 1] == base).all()
+    assert (got[t] == base).all() and (got[t + 1] == base).all() and (got[t + 2] == base).all()
     accL = np.outer([1, 2, 3, 4], W[1])
     accH = np.zeros((rows, cols), dtype=np.int64)
     accH[2:4] = np.outer(np.array([4, 5]) - s, W[0])
     expect = ((accH << L) + accL).reshape(-1) + base
-    assert (got[t + 2] == expect).all() and (got[-1] == expect).all()
+    assert (got[t + 3] == expect).all() and (got[-1] == expect).all()
 
 
 def test_acc_clear_and_comp_clear_semantics():
-    """acc_clear clears at the end of its cycle; comp_clear alone zeroes C; with w_we C = w."""
+    """acc_clear clears at the end of its cycle; comp_clear alone zeroes C; with w_we C = w.
+
+    The term follows C one cycle later (registered).
+    """
     cfg = PRESETS["tiny"]
     L, s, z = 3, 0, 1
     W = np.array([[3, 4], [-5, 6]])
@@ -256,8 +264,12 @@ def test_acc_clear_and_comp_clear_semantics():
     C = W.sum(0)
     assert (got[i_clear] == np.tile(W[0] - z * C, 4)).all()
     assert (got[i_clear + 1] == np.tile(-z * C, 4)).all()
-    assert (got[i_cc + 1] == 0).all()
-    assert (got[i_load + 1] == np.tile(-z * np.array([7, -8]), 4)).all()
+    # the compensation term is registered: C changes at the edge ending the clear / write
+    # cycle, the term one edge later
+    assert (got[i_cc + 1] == np.tile(-z * C, 4)).all()
+    assert (got[i_cc + 2] == 0).all()
+    assert (got[i_load + 1] == 0).all()
+    assert (got[i_load + 2] == np.tile(-z * np.array([7, -8]), 4)).all()
 
 
 EXTREME_CASES = [("tiny", L, s_kind, w_kind) for L in (3, 5) for s_kind in ("zero", "max")
@@ -323,7 +335,7 @@ def gemm_program(cfg, plan, W, rng, gaps):
             if dwo_q and rng.random() >= gaps:
                 c.update(dwo_q.pop())
             prog.append(c)
-        prog.append({})                      # DRAIN
+        prog += [{}] * DRAIN_CYCLES           # DRAIN
         handoffs.append(len(prog))
         prog.append(dict(acc_clear=1))       # HANDOFF
     return prog, handoffs
