@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ACC_BITS, PanaceaConfig
-from .slicing import check_activation, check_split, check_weight, split_activation, split_weight
+from .slicing import check_activation, check_split, check_weight, split_activation
 
 __all__ = ["MODES", "COMPENSATIONS", "reference_gemm", "choose_r", "skip_value", "SlicePlan",
            "slice_plan", "aqs_gemm", "check_zero_point"]
@@ -156,15 +156,17 @@ def slice_plan(A, *, mode, L, r, cfg: PanaceaConfig, compensation="static") -> S
                      group_size=G)
 
 
-def _slice_products(X, WHL, bound):
-    """``X @ [WH | WL]`` exactly for small-integer X with ``|X| <= bound``.
+def _accumulate(X, W, bound):
+    """``X @ W`` exactly for small-integer X with ``|X| <= bound`` and int8 W.
 
-    float32 BLAS when every partial sum is an exact float32 integer (K * bound * 8 < 2**24),
+    This is what a PE accumulator holds: each cycle a lane adds ``x * WL + ((x * WH) << 4)``,
+    which equals ``x * W`` (the signed-digit identity, tested in ``tests/test_golden.py``).
+    float32 BLAS when every partial sum is an exact float32 integer (K * bound * 128 < 2**24),
     else float64 (exact below 2**53).
     """
     K = X.shape[1]
-    dt = np.float32 if K * max(1, bound) * 8 < (1 << 24) else np.float64
-    return (X.astype(dt, copy=False) @ WHL.astype(dt)).astype(np.int64)
+    dt = np.float32 if K * max(1, bound) * 128 < (1 << 24) else np.float64
+    return (X.astype(dt, copy=False) @ W.astype(dt)).astype(np.int64)
 
 
 def aqs_gemm(A, W, z, *, mode, L=4, r=None, cfg: PanaceaConfig | None = None,
@@ -180,24 +182,20 @@ def aqs_gemm(A, W, z, *, mode, L=4, r=None, cfg: PanaceaConfig | None = None,
     if r is None:
         r = choose_r(A, L)
     plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg, compensation=compensation)
-    M, N, G, L, s = A.shape[0], W.shape[1], cfg.group_size, plan.L, plan.s
-    WH, WL = split_weight(W)
-    WHL = np.concatenate([WH, WL], axis=1)                      # K x 2N weight slices
+    M, G, L, s = A.shape[0], cfg.group_size, plan.L, plan.s
     active = ~np.repeat(plan.vec_skip, G, axis=0)               # Mp x K
     hmax = (1 << (8 - L)) - 1
     if compensation == "static":
         DH = (plan.AH.astype(np.float32) - s) * active          # DWO operands (AH - s)
     else:
         DH = plan.AH.astype(np.float32) * active
-    P_h = _slice_products(DH, WHL, hmax)                        # (AH-s)xWH | (AH-s)xWL
-    P_l = _slice_products(plan.AL, WHL, (1 << L) - 1)           # ALxWH     | ALxWL
-    Y = ((P_h[:, :N] << 4) + P_h[:, N:]) << L
-    Y += (P_l[:, :N] << 4) + P_l[:, N:]
-    C = (WH.astype(np.int64).sum(0) << 4) + WL.astype(np.int64).sum(0)
+    acc_h = _accumulate(DH, W, hmax)                            # DWO accumulators
+    acc_l = _accumulate(plan.AL, W, (1 << L) - 1)               # SWO accumulators
+    Y = (acc_h << L) + acc_l
+    C = W.astype(np.int64).sum(0)                               # compensator column sums
     if compensation == "static":
         Y += ((s << L) - z) * C
     else:
         R = (plan.AH == s) & ~active                            # skipped slices equal to s
-        P_r = _slice_products(R, WHL, 1)
-        Y += (s << L) * ((P_r[:, :N] << 4) + P_r[:, N:]) - z * C
+        Y += (s << L) * _accumulate(R, W, 1) - z * C
     return _to_int32(Y[:M]), plan
