@@ -17,9 +17,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, TILES_PER_PASS
-from golden_model.slicing import WEIGHT_SLICE_SHIFT
 
 from .layouts import check_config, ho_vector_layout, w_row_layout
+from .lanes import lane_accumulator, slice_product
 from .weight_buffer import weight_digits
 
 __all__ = ["DWO"]
@@ -94,16 +94,12 @@ class DWO(wiring.Component):
         digits = [weight_digits(self.w[c]) for c in range(cols)]
         for i in range(G):
             for c in range(cols):
-                wh, wl = digits[c]
                 # one signal per lane for the product and each accumulator (see module doc)
                 prod = Signal(signed(H + 1 + 8 + 2), name=f"p_{i}_{c}")
-                m.d.sync += prod.eq(d[i] * wl + ((d[i] * wh) << WEIGHT_SLICE_SHIFT))
+                m.d.sync += prod.eq(slice_product(d[i], digits[c]))
                 for t in range(TILES_PER_PASS):
                     row = t * G + i
-                    acc = Signal(signed(ACC_BITS), name=f"acc_{row}_{c}")
-                    with m.If(self.clear):
-                        m.d.sync += acc.eq(0)
-                    with m.Elif(valid2 & (tile2 == t)):
-                        m.d.sync += acc.eq(acc + prod)
+                    acc = lane_accumulator(m, f"acc_{row}_{c}", clear=self.clear,
+                                           add=valid2 & (tile2 == t), value=prod)
                     m.d.comb += self.acc[row * cols + c].eq(acc)
         return m

@@ -20,6 +20,7 @@ from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
 
 from .compensator import Compensator
 from .layouts import check_config, k_shape, lo_beat_layout, w_row_layout
+from .lanes import lane_accumulator
 from .weight_buffer import WeightBuffer
 
 __all__ = ["Int8PEA", "BeatIssuer"]
@@ -115,11 +116,8 @@ class Int8PEA(wiring.Component):
             for c in range(cols):
                 prod = Signal(signed(ACT_BITS + WEIGHT_BITS + 1), name=f"p_{r}_{c}")
                 m.d.sync += prod.eq(a[r] * wbuf.a_data[c])      # unsigned 8 x signed 8
-                acc = Signal(signed(ACC_BITS), name=f"acc_{r}_{c}")
-                with m.If(self.acc_clear):
-                    m.d.sync += acc.eq(0)
-                with m.Elif(valid2):
-                    m.d.sync += acc.eq(acc + prod)
+                acc = lane_accumulator(m, f"acc_{r}_{c}", clear=self.acc_clear, add=valid2,
+                                       value=prod)
                 y = Signal(signed(ACC_BITS), name=f"y_{r}_{c}")
                 m.d.comb += y.eq(acc + comp.term[c])
                 lanes.append(y)

@@ -18,9 +18,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS
-from golden_model.slicing import WEIGHT_SLICE_SHIFT
 
 from .layouts import check_config, lo_beat_layout, w_row_layout
+from .lanes import lane_accumulator, slice_product
 from .weight_buffer import weight_digits
 
 __all__ = ["SWO"]
@@ -86,15 +86,10 @@ class SWO(wiring.Component):
         digits = [weight_digits(self.w[c]) for c in range(cols)]  # shared by all rows
         for r in range(rows):
             for c in range(cols):
-                wh, wl = digits[c]
-                a = al[r]
                 # one signal per lane for the product and the accumulator (see module doc)
                 prod = Signal(signed(cfg.lo_bits + 8 + 2), name=f"p_{r}_{c}")
-                acc = Signal(signed(ACC_BITS), name=f"acc_{r}_{c}")
-                m.d.sync += prod.eq(a * wl + ((a * wh) << WEIGHT_SLICE_SHIFT))
-                with m.If(self.clear):
-                    m.d.sync += acc.eq(0)
-                with m.Elif(valid2):
-                    m.d.sync += acc.eq(acc + prod)
+                m.d.sync += prod.eq(slice_product(al[r], digits[c]))
+                acc = lane_accumulator(m, f"acc_{r}_{c}", clear=self.clear, add=valid2,
+                                       value=prod)
                 m.d.comb += self.acc[r * cols + c].eq(acc)
         return m

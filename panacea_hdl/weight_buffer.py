@@ -9,7 +9,7 @@ LOAD writes and PASS reads never happen in the same cycle, so transparency is no
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, signed, unsigned
+from amaranth.hdl import Module, Shape, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
