@@ -1,63 +1,40 @@
-"""Compensator (CS) of one PEA: column sums of the weights and the compensation term.
+"""Compensator (CS) of one PEA: the compensation term of every column.
 
-During LOAD the weight rows written into the weight buffer are also added into the column
-sums ``C[col] = sum_k W[k, col]`` (reusing the rows already on their way to the buffer: no
-extra traffic). During a pass it forms the term ``((s << L) - z) * C[col]`` that folds the
-zero point and the skipped high-order value ``s`` back into every output of the column
-(``-z * C[col]`` in the ``sibia`` and ``dense`` variants, which have no r logic).
+The term ``((s << L) - z) * C[col]``, with ``C[col] = sum_k W[k, col]``, folds the zero point
+and the skipped high-order value ``s`` back into every output of the column (``-z * C[col]``
+in the ``sibia`` and ``dense`` variants, which have no r logic). It is accumulated during
+LOAD from the weight rows already on their way to the weight buffer (no extra traffic), as
+``sum_k factor * W[k, col]`` through the MAC lane pipeline of :mod:`panacea_hdl.lanes` with
+the factor ``(s << L) - z`` as operand: no wide multiplier, no path longer than the MAC
+lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.accumulators.Accumulators`).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import ACC_BITS, ACT_BITS, SPLIT_RANGE
-from golden_model.slicing import WEIGHT_MAX
+from golden_model.config import ACC_BITS, ACT_BITS
 
+from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage, shift_by_split
 from .layouts import check_config, w_row_layout
 
-__all__ = ["Compensator", "shift_by_split", "SPLIT_BITS"]
+__all__ = ["Compensator", "TERM_LATENCY"]
 
-#: Width of the split register L.
-SPLIT_BITS = (SPLIT_RANGE.stop - 1).bit_length()
-
-
-def shift_by_split(m, value, split, splits, *, name):
-    """``value << split`` as a multiplexer over the supported splits only.
-
-    DBS changes the split per layer; in hardware that is a small choice of output shifts, not a
-    barrel shifter. For a ``split`` outside ``splits`` the result is 0 (the top level rejects
-    such a split with BAD_PARAM before a GEMM starts).
-
-    Parameters
-    ----------
-    m : Module
-    value : Value
-    split : Value
-        The run-time split L.
-    splits : tuple of int
-        ``config.splits``.
-    name : str
-        Name of the result signal.
-    """
-    shape = value.shape()
-    width = shape.width + max(splits)
-    out = Signal(signed(width) if shape.signed else unsigned(width), name=name)
-    with m.Switch(split):
-        for L in splits:
-            with m.Case(L):
-                m.d.comb += out.eq(value << L)
-    return out
+#: A LOAD write in cycle t is in ``term`` from cycle t + TERM_LATENCY, when ``init`` pulses.
+TERM_LATENCY = 4
 
 
 class Compensator(wiring.Component):
-    """Column sums ``C`` (accumulated during LOAD) and the term ``((s << L) - z) * C``.
+    """The term ``((s << L) - z) * C`` (``-z * C`` in the baselines), built during LOAD.
 
-    In the baseline variants (``config.variant`` ``"sibia"`` or ``"dense"``) nothing is
-    skipped at a nonzero value: the term is ``-z * C`` and there are no ``s`` and ``split``
-    inputs.
+    Pipeline: a write (``load``) in cycle t registers the digits of ``w`` at the edge ending
+    t, the slice products with the factor at t+1, their sum at t+2, and adds it into ``term``
+    at the edge ending t+3; ``init`` is high in cycle t+4 (= t + :data:`TERM_LATENCY`), when
+    the accumulators may take the term. The factor ``(s << L) - z`` is registered from the
+    inputs of the cycle before: the top level holds ``s``, ``z`` and ``split`` stable from
+    START.
 
     Parameters
     ----------
@@ -66,10 +43,10 @@ class Compensator(wiring.Component):
     Attributes
     ----------
     load : In(1)
-        A weight row ``w`` is written this cycle: add it into the column sums.
+        A weight row ``w`` is written this cycle: add ``factor * w`` into the terms.
     clear : In(1)
-        Clear the column sums at the end of this cycle; with ``load`` also high they become
-        ``w`` (the first row of a block).
+        Restart the terms: with ``load`` they become ``factor * w`` (the first row of a
+        block), without it 0 (at the same point of the pipeline).
     w : In(w_row_layout)
         The weight row being written.
     s : In(unsigned(ho_bits))
@@ -78,20 +55,14 @@ class Compensator(wiring.Component):
         Activation zero point.
     split : In(unsigned(3))
         Split L (one of ``config.splits``; ``panacea`` variant only).
-    c : Out(ArrayLayout(signed(c_bits), pea_cols))
-        Column sums (registers); ``c_bits`` holds ``127 * k_max`` with sign.
     term : Out(ArrayLayout(signed(32), pea_cols))
-        ``((s << L) - z) * C[col]`` (``-z * C[col]`` in the baselines) mod 2**32, two
-        register stages: the term of cycle t is ``((s << L) - z)`` of cycle t-2 times ``C`` of
-        cycle t-1 (``c`` is itself a register: the term follows ``c`` one cycle later). The top
-        level holds ``s``, ``z``, ``split`` stable from START and ends LOAD at least two cycles
-        before the first HANDOFF reads ``y``, so the stages cost no cycle; they take the CSR
-        decode and the multiplier off the path into the output bank.
+        The terms (registers), mod 2**32.
+    init : Out(1)
+        A write or clear of four cycles earlier has reached ``term`` (see above).
     """
 
     def __init__(self, *, config):
         self._config = cfg = check_config(config)
-        self._c_bits = (WEIGHT_MAX * cfg.k_max).bit_length() + 2
         skip_r = cfg.variant == "panacea"
         members = {
             "load": In(1),
@@ -103,33 +74,18 @@ class Compensator(wiring.Component):
         members["z"] = In(unsigned(ACT_BITS))
         if skip_r:
             members["split"] = In(unsigned(SPLIT_BITS))
-        members["c"] = Out(data.ArrayLayout(signed(self._c_bits), cfg.pea_cols))
         members["term"] = Out(data.ArrayLayout(signed(ACC_BITS), cfg.pea_cols))
+        members["init"] = Out(1)
         super().__init__(members)
 
     @property
     def config(self):
         return self._config
 
-    @property
-    def c_bits(self):
-        """Width of a column sum register."""
-        return self._c_bits
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-
-        for col in range(cfg.pea_cols):
-            c = self.c[col]
-            with m.If(self.load & self.clear):
-                m.d.sync += c.eq(self.w[col])
-            with m.Elif(self.clear):
-                m.d.sync += c.eq(0)
-            with m.Elif(self.load):
-                m.d.sync += c.eq(c + self.w[col])
-
-        # the factor is registered too: the parameters come straight from CSR registers
+        # the factor, registered: the parameters come straight from CSR registers
         if cfg.variant == "panacea":
             s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
             factor = Signal(signed(max(s_shift.shape().width, ACT_BITS) + 1), name="factor")
@@ -137,6 +93,22 @@ class Compensator(wiring.Component):
         else:                       # nothing skipped at a nonzero value: -z * C only
             factor = Signal(signed(ACT_BITS + 1), name="factor")
             m.d.sync += factor.eq(-self.z)
+
+        # the write's digits are registered at once (no read port in front of this lane)
+        digits = digit_stage(m, self.w, name="w")
+        write = Signal(name="write_r")
+        first = Signal(name="first_r")
+        m.d.sync += [write.eq(self.load | self.clear), first.eq(self.clear)]
+        add = delay(m, write, 2, name="add")
+        restart = delay(m, first, 2, name="restart")
+        with_w = delay(m, self.load, 3, name="with_w")
         for col in range(cfg.pea_cols):
-            m.d.sync += self.term[col].eq(factor * self.c[col])
+            p = combine_stage(m, product_stage(m, factor, digits[col], name=f"t_{col}"),
+                              name=f"t_{col}")
+            term = self.term[col]
+            with m.If(add & restart):
+                m.d.sync += term.eq(Mux(with_w, p, 0))
+            with m.Elif(add):
+                m.d.sync += term.eq(term + p)
+        m.d.comb += self.init.eq(delay(m, self.load | self.clear, TERM_LATENCY, name="init"))
         return m

@@ -1,13 +1,13 @@
 """DWO: the dynamic workload operator of one PEA (sparse high-order work).
 
 ``group_size x pea_cols`` processing elements: one literal (non-skipped) high-order vector of
-one tile per issue. Each PE forms ``D = AH - s`` (signed, ``ho_bits + 1`` bits) and adds
-``D*WL + ((D*WH) << 4)`` into the accumulator ``accH`` of its row of the selected tile. The DWO
-owns the accumulators of both tiles (``rows_per_pass x pea_cols``), so its G-row PE array
-serves the two tiles of a pass (double-tile processing).
+one tile per issue. Each PE forms ``D = AH - s`` (signed, ``ho_bits + 1`` bits) and delivers
+``(D*WL + ((D*WH) << 4)) << L`` with the tile it belongs to; the PEA's accumulators
+(:class:`~panacea_hdl.accumulators.Accumulators`) add it into the G rows of that tile, so the
+G-row array serves the two tiles of a pass (double-tile processing).
 
-Every lane has its own product and accumulator signal and its own output port (``acc`` is an
-array of 32-bit members, not one wide vector), for simulation speed: see :mod:`panacea_hdl.swo`.
+Every lane has its own product signal and output port, for simulation speed: see
+:mod:`panacea_hdl.swo`.
 """
 
 from __future__ import annotations
@@ -16,23 +16,22 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import ACC_BITS, TILES_PER_PASS
+from golden_model.config import WEIGHT_BITS
 
+from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage
 from .layouts import check_config, ho_vector_layout, w_row_layout
-from .lanes import lane_accumulator, slice_product
-from .weight_buffer import weight_digits
 
 __all__ = ["DWO"]
 
 
 class DWO(wiring.Component):
-    """Sparse high-order MAC array with the accumulators ``accH`` of both tiles.
+    """Sparse high-order MAC array: ``G x pea_cols`` slice-product lanes.
 
-    Pipeline: an issue (``en``) in cycle t registers the tile and the differences
-    ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed in cycle t) is
-    valid in cycle t+1, when the slice products are formed and registered (with the tile) at
-    the edge ending t+1; they are added into the G accumulator rows of the tile at the edge
-    ending t+2 (visible from t+3).
+    Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the tile and
+    the differences ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed
+    in cycle t) is valid in cycle t+1, when its digits are registered; the slice products are
+    registered at the edge ending t+2, combined and shifted by L at the edge ending t+3:
+    ``q``, ``tile_out`` and ``valid`` show the MAC in cycle t+4.
 
     Parameters
     ----------
@@ -48,25 +47,31 @@ class DWO(wiring.Component):
         High-order slices of the tile's G rows.
     s : In(unsigned(ho_bits))
         Skip value subtracted from every slice (r in ``aqs`` mode, 0 otherwise).
+    split : In(unsigned(3))
+        Split L (one of ``config.splits``); stable during a GEMM.
     w : In(w_row_layout)
         Weight row of the issue of the previous cycle (read data).
-    clear : In(1)
-        Zero the accumulators at the end of this cycle (wins over the MAC completing then, the
-        one issued two cycles earlier).
-    acc : Out(signed(32)).array(rows_per_pass * pea_cols)
-        ``accH``, one member (one port) per lane ``row * pea_cols + col``.
+    valid : Out(1)
+        ``q`` and ``tile_out`` hold an issue of four cycles earlier.
+    tile_out : Out(1)
+        Its tile.
+    q : Out(signed(...)).array(G * pea_cols)
+        ``(D * W) << L`` of lane ``i * pea_cols + col`` (row i of the tile).
     """
 
     def __init__(self, *, config):
         self._config = cfg = check_config(config)
+        self._q_bits = cfg.ho_bits + 1 + WEIGHT_BITS + 2 + max(cfg.splits)
         super().__init__({
             "en": In(1),
             "tile": In(1),
             "ah": In(ho_vector_layout(cfg)),
             "s": In(unsigned(cfg.ho_bits)),
+            "split": In(unsigned(SPLIT_BITS)),
             "w": In(w_row_layout(cfg)),
-            "clear": In(1),
-            "acc": Out(signed(ACC_BITS)).array(cfg.rows_per_pass * cfg.pea_cols),
+            "valid": Out(1),
+            "tile_out": Out(1),
+            "q": Out(signed(self._q_bits)).array(cfg.group_size * cfg.pea_cols),
         })
 
     @property
@@ -78,28 +83,23 @@ class DWO(wiring.Component):
         cfg = self._config
         G, cols, H = cfg.group_size, cfg.pea_cols, cfg.ho_bits
 
-        valid = Signal(name="mac_valid")
         tile = Signal(name="tile_r")
         d = Signal(data.ArrayLayout(signed(H + 1), G), name="d_r")
-        m.d.sync += valid.eq(self.en)
         with m.If(self.en):
             m.d.sync += tile.eq(self.tile)
             for i in range(G):
                 m.d.sync += d[i].eq(self.ah[i] - self.s)
-        # stage 2: the slice products, registered with their tile
-        valid2 = Signal(name="prod_valid")
-        tile2 = Signal(name="prod_tile")
-        m.d.sync += [valid2.eq(valid), tile2.eq(tile)]
+        d1 = delay(m, d, 1, name="d")
+        m.d.comb += [
+            self.valid.eq(delay(m, self.en, 4, name="valid")),
+            self.tile_out.eq(delay(m, tile, 3, name="tile")),
+        ]
 
-        digits = [weight_digits(self.w[c]) for c in range(cols)]
+        digits = digit_stage(m, self.w, name="w")
         for i in range(G):
             for c in range(cols):
-                # one signal per lane for the product and each accumulator (see module doc)
-                prod = Signal(signed(H + 1 + 8 + 2), name=f"p_{i}_{c}")
-                m.d.sync += prod.eq(slice_product(d[i], digits[c]))
-                for t in range(TILES_PER_PASS):
-                    row = t * G + i
-                    acc = lane_accumulator(m, f"acc_{row}_{c}", clear=self.clear,
-                                           add=valid2 & (tile2 == t), value=prod)
-                    m.d.comb += self.acc[row * cols + c].eq(acc)
+                prods = product_stage(m, d1[i], digits[c], name=f"q_{i}_{c}")
+                q = combine_stage(m, prods, name=f"q_{i}_{c}", split=self.split,
+                                  splits=cfg.splits)
+                m.d.comb += self.q[i * cols + c].eq(q)
         return m

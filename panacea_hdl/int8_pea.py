@@ -3,7 +3,9 @@
 :class:`Int8PEA` replaces the bit-slice :class:`~panacea_hdl.pea.PEA` (same weight buffer,
 same compensator, same timing contract, same port names where they apply). Each of its
 ``rows_per_pass x pea_cols`` PEs multiplies a whole unsigned 8-bit activation by a signed
-8-bit weight and accumulates ``A x W`` in 32 bits; ``y = acc + (-z) * C[col]``.
+8-bit weight, as two slice products ``A*WL + (A*WH << 4)`` through the same MAC pipeline
+(:mod:`panacea_hdl.lanes`), into a 32-bit accumulator that starts from ``-z * C[col]``
+(:class:`~panacea_hdl.accumulators.Accumulators`).
 
 :class:`BeatIssuer` replaces the :class:`~panacea_hdl.skip_controller.SkipController`: there
 is no ``ho`` stream and nothing to decode, it issues one ``lo`` beat (the whole activations of
@@ -12,7 +14,7 @@ the pass's rows at one k) per cycle, k = 0 .. K-1. See ``docs/baselines.md``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +22,8 @@ from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
 
 from .compensator import Compensator
 from .layouts import check_config, k_shape, lo_beat_layout, w_row_layout
-from .lanes import lane_accumulator
+from .accumulators import Accumulators
+from .lanes import MAC_STAGES, combine_stage, delay, digit_stage, product_stage
 from .weight_buffer import WeightBuffer
 
 __all__ = ["Int8PEA", "BeatIssuer"]
@@ -38,10 +41,10 @@ class Int8PEA(wiring.Component):
     """One INT8 PE array: weight buffer, ``2G x pea_cols`` 8x8-bit MACs, compensator.
 
     Timing contract (the same as :class:`~panacea_hdl.pea.PEA`'s SWO side): an issue
-    (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port and
-    registers ``mac_a``; the products ``A x W`` are formed in cycle t+1 and registered, then
-    added into the accumulators at the edge ending t+2; ``y`` reflects the MAC from cycle t+3
-    (two DRAIN cycles, ``golden_model.cycle_model.DRAIN_CYCLES``). LOAD writes
+    (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port; the MAC
+    is added into the accumulators at the edge ending t+4 and shows in ``y`` from t+5 (four
+    DRAIN cycles, ``golden_model.cycle_model.DRAIN_CYCLES``). A LOAD write in cycle t
+    re-initialises the accumulators to the term at the edge ending t+4. LOAD writes
     (``w_we``) must not coincide with issues.
 
     Parameters
@@ -54,17 +57,17 @@ class Int8PEA(wiring.Component):
     w_we, w_addr, w_data : In
         LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
     comp_clear : In(1)
-        Clear the compensator's column sums; with ``w_we`` high they become ``w_data``.
+        Restart the compensation terms; with ``w_we`` high they start from ``w_data``.
     mac_en, mac_k, mac_a : In
         Issue: MAC of the activations ``mac_a`` (lane i = row i of the pass, unsigned 8-bit)
         with weight row ``mac_k``.
     z : In(unsigned(8))
         Zero point.
     acc_clear : In(1)
-        Clear the accumulators at the end of this cycle (HANDOFF). A MAC completing in the
-        same cycle is discarded.
+        Set the accumulators to the term at the end of this cycle (HANDOFF). A MAC completing
+        in the same cycle is discarded.
     y : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
-        Lane ``row * pea_cols + col``: ``acc + (-z) * C[col]`` (mod 2**32).
+        Lane ``row * pea_cols + col``: its accumulator, ``(A - z) W`` at HANDOFF (mod 2**32).
     """
 
     def __init__(self, *, config):
@@ -101,27 +104,24 @@ class Int8PEA(wiring.Component):
             comp.z.eq(self.z),
         ]
 
-        # operands registered at the issue; the weight row arrives one cycle later
-        valid = Signal(name="mac_valid")
+        # the MAC pipeline of panacea_hdl.lanes: operands registered at the issue, the weight
+        # row's digits one cycle later, then the slice products, their sum, the accumulators
         a = Signal(lo_beat_layout(cfg), name="a_r")
-        m.d.sync += valid.eq(self.mac_en)
         with m.If(self.mac_en):
             m.d.sync += a.eq(self.mac_a)
-        # the products are registered (stage 2) before the accumulators
-        valid2 = Signal(name="prod_valid")
-        m.d.sync += valid2.eq(valid)
-
-        lanes = []      # one signal per lane, one assignment of y (fast on Icarus)
+        a1 = delay(m, a, 1, name="a")
+        digits = digit_stage(m, wbuf.a_data, name="w")
+        m.submodules.accs = accs = Accumulators(config=cfg, p_bits=ACT_BITS + WEIGHT_BITS + 2)
+        m.d.comb += [
+            accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
+            accs.p_valid.eq(delay(m, self.mac_en, MAC_STAGES, name="valid")),
+            self.y.eq(accs.y),
+        ]
         for r in range(rows):
-            for c in range(cols):
-                prod = Signal(signed(ACT_BITS + WEIGHT_BITS + 1), name=f"p_{r}_{c}")
-                m.d.sync += prod.eq(a[r] * wbuf.a_data[c])      # unsigned 8 x signed 8
-                acc = lane_accumulator(m, f"acc_{r}_{c}", clear=self.acc_clear, add=valid2,
-                                       value=prod)
-                y = Signal(signed(ACC_BITS), name=f"y_{r}_{c}")
-                m.d.comb += y.eq(acc + comp.term[c])
-                lanes.append(y)
-        m.d.comb += self.y.eq(Cat(lanes))
+            for c in range(cols):       # unsigned 8 x signed 8, as two slice products
+                p = combine_stage(m, product_stage(m, a1[r], digits[c], name=f"p_{r}_{c}"),
+                                  name=f"p_{r}_{c}")
+                m.d.comb += accs.p[r * cols + c].eq(p)
         return m
 
 

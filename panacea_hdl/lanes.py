@@ -1,36 +1,128 @@
-"""Per-lane arithmetic shared by the SWO, the DWO and the INT8 array.
+"""The MAC lane pipeline shared by the SWO, the DWO, the compensator and the INT8 array.
 
-One definition each of the signed-digit slice product and of the lane accumulator's
-clear-wins rule, so the three operators cannot drift apart.
+One definition of each stage, so the operators cannot drift apart. A MAC issued in cycle t
+(operands registered, weight row addressed on a synchronous read port) goes through
+
+====  ==========================================================================
+t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered
+      (:func:`digit_stage`, one per column, shared by all rows of an operator)
+t+2   the two slice products ``x*WL`` and ``x*WH`` are registered (:func:`product_stage`)
+t+3   they are combined, ``x*WL + (x*WH << 4)`` (the DWO shifts by L too), and registered
+      (:func:`combine_stage`)
+t+4   the combined products are added into the accumulators (:func:`lane_accumulator`)
+====  ==========================================================================
+
+so a MAC is in the accumulators at the edge ending t+4: ``golden_model.cycle_model``'s
+``DRAIN_CYCLES`` (4) is this depth. Every stage ends in a register: no path goes from a
+memory's read data, or through a multiplier, into an adder chain of the accumulators.
 """
 
-from amaranth.hdl import Signal, signed
+from amaranth.hdl import Module, Signal, signed, unsigned
 
-from golden_model.config import ACC_BITS
+from golden_model.config import ACC_BITS, SPLIT_RANGE
+from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.slicing import WEIGHT_SLICE_SHIFT
 
-__all__ = ["slice_product", "lane_accumulator"]
+from .weight_buffer import WH_SHAPE, WL_SHAPE, weight_digits
+
+__all__ = ["MAC_STAGES", "SPLIT_BITS", "digit_stage", "product_stage", "combine_stage",
+           "delay", "shift_by_split", "lane_accumulator"]
+
+#: Register stages from an issue to the accumulators (= ``DRAIN_CYCLES``).
+MAC_STAGES = DRAIN_CYCLES
+
+#: Width of the split register L.
+SPLIT_BITS = (SPLIT_RANGE.stop - 1).bit_length()
 
 
-def slice_product(x, digits):
-    """``x * W`` from W's signed digits ``(wh, wl)``: ``x * WL + ((x * WH) << 4)``.
+def delay(m, value, cycles, *, name):
+    """``value`` delayed by ``cycles`` registers (``cycles`` >= 1); returns the last one."""
+    for i in range(cycles):
+        r = Signal.like(value, name=f"{name}_d{i + 1}")
+        m.d.sync += r.eq(value)
+        value = r
+    return value
 
-    Two slice multiplies per lane, as the bit-slice PE computes them
-    (``panacea_hdl.weight_buffer.weight_digits`` gives the digits).
+
+def digit_stage(m, w_row, *, name):
+    """Stage t+1: the signed digits ``(WH, WL)`` of every weight of ``w_row``, registered.
+
+    ``w_row`` is the read data of a synchronous port addressed at the issue. Returns one
+    ``(wh, wl)`` pair of registers per member of ``w_row``.
     """
+    out = []
+    for c in range(len(w_row)):
+        wh = Signal(WH_SHAPE, name=f"{name}_wh_{c}")
+        wl = Signal(WL_SHAPE, name=f"{name}_wl_{c}")
+        dh, dl = weight_digits(w_row[c])
+        m.d.sync += [wh.eq(dh), wl.eq(dl)]
+        out.append((wh, wl))
+    return out
+
+
+def product_stage(m, x, digits, *, name):
+    """Stage t+2: the two slice products ``(x*WH, x*WL)``, registered."""
     wh, wl = digits
-    return x * wl + ((x * wh) << WEIGHT_SLICE_SHIFT)
+    xs = x.shape()
+    xw = xs.width + (0 if xs.signed else 1)             # as a signed operand
+    ph = Signal(signed(xw + WH_SHAPE.width), name=f"{name}_ph")
+    pl = Signal(signed(xw + WL_SHAPE.width), name=f"{name}_pl")
+    m.d.sync += [ph.eq(x * wh), pl.eq(x * wl)]
+    return ph, pl
 
 
-def lane_accumulator(m, name, *, clear, add, value):
-    """A 32-bit accumulator register ``name`` that adds ``value`` when ``add``.
+def combine_stage(m, products, *, name, split=None, splits=None):
+    """Stage t+3: ``x*WL + (x*WH << 4)`` (``<< split`` too if given), registered."""
+    ph, pl = products
+    value = pl + (ph << WEIGHT_SLICE_SHIFT)
+    if split is not None:
+        value = shift_by_split(m, value, split, splits, name=f"{name}_shifted")
+    p = Signal(signed(value.shape().width), name=name)
+    m.d.sync += p.eq(value)
+    return p
 
-    ``clear`` wins over an add in the same cycle (the result of that MAC is dropped).
-    Returns the accumulator signal.
+
+def shift_by_split(m, value, split, splits, *, name):
+    """``value << split`` as a multiplexer over the supported splits only.
+
+    DBS changes the split per layer; in hardware that is a small choice of shifts, not a
+    barrel shifter. For a ``split`` outside ``splits`` the result is 0 (the top level rejects
+    such a split with BAD_PARAM before a GEMM starts).
+
+    Parameters
+    ----------
+    m : Module
+    value : Value
+    split : Value
+        The run-time split L.
+    splits : tuple of int
+        ``config.splits``.
+    name : str
+        Name of the result signal.
+    """
+    shape = value.shape()
+    width = shape.width + max(splits)
+    out = Signal(signed(width) if shape.signed else unsigned(width), name=name)
+    with m.Switch(split):
+        for L in splits:
+            with m.Case(L):
+                m.d.comb += out.eq(value << L)
+    return out
+
+
+def lane_accumulator(m, name, *, init, init_value, addends):
+    """Stage t+4: a 32-bit accumulator register ``name``.
+
+    At the end of a cycle with ``init`` high it takes ``init_value`` (the compensation term),
+    otherwise it adds the sum of ``addends`` (each already zero when it has no MAC). ``init``
+    wins: a MAC completing in the same cycle is dropped. Returns the accumulator signal.
     """
     acc = Signal(signed(ACC_BITS), name=name)
-    with m.If(clear):
-        m.d.sync += acc.eq(0)
-    with m.Elif(add):
-        m.d.sync += acc.eq(acc + value)
+    total = acc
+    for a in addends:
+        total = total + a
+    with m.If(init):
+        m.d.sync += acc.eq(init_value)
+    with m.Else():
+        m.d.sync += acc.eq(total)
     return acc

@@ -5,10 +5,12 @@ It contains:
 
 * a :class:`~panacea_hdl.weight_buffer.WeightBuffer` (``k_max`` rows, one write port for LOAD,
   read port A for the SWO, read port B for the DWO);
-* the :class:`~panacea_hdl.swo.SWO` (2G x pea_cols PEs, owns the accumulators ``accL``);
-* the :class:`~panacea_hdl.dwo.DWO` (G x pea_cols PEs, owns ``accH`` of both tiles);
-* the :class:`~panacea_hdl.compensator.Compensator` (column sums and compensation term);
-* the output adder ``y = (accH << L) + accL + ((s << L) - z) * C[col]`` (mod 2**32).
+* the :class:`~panacea_hdl.swo.SWO` (2G x pea_cols slice-product lanes, dense low-order work);
+* the :class:`~panacea_hdl.dwo.DWO` (G x pea_cols lanes, sparse high-order work of both tiles);
+* the :class:`~panacea_hdl.compensator.Compensator` (compensation term, built during LOAD);
+* the :class:`~panacea_hdl.accumulators.Accumulators` (one per PE, starting from the term):
+  at HANDOFF they hold ``y = AL W + ((AH - s) W << L) + ((s << L) - z) C`` (mod 2**32),
+  with no output adder.
 
 ``num_peas`` PEAs run in lockstep in the top level, each on its own column slice.
 
@@ -24,14 +26,16 @@ value is the constant 0 inside the PEA (no ``s`` input) and the compensation ter
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
 
-from .compensator import SPLIT_BITS, Compensator, shift_by_split
+from .accumulators import Accumulators
+from .compensator import Compensator
 from .dwo import DWO
+from .lanes import SPLIT_BITS
 from .layouts import check_config, ho_vector_layout, k_shape, lo_beat_layout, w_row_layout
 from .swo import SWO
 from .weight_buffer import WeightBuffer
@@ -42,16 +46,16 @@ __all__ = ["PEA"]
 class PEA(wiring.Component):
     """One PE array: weight buffer, SWO, DWO, compensator and accumulators.
 
-    Timing contract: an issue (``swo_en`` / ``dwo_en``) in cycle t reads weight row ``k``
-    through a synchronous read port in cycle t; the slice products are formed in cycle t+1 from
-    the operands registered at t and the read data and registered at the edge ending t+1, then
-    added into the accumulators at the edge ending t+2; ``y`` (combinational from registers and
-    the ``split`` input) reflects the MAC from cycle t+3 (two DRAIN cycles,
-    ``golden_model.cycle_model.DRAIN_CYCLES``). The compensation term is registered
-    (:class:`~panacea_hdl.compensator.Compensator`): it follows ``C`` one cycle later and
-    ``s``/``z``/``split`` two cycles later. SWO and DWO may issue in the same cycle (two read
-    ports).
-    LOAD writes (``w_we``) must not coincide with PASS reads.
+    Timing contract (the MAC pipeline of :mod:`panacea_hdl.lanes`): an issue (``swo_en`` /
+    ``dwo_en``) in cycle t reads weight row ``k`` through a synchronous read port; the MAC is
+    added into the accumulators at the edge ending t+4, so ``y`` (the accumulator registers)
+    shows it from cycle t+5 (four DRAIN cycles, ``golden_model.cycle_model.DRAIN_CYCLES``).
+    SWO and DWO may issue in the same cycle (two read ports). A LOAD write in cycle t reaches
+    the compensation term at the edge ending t+3 and re-initialises every accumulator to the
+    term at the edge ending t+4 (:data:`~panacea_hdl.compensator.TERM_LATENCY`): after the
+    last LOAD write of a block, y is the term of each column until the first MAC lands. ``s``,
+    ``z`` and ``split`` must be stable from one cycle before the first LOAD write to the end
+    of the block's last pass. LOAD writes (``w_we``) must not coincide with PASS reads.
 
     Parameters
     ----------
@@ -63,7 +67,7 @@ class PEA(wiring.Component):
     w_we, w_addr, w_data : In
         LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
     comp_clear : In(1)
-        Clear the compensator's column sums; with ``w_we`` high they become ``w_data``.
+        Restart the compensation terms; with ``w_we`` high they start from ``w_data``.
     swo_en, swo_k, swo_al : In
         SWO issue: MAC of the low-order beat ``swo_al`` (lane i = row i) with row ``swo_k``.
     dwo_en, dwo_k, dwo_tile, dwo_ah : In
@@ -76,10 +80,10 @@ class PEA(wiring.Component):
     split : In(unsigned(3))
         Split L, one of ``config.splits``.
     acc_clear : In(1)
-        Clear both accumulator sets at the end of this cycle (HANDOFF). A MAC completing in the
-        same cycle (issued two cycles earlier) is discarded.
+        Set every accumulator to its column's term at the end of this cycle (HANDOFF). A MAC
+        completing in the same cycle (issued four cycles earlier) is discarded.
     y : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
-        Lane ``row * pea_cols + col``: ``(accH << L) + accL + ((s << L) - z) * C[col]``.
+        Lane ``row * pea_cols + col``: the accumulator of that PE.
     """
 
     def __init__(self, *, config):
@@ -123,7 +127,8 @@ class PEA(wiring.Component):
         m.submodules.swo = swo = SWO(config=cfg)
         m.submodules.dwo = dwo = DWO(config=cfg)
         m.submodules.comp = comp = Compensator(config=cfg)
-
+        m.submodules.accs = accs = Accumulators(config=cfg, p_bits=len(swo.p[0]),
+                                                q_bits=len(dwo.q[0]))
         skip_r = cfg.variant == "panacea"
         s = self.s if skip_r else 0          # sibia: no r logic, the skip value is 0
         m.d.comb += [
@@ -133,24 +138,21 @@ class PEA(wiring.Component):
             wbuf.b_en.eq(self.dwo_en), wbuf.b_addr.eq(self.dwo_k),
             # SWO
             swo.en.eq(self.swo_en), swo.al.eq(self.swo_al), swo.w.eq(wbuf.a_data),
-            swo.clear.eq(self.acc_clear),
             # DWO
             dwo.en.eq(self.dwo_en), dwo.tile.eq(self.dwo_tile), dwo.ah.eq(self.dwo_ah),
-            dwo.s.eq(s), dwo.w.eq(wbuf.b_data), dwo.clear.eq(self.acc_clear),
-            # compensator: column sums from the rows being loaded
+            dwo.s.eq(s), dwo.split.eq(self.split), dwo.w.eq(wbuf.b_data),
+            # compensator: the term from the rows being loaded
             comp.load.eq(self.w_we), comp.clear.eq(self.comp_clear), comp.w.eq(self.w_data),
             *([comp.s.eq(self.s)] if skip_r else []), comp.z.eq(self.z),
             *([comp.split.eq(self.split)] if skip_r else []),
+            # accumulators: start from the term, add both operators' products
+            accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
+            accs.p_valid.eq(swo.valid),
+            accs.q_valid.eq(dwo.valid), accs.q_tile.eq(dwo.tile_out),
+            self.y.eq(accs.y),
         ]
-
-        lanes = []
-        for row in range(cfg.rows_per_pass):
-            for col in range(cfg.pea_cols):
-                lane = row * cfg.pea_cols + col
-                acc_h = shift_by_split(m, dwo.acc[lane], self.split, cfg.splits,
-                                       name=f"acch_shifted_{row}_{col}")
-                y = Signal(signed(ACC_BITS), name=f"y_{row}_{col}")
-                m.d.comb += y.eq(acc_h + swo.acc[lane] + comp.term[col])
-                lanes.append(y)
-        m.d.comb += self.y.eq(Cat(lanes))
+        for i in range(len(swo.p)):
+            m.d.comb += accs.p[i].eq(swo.p[i])
+        for i in range(len(dwo.q)):
+            m.d.comb += accs.q[i].eq(dwo.q[i])
         return m

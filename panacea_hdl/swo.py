@@ -2,13 +2,14 @@
 
 ``rows_per_pass x pea_cols`` processing elements. Each PE multiplies the unsigned low-order
 activation slice ``AL`` of its row by the two signed digits of the weight of its column and
-accumulates ``AL*WL + ((AL*WH) << 4)`` into its 32-bit accumulator ``accL``.
-The accumulators live here.
+delivers ``AL*WL + ((AL*WH) << 4)`` to the PEA's accumulators
+(:class:`~panacea_hdl.accumulators.Accumulators`), through the MAC pipeline of
+:mod:`panacea_hdl.lanes`.
 
-Every lane has its own product and accumulator signal and its own output port (``acc`` is an
-array of 32-bit members, not one wide vector): a wide value built from 32-bit slices makes
-event-driven simulators (Icarus) re-evaluate the whole vector whenever one lane changes, which
-made the ``default`` preset simulate at a few cycles per second.
+Every lane has its own product signal and its own output port (``p`` is an array of
+members, not one wide vector): a wide value built from per-lane slices makes event-driven
+simulators (Icarus) re-evaluate the whole vector whenever one lane changes, which made the
+``default`` preset simulate at a few cycles per second.
 """
 
 from __future__ import annotations
@@ -17,22 +18,22 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import ACC_BITS
+from golden_model.config import WEIGHT_BITS
 
+from .lanes import combine_stage, delay, digit_stage, product_stage
 from .layouts import check_config, lo_beat_layout, w_row_layout
-from .lanes import lane_accumulator, slice_product
-from .weight_buffer import weight_digits
 
 __all__ = ["SWO"]
 
 
 class SWO(wiring.Component):
-    """Dense low-order MAC array with its accumulators ``accL``.
+    """Dense low-order MAC array: ``2G x pea_cols`` slice-product lanes.
 
-    Pipeline: an issue (``en``) in cycle t registers the operands ``al``; the weight row read
-    for it (``w``, from a synchronous read port addressed in cycle t) is valid in cycle t+1,
-    when the slice products are formed and registered at the edge ending t+1; they are added
-    into ``acc`` at the edge ending t+2 (visible from t+3).
+    Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the operands
+    ``al``; the weight row (``w``, read by a synchronous port addressed in cycle t) is valid in
+    cycle t+1, when its digits are registered; the slice products are registered at the edge
+    ending t+2 and combined at the edge ending t+3: ``p`` and ``valid`` show the MAC in cycle
+    t+4, and the accumulators add it at the edge ending t+4.
 
     Parameters
     ----------
@@ -46,11 +47,10 @@ class SWO(wiring.Component):
         Low-order slices of the ``rows_per_pass`` rows (lane i = row i).
     w : In(w_row_layout)
         Weight row of the issue of the previous cycle (read data).
-    clear : In(1)
-        Zero the accumulators at the end of this cycle. It wins over a MAC completing in the
-        same cycle (issued two cycles earlier); MACs issued later still complete.
-    acc : Out(signed(32)).array(rows_per_pass * pea_cols)
-        ``accL``, one member (one port) per lane ``row * pea_cols + col``.
+    valid : Out(1)
+        ``p`` holds the products of an issue four cycles earlier.
+    p : Out(signed(lo_bits + 10)).array(rows_per_pass * pea_cols)
+        ``AL * W`` of lane ``row * pea_cols + col``.
     """
 
     def __init__(self, *, config):
@@ -59,8 +59,9 @@ class SWO(wiring.Component):
             "en": In(1),
             "al": In(lo_beat_layout(cfg)),
             "w": In(w_row_layout(cfg)),
-            "clear": In(1),
-            "acc": Out(signed(ACC_BITS)).array(cfg.rows_per_pass * cfg.pea_cols),
+            "valid": Out(1),
+            "p": Out(signed(cfg.lo_bits + WEIGHT_BITS + 2)).array(
+                cfg.rows_per_pass * cfg.pea_cols),
         })
 
     @property
@@ -72,24 +73,17 @@ class SWO(wiring.Component):
         cfg = self._config
         rows, cols = cfg.rows_per_pass, cfg.pea_cols
 
-        # stage 1 operands, registered at the issue
-        valid = Signal(name="mac_valid")
+        # issue: operands registered; then carried beside the digit stage
         al = Signal(lo_beat_layout(cfg), name="al_r")
-        m.d.sync += valid.eq(self.en)
         with m.If(self.en):
             m.d.sync += al.eq(self.al)
-        # stage 2: the slice products, registered (the read data never reaches an adder
-        # chain of the accumulators in the same cycle)
-        valid2 = Signal(name="prod_valid")
-        m.d.sync += valid2.eq(valid)
+        al1 = delay(m, al, 1, name="al")
+        m.d.comb += self.valid.eq(delay(m, self.en, 4, name="valid"))
 
-        digits = [weight_digits(self.w[c]) for c in range(cols)]  # shared by all rows
+        digits = digit_stage(m, self.w, name="w")         # shared by all rows
         for r in range(rows):
             for c in range(cols):
-                # one signal per lane for the product and the accumulator (see module doc)
-                prod = Signal(signed(cfg.lo_bits + 8 + 2), name=f"p_{r}_{c}")
-                m.d.sync += prod.eq(slice_product(al[r], digits[c]))
-                acc = lane_accumulator(m, f"acc_{r}_{c}", clear=self.clear, add=valid2,
-                                       value=prod)
-                m.d.comb += self.acc[r * cols + c].eq(acc)
+                prods = product_stage(m, al1[r], digits[c], name=f"p_{r}_{c}")
+                p = combine_stage(m, prods, name=f"p_{r}_{c}")
+                m.d.comb += self.p[r * cols + c].eq(p)
         return m

@@ -4,10 +4,10 @@ Dataflow and timing are those of ``docs/architecture.md`` and
 :func:`golden_model.cycle_model.predict`: for each column block of ``cols`` outputs, LOAD
 writes K weight rows into every PEA; then for each pass of two tiles (``rows_per_pass`` rows)
 the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals to the DWOs;
-the cycle in which the controller reports ``pass_done`` is the first of the two DRAIN cycles
+the cycle in which the controller reports ``pass_done`` is the first of the DRAIN cycles
 (the PEAs register their products before the accumulators); HANDOFF copies the
 PEAs' results into the output bank (waiting while the bank still sends the previous pass) and
-clears the accumulators; the bank sends one ``y`` beat per valid row while the next pass runs.
+resets the accumulators to the compensation terms; the bank sends one ``y`` beat per valid row while the next pass runs.
 
 The same generator builds the baselines of ``docs/baselines.md`` (``config.variant``) behind
 the same host interface: ``sibia`` (the same bit-slice PEAs without r logic; MODE aqs is a
@@ -227,6 +227,7 @@ class PanaceaCore(wiring.Component):
             ]
         m.d.comb += ctrl.restart.eq(handoff | start_gemm)
 
+        drain_count = Signal(range(DRAIN_CYCLES))
         last_pass = Signal()
         last_block = Signal()
         m.d.comb += [
@@ -264,6 +265,7 @@ class PanaceaCore(wiring.Component):
                 m.d.comb += ctrl.active.eq(1)
                 if int8_array:                  # nothing to decode: no stream errors
                     with m.If(ctrl.pass_done):  # this cycle is the first DRAIN cycle
+                        m.d.sync += drain_count.eq(0)
                         m.next = "DRAIN"
                 else:
                     with m.If(ctrl.error):
@@ -272,13 +274,17 @@ class PanaceaCore(wiring.Component):
                                      err_word.eq(ho_index - 1)]
                         m.next = "IDLE"
                     with m.Elif(ctrl.pass_done):   # this cycle is the first DRAIN cycle
+                        m.d.sync += drain_count.eq(0)
                         m.next = "DRAIN"
                 abort_check()
-            # the second DRAIN cycle (DRAIN_CYCLES = 2): the last products are registered,
-            # they reach the accumulators at its end
-            assert DRAIN_CYCLES == 2
+            # the other DRAIN_CYCLES - 1 DRAIN cycles: the last MACs go down the pipeline of
+            # panacea_hdl.lanes and reach the accumulators at the end of the last one
+            assert DRAIN_CYCLES >= 2
             with m.State("DRAIN"):
-                m.next = "HANDOFF"
+                m.d.sync += drain_count.eq(drain_count + 1)
+                with m.If(drain_count == DRAIN_CYCLES - 2):
+                    m.d.sync += drain_count.eq(0)
+                    m.next = "HANDOFF"
                 abort_check()
             with m.State("HANDOFF"):
                 with m.If(bank_count == 0):
