@@ -66,7 +66,9 @@ class CSR(wiring.Component):
     counters_clear : In(1)
         Clear every counter at the end of this cycle (takes precedence over increments).
     counter_inc : In(ArrayLayout(unsigned(counter_inc_bits), len(COUNTERS)))
-        Per-cycle increment of each counter, in ``regmap.COUNTERS`` order.
+        Per-cycle increment of each counter, in ``regmap.COUNTERS`` order. It is registered
+        and reaches the counter one cycle later (the counters lag the events by one cycle;
+        ``counters_clear`` also drops the increment in flight).
     counters : Out(ArrayLayout(unsigned(32), len(COUNTERS)))
         Counter values (also readable over the bus).
     """
@@ -110,13 +112,16 @@ class CSR(wiring.Component):
             m.d.comb += sig.eq(regs[addr])
 
         # ---- counters ------------------------------------------------------------------------
+        # the increments are registered first: they come from the stream handshakes and the
+        # decoder, and must not add a 32-bit carry chain to those paths
         counters = [Signal(COUNTER_BITS, name=f"counter_{name}") for name in regmap.COUNTERS]
         for i, c in enumerate(counters):
+            inc = Signal.like(self.counter_inc[i], name=f"inc_{regmap.COUNTERS[i]}")
             m.d.comb += self.counters[i].eq(c)
             with m.If(self.counters_clear):
-                m.d.sync += c.eq(0)
+                m.d.sync += [c.eq(0), inc.eq(0)]
             with m.Else():
-                m.d.sync += c.eq(c + self.counter_inc[i])
+                m.d.sync += [c.eq(c + inc), inc.eq(self.counter_inc[i])]
 
         # ---- read-only values -------------------------------------------------------------------
         status = Signal(32)
