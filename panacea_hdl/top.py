@@ -214,7 +214,7 @@ class PanaceaCore(wiring.Component):
                 m.d.comb += load + [
                     pea.mac_en.eq(ctrl.mac_en), pea.mac_k.eq(ctrl.mac_k), pea.mac_a.eq(ctrl.mac_a),
                     pea.z.eq(zp),
-                    pea.acc_clear.eq(handoff | start_gemm),
+                    pea.acc_clear.eq(handoff),
                 ]
                 continue
             m.d.comb += load + [
@@ -223,9 +223,14 @@ class PanaceaCore(wiring.Component):
                 pea.dwo_tile.eq(ctrl.dwo_tile), pea.dwo_ah.eq(ctrl.dwo_ah),
                 *([pea.s.eq(s)] if variant == "panacea" else []), pea.z.eq(zp),
                 pea.split.eq(split),
-                pea.acc_clear.eq(handoff | start_gemm),
+                pea.acc_clear.eq(handoff),
             ]
-        m.d.comb += ctrl.restart.eq(handoff | start_gemm)
+        # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
+        # START decision is registered first: it is off the wide paths; LOAD re-initialises
+        # the accumulators and the bank is empty in IDLE, so neither needs a clear at START)
+        start_gemm_r = Signal()
+        m.d.sync += start_gemm_r.eq(start_gemm)
+        m.d.comb += ctrl.restart.eq(handoff | start_gemm_r)
 
         drain_count = Signal(range(DRAIN_CYCLES))
         last_pass = Signal()
@@ -251,7 +256,7 @@ class PanaceaCore(wiring.Component):
                     with m.If(bad_param):
                         m.d.sync += [error.eq(1), errcode.eq(ErrorCode.BAD_PARAM)]
                     with m.Else():
-                        m.d.comb += [start_gemm.eq(1), flush.eq(1)]
+                        m.d.comb += start_gemm.eq(1)
                         m.d.sync += [load_k.eq(0), rows_left.eq(dim_m), cols_left.eq(dim_n)]
                         m.next = "LOAD"
             with m.State("LOAD"):

@@ -5,9 +5,11 @@ environment variable ``PEA_JOB``): per case the config lanes, ``s``, ``z``, ``L`
 rows of the column block, the low-order beats and literal high-order vectors of every pass
 (from ``golden_model.aqs_gemm.slice_plan``) and the expected ``y`` of each pass (from
 ``golden_model``). The bench loads the weights, issues SWO beats and DWO literals (with random
-gaps and both operators in the same cycle), DRAINs, checks ``y`` in the HANDOFF cycle and
-clears the accumulators. It also checks the issue-to-``y`` latency of exactly three cycles
-(the products are registered before the accumulators; ``DRAIN_CYCLES`` = 2).
+gaps and both operators in the same cycle), DRAINs (``DRAIN_CYCLES``), checks ``y`` in the
+HANDOFF cycle and resets the accumulators to the term (``acc_clear``). It also checks the
+issue-to-``y`` latency: a MAC issued in cycle t is invisible in ``y`` at t .. t +
+DRAIN_CYCLES and visible from t + DRAIN_CYCLES + 1, on top of the compensation term the
+accumulators took after the LOAD (``TERM_LATENCY`` cycles after the write).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from golden_model.cycle_model import DRAIN_CYCLES
+from panacea_hdl.compensator import TERM_LATENCY
 
 
 def pack(values, width):
@@ -119,21 +122,29 @@ async def golden_passes(dut):
 
 
 @cocotb.test()
-async def latency_three_cycles(dut):
-    """A MAC issued in cycle t is invisible in y at t .. t+2 and visible from t+3."""
+async def latency_issue_to_y_drain_cycles(dut):
+    """After a LOAD write the accumulators hold the term; an SWO and a DWO MAC issued in cycle
+    t are invisible in y at t .. t + DRAIN_CYCLES and visible from t + DRAIN_CYCLES + 1."""
     job = load_job()
     await reset(dut)
     drv = PEADriver(dut, job)
     c = job["config"]
-    dut.s.value, dut.z.value, dut.split.value = 0, 0, c["splits"][0]
-    await drv.step(w_we=1, w_addr=0, w_data=[127] * c["pea_cols"], comp_clear=1)
-    await drv.step(acc_clear=1)
+    rows, cols, G = c["rows_per_pass"], c["pea_cols"], c["group_size"]
+    s, z, L = 1, 3, c["splits"][0]
+    dut.s.value, dut.z.value, dut.split.value = s, z, L
+    await drv.step(w_we=1, w_addr=0, w_data=[127] * cols, comp_clear=1)
+    for _ in range(TERM_LATENCY):            # the write reaches the term, then y
+        await drv.step()
+    term = ((s << L) - z) * 127
     y0 = await drv.step()
-    assert y0 == [0] * drv.lanes
-    al = [(1 << c["lo_bits"]) - 1] * c["rows_per_pass"]
-    yt = await drv.step(swo_en=1, swo_k=0, swo_al=al)
-    yt1 = await drv.step()
-    yt2 = await drv.step()
-    yt3 = await drv.step()
-    assert yt == y0 and yt1 == y0 and yt2 == y0, "y changed before t+3"
-    assert yt3 == [127 * al[0]] * drv.lanes, f"y at t+3 is {yt3}"
+    assert y0 == [term] * drv.lanes, f"y after the LOAD is {y0}, expected the term {term}"
+    al = [(1 << c["lo_bits"]) - 1] * rows
+    ah = [(1 << c["ho_bits"]) - 1] * G
+    ys = [await drv.step(swo_en=1, swo_k=0, swo_al=al, dwo_en=1, dwo_k=0, dwo_tile=1, dwo_ah=ah)]
+    for _ in range(DRAIN_CYCLES + 1):
+        ys.append(await drv.step())
+    for i, y in enumerate(ys[:-1]):
+        assert y == y0, f"y changed in cycle t+{i}: {y}"
+    want = [term + 127 * al[r] + (((ah[r - G] - s) * 127) << L if r >= G else 0)
+            for r in range(rows) for _ in range(cols)]
+    assert ys[-1] == want, f"y at t+{DRAIN_CYCLES + 1} is {ys[-1]}, expected {want}"

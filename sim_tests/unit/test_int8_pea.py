@@ -3,17 +3,21 @@
 
 References, both independent of the RTL:
 
-* :class:`Int8PEAModel`, the documented contract in plain integers: an issue at t is added at
-  the edge ending t+2 (product registered at t+1) and visible in ``y`` from t+3;
-  ``y = acc - z * C`` mod 2**32 with the registered term using ``C`` of one cycle earlier.
-  Compared
-  in EVERY cycle, so a MAC one cycle early or late, a wrong sign extension or a missing
-  compensation term fails.
+* :class:`Int8PEAModel`, the documented contract in plain integers: an issue in cycle t reads
+  its weight row in cycle t and its MAC ``A*W`` is added into the one accumulator per PE at
+  the edge ending t + DRAIN_CYCLES (visible in ``y`` from t + DRAIN_CYCLES + 1). A LOAD write /
+  ``comp_clear`` in cycle t updates the term ``-z * C`` (``term += -z*w``, restarted by
+  ``comp_clear``) at the edge ending t + TERM_LATENCY - 1 and re-initialises every accumulator
+  to it at the edge ending t + TERM_LATENCY; ``acc_clear`` does so at the end of its own cycle
+  and wins over a landing MAC. All mod 2**32. Compared in EVERY cycle, so a MAC one cycle early
+  or late, a wrong sign extension or a missing compensation term fails.
 * :func:`golden_model.aqs_gemm.reference_gemm`: whole passes (LOAD K rows, K beats of
   activations) must leave ``y`` equal to ``(A - z) @ W`` for the pass's rows.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 import pytest
@@ -23,6 +27,7 @@ from golden_model.aqs_gemm import reference_gemm
 from golden_model.config import PRESETS
 from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.formats import pack_lanes, unpack_lanes
+from panacea_hdl.compensator import TERM_LATENCY
 from panacea_hdl.int8_pea import BeatIssuer, Int8PEA
 
 MASK32 = (1 << 32) - 1
@@ -35,45 +40,54 @@ def wrap32(x):
 
 
 class Int8PEAModel:
-    """Cycle model of the Int8PEA contract (whole integers)."""
+    """Cycle model of the Int8PEA contract (whole integers, ``z`` constant)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, z):
         self.cfg = cfg
+        self.z = z
         self.wbuf = np.zeros((cfg.k_max, cfg.pea_cols), dtype=np.int64)
         self.acc = np.zeros((cfg.rows_per_pass, cfg.pea_cols), dtype=np.int64)
-        self.C = np.zeros(cfg.pea_cols, dtype=np.int64)
-        self.C_term = np.zeros(cfg.pea_cols, dtype=np.int64)   # registered term: C of t-1
-        self.pending = [None, None]
+        self.term = np.zeros(cfg.pea_cols, dtype=np.int64)
+        self.macs = deque([None] * DRAIN_CYCLES)      # in flight, oldest first
+        self.comp = deque([None] * TERM_LATENCY)
 
-    def y(self, z):
-        return wrap32(self.acc - z * self.C_term[None, :]).reshape(-1)
+    def y(self):
+        return self.acc.reshape(-1).copy()
 
     def step(self, c):
         issued = None
-        if c.get("mac_en"):
-            issued = (np.asarray(c["mac_a"], dtype=np.int64), self.wbuf[c["mac_k"]].copy())
-        if c.get("acc_clear"):
-            self.acc[:] = 0
-        elif self.pending[0] is not None:
-            a, w = self.pending[0]
-            self.acc = wrap32(self.acc + np.outer(a, w))
-        self.pending = [self.pending[1], issued]     # issue -> read -> product -> acc
+        if c.get("mac_en"):     # the read port returns the row before this cycle's write
+            issued = np.outer(np.asarray(c["mac_a"], dtype=np.int64), self.wbuf[c["mac_k"]])
+        landing = self.macs.popleft()
+        self.macs.append(issued)
         w_data = np.asarray(c.get("w_data", np.zeros(self.cfg.pea_cols)), dtype=np.int64)
-        self.C_term = self.C.copy()
+        op = None
+        if c.get("w_we") or c.get("comp_clear"):
+            op = (bool(c.get("comp_clear")), bool(c.get("w_we")), -self.z * w_data)
+        init_op = self.comp.popleft()
+        term_op = self.comp[0]
+        self.comp.append(op)
+        if c.get("acc_clear") or init_op is not None:
+            self.acc = np.tile(self.term, (self.cfg.rows_per_pass, 1))
+        elif landing is not None:
+            self.acc = wrap32(self.acc + landing)
+        if term_op is not None:
+            clear, load, fw = term_op
+            if clear:
+                self.term = wrap32(fw) if load else np.zeros_like(self.term)
+            else:
+                self.term = wrap32(self.term + fw)
         if c.get("w_we"):
             self.wbuf[c["w_addr"]] = w_data
-            self.C = w_data.copy() if c.get("comp_clear") else self.C + w_data
-        elif c.get("comp_clear"):
-            self.C[:] = 0
 
 
 def model_trace(cfg, program, z):
-    model = Int8PEAModel(cfg)
+    model = Int8PEAModel(cfg, z)
     out = []
     for c in program:
-        out.append(model.y(z))
+        out.append(model.y())
         model.step(c)
-    out.append(model.y(z))
+    out.append(model.y())
     return np.array(out)
 
 
@@ -125,7 +139,8 @@ def assert_traces_equal(got, want, what=""):
 
 @pytest.mark.parametrize("name", ["tiny_dense", "default_dense"])
 def test_random_issues_match_the_contract_every_cycle(name):
-    """Random loads, issues (with gaps), clears and z, extreme operands included."""
+    """Random loads, issues (with gaps), writes and clears between issues, z; extreme
+    operands included."""
     cfg = PRESETS[name]
     rng = np.random.default_rng(1 + len(name))
     K = 9
@@ -136,7 +151,14 @@ def test_random_issues_match_the_contract_every_cycle(name):
         prog = load_program(W, rng, gaps=0.3)
         for _ in range(40):
             c = {}
-            if rng.random() < 0.7:
+            if rng.random() < 0.08:         # a write or a lone comp_clear, no issue
+                if rng.random() < 0.8:
+                    c.update(w_we=1, w_addr=int(rng.integers(K)),
+                             w_data=[int(x) for x in rng.integers(-128, 128, cfg.pea_cols)],
+                             comp_clear=int(rng.random() < 1 / 3))
+                else:
+                    c["comp_clear"] = 1
+            elif rng.random() < 0.7:
                 a = rng.integers(0, 256, cfg.rows_per_pass)
                 if trial:
                     a[0] = 255
@@ -144,9 +166,37 @@ def test_random_issues_match_the_contract_every_cycle(name):
             if rng.random() < 0.05:
                 c["acc_clear"] = 1
             prog.append(c)
-        prog += [{}, {}]
+        prog += [{}] * (DRAIN_CYCLES + 1)
         z = int(rng.integers(0, 256)) if trial == 0 else 255
         assert_traces_equal(simulate(cfg, prog, z), model_trace(cfg, prog, z), f"{name} #{trial}")
+
+
+def test_issue_latency_term_and_clear_exact_cycles():
+    """After a LOAD the accumulators hold the term -z*C; a MAC issued at t is invisible at
+    t .. t + DRAIN_CYCLES and visible from t + DRAIN_CYCLES + 1; a MAC landing at the edge of
+    an acc_clear is dropped (the accumulators restart from the term), one landing an edge
+    later is kept."""
+    cfg = TINY
+    z = 77
+    W = np.array([[127, -128], [-3, 99], [50, -60]])
+    term = np.tile(-z * W.sum(0), cfg.rows_per_pass)
+    a1, a2, a3 = [255, 0, 1, 128], [7, 200, 255, 3], [1, 2, 3, 4]
+    prog = load_program(W, np.random.default_rng(0)) + [{}] * TERM_LATENCY
+    t = len(prog)
+    prog += [dict(mac_en=1, mac_k=2, mac_a=a1)] + [{}] * (DRAIN_CYCLES + 1)
+    t2 = len(prog)
+    prog += [dict(mac_en=1, mac_k=0, mac_a=a2), dict(mac_en=1, mac_k=1, mac_a=a3)]
+    prog += [{}] * (DRAIN_CYCLES - 2) + [dict(acc_clear=1)] + [{}] * 3
+    got = simulate(cfg, prog, z)
+    mac = lambda a, k: np.outer(a, W[k]).reshape(-1)
+    for i in range(t, t + DRAIN_CYCLES + 1):
+        assert (got[i] == term).all(), f"cycle t+{i - t}"
+    assert (got[t + DRAIN_CYCLES + 1] == term + mac(a1, 2)).all()
+    assert (got[t2 + DRAIN_CYCLES] == term + mac(a1, 2)).all()
+    assert (got[t2 + DRAIN_CYCLES + 1] == term).all(), "the MAC at the acc_clear edge is dropped"
+    assert (got[t2 + DRAIN_CYCLES + 2] == term + mac(a3, 1)).all()
+    assert (got[-1] == term + mac(a3, 1)).all()
+    assert_traces_equal(got, model_trace(cfg, prog, z), "exact cycles")
 
 
 @pytest.mark.slow
@@ -157,7 +207,7 @@ def test_accumulator_wraps_mod_2_32():
     W = np.full((1, cfg.pea_cols), 127)
     prog = load_program(W, np.random.default_rng(0))
     prog += [dict(mac_en=1, mac_k=0, mac_a=[255] * cfg.rows_per_pass)] * 70000
-    prog += [{}, {}]
+    prog += [{}] * DRAIN_CYCLES
     # y after the program only: compare the final value (the trace is long)
     got = simulate(cfg, prog, 0)[-1]
     assert (got == wrap32(np.full(got.shape, 70000 * 255 * 127))).all()

@@ -4,10 +4,16 @@
 Two independent references:
 
 * :class:`PEAModel`, a cycle model of the PEA's *contract* written with plain integer
-  arithmetic on whole weights (no slicing): issue at t, product registered at the edge ending
-  t+1, MAC at the edge ending t+2, visible in ``y`` from t+3; the compensation term is registered, so it uses the column sums ``C`` of
-  one cycle earlier (a LOAD write at t is in ``C`` from t+1 and in ``y`` from t+2). The simulated ``y`` is compared with it in EVERY cycle, so an update one
-  cycle early or late fails.
+  arithmetic on whole weights (no slicing, no pipeline registers of its own): an issue in
+  cycle t reads its weight row in cycle t and its MAC (``AL*W``, or ``((AH - s)*W) << L`` on
+  the rows of its tile) is added into the one accumulator per PE at the edge ending
+  t + DRAIN_CYCLES, so ``y`` (the accumulators) shows it from t + DRAIN_CYCLES + 1. A LOAD
+  write / ``comp_clear`` in cycle t updates the compensation term at the edge ending
+  t + TERM_LATENCY - 1 (``term <- factor*w`` or 0 on a clear, else ``term += factor*w``,
+  ``factor = (s << L) - z``, mod 2**32) and re-initialises every accumulator to the term at
+  the edge ending t + TERM_LATENCY; ``acc_clear`` does so at the end of its own cycle. An
+  initialisation wins over a MAC landing at the same edge (the MAC is dropped). The simulated
+  ``y`` is compared with it in EVERY cycle, so an update one cycle early or late fails.
 * ``golden_model.aqs_gemm.aqs_gemm`` (and ``reference_gemm``): full GEMM passes are driven by
   issuing exactly the non-skipped vectors of a ``slice_plan``; ``y`` at HANDOFF must equal the
   golden result.
@@ -16,6 +22,7 @@ Two independent references:
 from __future__ import annotations
 
 import zlib
+from collections import deque
 
 import numpy as np
 import pytest
@@ -26,6 +33,7 @@ from golden_model.config import ConfigError, PRESETS, PanaceaConfig
 from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.formats import pack_lanes, unpack_lanes
 from golden_model.slicing import join_activation
+from panacea_hdl.compensator import TERM_LATENCY
 from panacea_hdl.pea import PEA
 
 MASK32 = (1 << 32) - 1
@@ -41,57 +49,77 @@ def wrap32(x):
 
 
 class PEAModel:
-    """Cycle-level model of the PEA's documented behaviour, with whole-weight arithmetic."""
+    """Cycle-level model of the PEA's documented behaviour, with whole-weight arithmetic.
 
-    def __init__(self, cfg: PanaceaConfig):
+    ``s``, ``z`` and ``L`` are constant over a model's life (the documented use: stable from
+    before the first LOAD write to the end of the last pass). The ``sibia`` variant has no r
+    logic: its skip value is 0 and its factor ``-z``.
+    """
+
+    def __init__(self, cfg: PanaceaConfig, s: int, z: int, L: int):
         self.cfg = cfg
         self.rows, self.cols, self.G = cfg.rows_per_pass, cfg.pea_cols, cfg.group_size
+        self.s = s if cfg.variant == "panacea" else 0
+        self.L = L
+        self.factor = (self.s << L) - z if cfg.variant == "panacea" else -z
         self.wbuf = np.zeros((cfg.k_max, self.cols), dtype=np.int64)
-        self.accL = np.zeros((self.rows, self.cols), dtype=np.int64)
-        self.accH = np.zeros((self.rows, self.cols), dtype=np.int64)
-        self.C = np.zeros(self.cols, dtype=np.int64)
-        self.C_term = np.zeros(self.cols, dtype=np.int64)   # the registered term's C (t-1)
-        self.pending = [[], []]
+        self.acc = np.zeros((self.rows, self.cols), dtype=np.int64)
+        self.term = np.zeros(self.cols, dtype=np.int64)
+        # in flight, oldest first: the MAC products of the issues of the last DRAIN_CYCLES
+        # cycles, the compensator writes/clears of the last TERM_LATENCY cycles
+        self.macs = deque([[] for _ in range(DRAIN_CYCLES)])
+        self.comp = deque([None] * TERM_LATENCY)
 
-    def y(self, s, z, L):
-        return wrap32((self.accH << L) + self.accL
-                      + ((s << L) - z) * self.C_term[None, :]).reshape(-1)
+    def y(self):
+        return self.acc.reshape(-1).copy()
 
-    def step(self, c: dict, s: int):
+    def step(self, c: dict):
         """Advance over one clock edge with the inputs ``c`` of the cycle ending there."""
         issued = []
+        # the read ports return the rows as they are before this cycle's write
         if c.get("swo_en"):
-            issued.append(("L", np.asarray(c["swo_al"], dtype=np.int64), None,
-                           self.wbuf[c["swo_k"]].copy()))
+            al = np.asarray(c["swo_al"], dtype=np.int64)
+            issued.append(np.outer(al, self.wbuf[c["swo_k"]]))
         if c.get("dwo_en"):
-            issued.append(("H", np.asarray(c["dwo_ah"], dtype=np.int64) - s, c["dwo_tile"],
-                           self.wbuf[c["dwo_k"]].copy()))
-        if c.get("acc_clear"):
-            self.accL[:] = 0
-            self.accH[:] = 0
-        else:
-            for kind, act, tile, w in self.pending[0]:
-                if kind == "L":
-                    self.accL += np.outer(act, w)
-                else:
-                    self.accH[tile * self.G:(tile + 1) * self.G] += np.outer(act, w)
-        self.pending = [self.pending[1], issued]     # issue -> read -> product -> acc
+            d = np.asarray(c["dwo_ah"], dtype=np.int64) - self.s
+            t = c["dwo_tile"]
+            prod = np.zeros((self.rows, self.cols), dtype=np.int64)
+            prod[t * self.G:(t + 1) * self.G] = np.outer(d, self.wbuf[c["dwo_k"]]) << self.L
+            issued.append(prod)
+        landing = self.macs.popleft()                 # issued DRAIN_CYCLES cycles ago
+        self.macs.append(issued)
+
         w_data = np.asarray(c.get("w_data", np.zeros(self.cols)), dtype=np.int64)
-        self.C_term = self.C.copy()
+        op = None
+        if c.get("w_we") or c.get("comp_clear"):
+            op = (bool(c.get("comp_clear")), bool(c.get("w_we")), self.factor * w_data)
+        init_op = self.comp.popleft()                 # written TERM_LATENCY cycles ago
+        term_op = self.comp[0]                        # written TERM_LATENCY - 1 cycles ago
+        self.comp.append(op)
+
+        # accumulators: the term (register value before this edge) wins over a landing MAC
+        if c.get("acc_clear") or init_op is not None:
+            self.acc = np.tile(self.term, (self.rows, 1))
+        else:
+            self.acc = wrap32(self.acc + sum(landing, np.zeros_like(self.acc)))
+        if term_op is not None:
+            clear, load, fw = term_op
+            if clear:
+                self.term = wrap32(fw) if load else np.zeros_like(self.term)
+            else:
+                self.term = wrap32(self.term + fw)
         if c.get("w_we"):
             self.wbuf[c["w_addr"]] = w_data
-            self.C = w_data.copy() if c.get("comp_clear") else self.C + w_data
-        elif c.get("comp_clear"):
-            self.C[:] = 0
 
 
 def model_trace(cfg, program, s, z, L):
-    model = PEAModel(cfg)
+    """``y`` of the model in every cycle of ``program``, plus after it."""
+    model = PEAModel(cfg, s, z, L)
     out = []
     for c in program:
-        out.append(model.y(s, z, L))
-        model.step(c, s)
-    out.append(model.y(s, z, L))
+        out.append(model.y())
+        model.step(c)
+    out.append(model.y())
     return np.array(out)
 
 
@@ -113,7 +141,8 @@ def simulate_pea(cfg, program, s, z, L, dut=None):
     raw = {n: getattr(dut, n).as_value() for n in ("w_data", "swo_al", "dwo_ah", "y")}
 
     async def tb(ctx):
-        ctx.set(dut.s, s)
+        if cfg.variant == "panacea":         # the sibia PEA has no s input (skip value 0)
+            ctx.set(dut.s, s)
         ctx.set(dut.z, z)
         ctx.set(dut.split, L)
         for c in program:
@@ -167,19 +196,30 @@ def load_program(cfg, W, rng, gaps=0.0, order=None):
     return prog
 
 
-def random_pass_program(cfg, K, n, rng, *, p_swo=0.6, p_dwo=0.6, p_clear=0.03,
+def random_pass_program(cfg, K, n, rng, *, p_swo=0.6, p_dwo=0.6, p_clear=0.03, p_write=0.0,
                         al_max=None, ah_max=None):
+    """``n`` cycles of random SWO / DWO issues on rows < K, ``acc_clear`` pulses and, with
+    probability ``p_write``, a LOAD write (a third of them with ``comp_clear``) or a lone
+    ``comp_clear`` in a cycle without issues (writes and reads never share a cycle)."""
     al_max = (1 << cfg.lo_bits) - 1 if al_max is None else al_max
     ah_max = (1 << cfg.ho_bits) - 1 if ah_max is None else ah_max
     prog = []
     for _ in range(n):
         c = {}
-        if rng.random() < p_swo:
-            c.update(swo_en=1, swo_k=int(rng.integers(K)),
-                     swo_al=rng.integers(0, al_max + 1, cfg.rows_per_pass).tolist())
-        if rng.random() < p_dwo:
-            c.update(dwo_en=1, dwo_k=int(rng.integers(K)), dwo_tile=int(rng.integers(2)),
-                     dwo_ah=rng.integers(0, ah_max + 1, cfg.group_size).tolist())
+        if rng.random() < p_write:
+            if rng.random() < 0.8:
+                c.update(w_we=1, w_addr=int(rng.integers(K)),
+                         w_data=random_weights(rng, 1, cfg.pea_cols)[0].tolist(),
+                         comp_clear=int(rng.random() < 1 / 3))
+            else:
+                c["comp_clear"] = 1
+        else:
+            if rng.random() < p_swo:
+                c.update(swo_en=1, swo_k=int(rng.integers(K)),
+                         swo_al=rng.integers(0, al_max + 1, cfg.rows_per_pass).tolist())
+            if rng.random() < p_dwo:
+                c.update(dwo_en=1, dwo_k=int(rng.integers(K)), dwo_tile=int(rng.integers(2)),
+                         dwo_ah=rng.integers(0, ah_max + 1, cfg.group_size).tolist())
         if rng.random() < p_clear:
             c["acc_clear"] = 1
         prog.append(c)
@@ -195,12 +235,13 @@ def random_weights(rng, K, cols):
 # ---------------------------------------------------------------------------------------
 
 CASES = [(name, L, kind) for name in ("tiny", "default") for L in PRESETS[name].splits
-         for kind in ("dense", "sibia", "aqs")]
+         for kind in ("dense", "sibia", "aqs")] + [("tiny_sibia", 4, "sibia")]
 
 
 @pytest.mark.parametrize("name,L,mode", CASES)
 def test_random_sequences_match_contract(name, L, mode):
-    """Random LOAD / SWO / DWO / clear sequences (gaps, same-cycle issues, both tiles, reload)."""
+    """Random LOAD / SWO / DWO / clear sequences (gaps, same-cycle issues, both tiles, reload,
+    writes and comp_clear between the issues, so initialisations meet landing MACs)."""
     cfg = PRESETS[name]
     rng = np.random.default_rng(zlib.crc32(f"{name}/{L}/{mode}".encode()))
     K = int(rng.integers(1, min(cfg.k_max, 24) + 1))
@@ -209,67 +250,137 @@ def test_random_sequences_match_contract(name, L, mode):
     z = int(rng.integers(0, 256))
     prog = load_program(cfg, random_weights(rng, K, cfg.pea_cols), rng, gaps=0.2,
                         order=rng.permutation(K))
-    prog += random_pass_program(cfg, K, 60, rng)
+    prog += random_pass_program(cfg, K, 60, rng, p_write=0.08)
     # second block: reload fewer rows (comp_clear with the first), another pass
     K2 = int(rng.integers(1, K + 1))
     prog += [dict(acc_clear=1)] + load_program(cfg, random_weights(rng, K2, cfg.pea_cols), rng)
-    prog += random_pass_program(cfg, K2, 40, rng, p_swo=0.9, p_dwo=0.3) + [{}, {}]
+    prog += random_pass_program(cfg, K2, 40, rng, p_swo=0.9, p_dwo=0.3)
+    prog += [{}] * (DRAIN_CYCLES + 1)
     got = simulate_pea(cfg, prog, s, z, L)
     want = model_trace(cfg, prog, s, z, L)
     assert_traces_equal(got, want, f"{name} L={L} s={s} z={z}")
     assert np.abs(want).max() > 0
 
 
+def _issue_after_load(cfg, W, gap):
+    """LOAD ``W`` (comp_clear with the first row), then ``gap`` idle cycles."""
+    return load_program(cfg, W, np.random.default_rng(0)) + [{}] * gap
+
+
 def test_timing_contract_exact_cycle():
-    """One SWO and one DWO issue at cycle t: y unchanged at t .. t+2, updated at t+3."""
+    """One SWO and one DWO issue at cycle t: y (the term after the LOAD) unchanged at
+    t .. t + DRAIN_CYCLES, updated from t + DRAIN_CYCLES + 1."""
     cfg = PRESETS["tiny"]
-    L, s, z = 4, 3, 0
+    L, s, z = 4, 3, 7
     W = np.array([[5, -7], [100, -127]])
-    prog = load_program(cfg, W, np.random.default_rng(0))
-    t = len(prog) + 2
-    prog += [{}, {}]
+    prog = _issue_after_load(cfg, W, TERM_LATENCY)
+    t = len(prog)
     prog.append(dict(swo_en=1, swo_k=1, swo_al=[1, 2, 3, 4], dwo_en=1, dwo_k=0, dwo_tile=1,
                      dwo_ah=[4, 5]))
-    prog += [{}, {}, {}, {}]
+    prog += [{}] * (DRAIN_CYCLES + 2)
     got = simulate_pea(cfg, prog, s, z, L)
     rows, cols = cfg.rows_per_pass, cfg.pea_cols
-    C = W.sum(0)
-    base = np.tile(((s << L) - z) * C, rows)
-    assert (got[t] == base).all() and (got[t + 1] == base).all() and (got[t + 2] == base).all()
-    accL = np.outer([1, 2, 3, 4], W[1])
-    accH = np.zeros((rows, cols), dtype=np.int64)
-    accH[2:4] = np.outer(np.array([4, 5]) - s, W[0])
-    expect = ((accH << L) + accL).reshape(-1) + base
-    assert (got[t + 3] == expect).all() and (got[-1] == expect).all()
+    term = ((s << L) - z) * W.sum(0)          # sum_k ((s << L) - z) * W[k]
+    base = np.tile(term, rows)
+    assert term.any()
+    for i in range(t, t + DRAIN_CYCLES + 1):
+        assert (got[i] == base).all(), f"y changed in cycle t+{i - t}"
+    mac = np.outer([1, 2, 3, 4], W[1])
+    mac[2:4] += np.outer(np.array([4, 5]) - s, W[0]) << L      # tile 1 = rows G..2G-1
+    expect = mac.reshape(-1) + base
+    assert (got[t + DRAIN_CYCLES + 1] == expect).all() and (got[-1] == expect).all()
+
+
+def test_load_write_reinitialises_accumulators_to_term():
+    """A LOAD write in cycle t: the accumulators still hold the old value in cycles
+    t .. t + TERM_LATENCY and the updated term from t + TERM_LATENCY + 1 on."""
+    cfg = PRESETS["tiny"]
+    L, s, z = 5, 2, 100
+    factor = (s << L) - z
+    W = np.array([[3, 4], [-5, 6]])
+    prog = _issue_after_load(cfg, W, TERM_LATENCY)
+    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 2, 3, 4])] + [{}] * DRAIN_CYCLES
+    t = len(prog)
+    prog += [dict(w_we=1, w_addr=1, w_data=[-120, 90])] + [{}] * (TERM_LATENCY + 1)
+    got = simulate_pea(cfg, prog, s, z, L)
+    before = np.tile(factor * W.sum(0), 4) + np.outer([1, 2, 3, 4], W[0]).reshape(-1)
+    after = np.tile(factor * (W.sum(0) + [-120, 90]), 4)
+    for i in range(t, t + TERM_LATENCY + 1):
+        assert (got[i] == before).all(), f"cycle t+{i - t}"
+    assert (got[t + TERM_LATENCY + 1] == after).all() and (got[-1] == after).all()
 
 
 def test_acc_clear_and_comp_clear_semantics():
-    """acc_clear clears at the end of its cycle; comp_clear alone zeroes C; with w_we C = w.
-
-    The term follows C one cycle later (registered).
-    """
+    """acc_clear sets the accumulators to the term at the end of its cycle; comp_clear alone
+    restarts the term at 0, comp_clear with a write at factor * w (both re-initialise the
+    accumulators TERM_LATENCY edges later)."""
     cfg = PRESETS["tiny"]
     L, s, z = 3, 0, 1
     W = np.array([[3, 4], [-5, 6]])
-    prog = load_program(cfg, W, np.random.default_rng(0))
-    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 1, 1, 1]), {}, {}]
+    term = -z * W.sum(0)
+    prog = _issue_after_load(cfg, W, TERM_LATENCY)
+    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 1, 1, 1])] + [{}] * DRAIN_CYCLES
     i_clear = len(prog)
     prog += [dict(acc_clear=1), {}]
     i_cc = len(prog)
-    prog += [dict(comp_clear=1), {}]
+    prog += [dict(comp_clear=1)] + [{}] * (TERM_LATENCY + 1)
     i_load = len(prog)
-    prog += [dict(w_we=1, w_addr=0, w_data=[7, -8], comp_clear=1), {}]
+    prog += [dict(w_we=1, w_addr=0, w_data=[7, -8], comp_clear=1)] + [{}] * (TERM_LATENCY + 1)
     got = simulate_pea(cfg, prog, s, z, L)
-    # before the clear: accL = W[0] in every row, C = W.sum(0)
-    C = W.sum(0)
-    assert (got[i_clear] == np.tile(W[0] - z * C, 4)).all()
-    assert (got[i_clear + 1] == np.tile(-z * C, 4)).all()
-    # the compensation term is registered: C changes at the edge ending the clear / write
-    # cycle, the term one edge later
-    assert (got[i_cc + 1] == np.tile(-z * C, 4)).all()
-    assert (got[i_cc + 2] == 0).all()
-    assert (got[i_load + 1] == 0).all()
-    assert (got[i_load + 2] == np.tile(-z * np.array([7, -8]), 4)).all()
+    assert (got[i_clear] == np.tile(W[0] + term, 4)).all()          # the MAC is in
+    assert (got[i_clear + 1] == np.tile(term, 4)).all()
+    assert (got[i_cc + TERM_LATENCY] == np.tile(term, 4)).all()
+    assert (got[i_cc + TERM_LATENCY + 1] == 0).all()
+    assert (got[i_load + TERM_LATENCY] == 0).all()
+    assert (got[i_load + TERM_LATENCY + 1] == np.tile(-z * np.array([7, -8]), 4)).all()
+    assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "clear semantics")
+
+
+def test_acc_clear_wins_over_landing_mac():
+    """A MAC landing at the edge of an ``acc_clear`` is dropped; one landing an edge later is
+    added to the term."""
+    cfg = PRESETS["tiny"]
+    L, s, z = 4, 1, 9
+    W = np.array([[11, -13], [17, 19]])
+    prog = _issue_after_load(cfg, W, TERM_LATENCY)
+    t = len(prog)
+    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 2, 3, 4]),
+             dict(dwo_en=1, dwo_k=1, dwo_tile=0, dwo_ah=[5, 6])]
+    prog += [{}] * (DRAIN_CYCLES - 2) + [dict(acc_clear=1)]      # edge ending t+DRAIN_CYCLES
+    prog += [{}] * 3
+    got = simulate_pea(cfg, prog, s, z, L)
+    term = np.tile(((s << L) - z) * W.sum(0), 4)
+    dwo = np.zeros((4, 2), dtype=np.int64)
+    dwo[0:2] = np.outer(np.array([5, 6]) - s, W[1]) << L
+    for i in range(t, t + DRAIN_CYCLES + 2):
+        assert (got[i] == term).all(), f"cycle t+{i - t}"                # SWO MAC dropped
+    assert (got[t + DRAIN_CYCLES + 2] == term + dwo.reshape(-1)).all()
+    assert (got[-1] == term + dwo.reshape(-1)).all()
+    assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "acc_clear")
+
+
+def test_write_between_issues_restarts_from_new_term():
+    """SWO issue at t, LOAD write at t+1, DWO issue at t+2: the SWO MAC lands no later than
+    the write's initialisation and is lost, the DWO MAC lands after it and is added to the
+    updated term."""
+    cfg = PRESETS["tiny"]
+    L, s, z = 3, 6, 200
+    assert TERM_LATENCY <= DRAIN_CYCLES <= TERM_LATENCY + 1    # the edges this test needs
+    W = np.array([[-90, 127], [45, -127]])
+    prog = _issue_after_load(cfg, W, TERM_LATENCY)
+    t = len(prog)
+    prog += [dict(swo_en=1, swo_k=0, swo_al=[31, 30, 29, 28]),
+             dict(w_we=1, w_addr=2, w_data=[-1, 77]),
+             dict(dwo_en=1, dwo_k=1, dwo_tile=1, dwo_ah=[31, 0])]
+    prog += [{}] * (DRAIN_CYCLES + 2)
+    got = simulate_pea(cfg, prog, s, z, L)
+    new_term = np.tile(((s << L) - z) * (W.sum(0) + [-1, 77]), 4)
+    dwo = np.zeros((4, 2), dtype=np.int64)
+    dwo[2:4] = np.outer(np.array([31, 0]) - s, W[1]) << L
+    assert (got[t + 1 + TERM_LATENCY + 1] == new_term).all()
+    assert (got[t + 2 + DRAIN_CYCLES + 1] == new_term + dwo.reshape(-1)).all()
+    assert (got[-1] == new_term + dwo.reshape(-1)).all()
+    assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "write between issues")
 
 
 EXTREME_CASES = [("tiny", L, s_kind, w_kind) for L in (3, 5) for s_kind in ("zero", "max")
@@ -294,7 +405,7 @@ def test_extremes_full_buffer(name, L, s_kind, w_kind):
     for k in range(K):   # every row, both operators every cycle, alternating tiles
         prog.append(dict(swo_en=1, swo_k=k, swo_al=al, dwo_en=1, dwo_k=K - 1 - k,
                          dwo_tile=k & 1, dwo_ah=[0] * cfg.group_size if k % 3 == 0 else ah))
-    prog += [{}, {}]
+    prog += [{}] * (DRAIN_CYCLES + 1)
     got = simulate_pea(cfg, prog, s, z, L)
     want = model_trace(cfg, prog, s, z, L)
     assert_traces_equal(got, want, f"extremes L={L} s={s} W={w_kind}")

@@ -1,17 +1,23 @@
-"""Block-level tests of the PEA's parts: layouts, weight digits, weight buffer, compensator."""
+# amaranth: UnusedElaboratable=no
+"""Block-level tests of the PEA's parts: layouts, weight digits, weight buffer, compensator,
+accumulators; odd PEA shapes against the PEA contract model."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from golden_model import formats
 from golden_model.config import PRESETS, PanaceaConfig
 from golden_model.slicing import split_weight
+from golden_model.cycle_model import DRAIN_CYCLES
 from panacea_hdl import layouts
-from panacea_hdl.compensator import Compensator
+from panacea_hdl.accumulators import Accumulators
+from panacea_hdl.compensator import TERM_LATENCY, Compensator
 from panacea_hdl.weight_buffer import WeightBuffer, weight_digits
 
 CONFIGS = list(PRESETS.values()) + [
@@ -109,56 +115,246 @@ def test_weight_buffer_two_ports_non_transparent():
     sim.run()
 
 
-@pytest.mark.parametrize("name", ["tiny", "default"])
-def test_compensator_sums_and_term(name):
-    """C = sum of the rows loaded since comp_clear; term = ((s << L) - z) * C, registered (two stages)."""
-    cfg = PRESETS[name]
-    dut = Compensator(config=cfg)
-    rng = np.random.default_rng(len(name))
-    raw_w, raw_t, raw_c = dut.w.as_value(), dut.term.as_value(), dut.c.as_value()
+# ---------------------------------------------------------------------------------------
+# compensator: term and init
+# ---------------------------------------------------------------------------------------
+
+
+def wrap32(x):
+    """Python ints (or an int array) as signed 32-bit two's complement."""
+    return ((np.asarray(x, dtype=object) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
+
+
+def comp_factor(cfg, s, z, L):
+    """``(s << L) - z``, or ``-z`` in the variants without r logic."""
+    return (s << L) - z if cfg.variant == "panacea" else -z
+
+
+def compensator_reference(cfg, ops):
+    """``(term, init)`` visible in every cycle 0 .. len(ops), computed from the contract.
+
+    ``ops[t] = (load, clear, w, s, z, L)``: a write or clear in cycle t, with the factor of
+    the parameters of cycle t, is in ``term`` from cycle t + TERM_LATENCY, when ``init`` is
+    high (the update itself happens at the edge ending t + TERM_LATENCY - 1). Exact Python
+    integers, wrapped to 32 bits only when compared.
+    """
     cols = cfg.pea_cols
+    term = [0] * cols
+    terms, inits = [], []
+    for n in range(len(ops) + 1):
+        t = n - TERM_LATENCY          # the op that becomes visible in cycle n
+        init = 0
+        if t >= 0:
+            load, clear, w, s, z, L = ops[t]
+            f = comp_factor(cfg, s, z, L)
+            if clear:
+                term = [f * int(x) for x in w] if load else [0] * cols
+            elif load:
+                term = [a + f * int(x) for a, x in zip(term, w)]
+            init = int(load or clear)
+        terms.append(wrap32(term))
+        inits.append(init)
+    return np.array(terms), np.array(inits)
+
+
+def simulate_compensator(cfg, ops, *, check_every=1):
+    """Drive ``ops`` (see :func:`compensator_reference`); ``(term, init)`` of every cycle."""
+    dut = Compensator(config=cfg)
+    raw_w, raw_t = dut.w.as_value(), dut.term.as_value()
+    cols = cfg.pea_cols
+    terms, inits = [], []
 
     async def tb(ctx):
-        C = np.zeros(cols, dtype=np.int64)
-        hist = []
-        for step in range(300):
-            load, clear = int(rng.random() < 0.7), int(rng.random() < 0.05)
-            w = rng.choice([-127, 127], cols) if step < 150 else rng.integers(-127, 128, cols)
-            ctx.set(dut.load, load); ctx.set(dut.clear, clear)
+        prev = None
+        for n, (load, clear, w, s, z, L) in enumerate(ops):
+            ctx.set(dut.load, load)
+            ctx.set(dut.clear, clear)
             ctx.set(raw_w, formats.pack_lanes(w, 8))
-            L = int(rng.choice(cfg.splits))
-            s = int(rng.integers(0, 1 << cfg.ho_bits))
-            z = int(rng.choice([0, 255, int(rng.integers(0, 256))]))
-            ctx.set(dut.split, L); ctx.set(dut.s, s); ctx.set(dut.z, z)
-            got_c = formats.unpack_lanes(ctx.get(raw_c), dut.c_bits, cols, signed=True)
-            got_t = formats.unpack_lanes(ctx.get(raw_t), 32, cols, signed=True)
-            assert (got_c == C).all()
-            # two stages: factor (s << L) - z of cycle n-2 times C of cycle n-1
-            if len(hist) == 2:
-                (L2, s2, z2), _ = hist[0]
-                C1 = hist[1][1]
-                want_t = (((s2 << L2) - z2) * C1 + (1 << 31)) % (1 << 32) - (1 << 31)
-                assert (got_t == want_t).all(), hist
-            hist = (hist + [((L, s, z), C.copy())])[-2:]
+            if (s, z, L) != prev:
+                if cfg.variant == "panacea":
+                    ctx.set(dut.s, s)
+                    ctx.set(dut.split, L)
+                ctx.set(dut.z, z)
+                prev = (s, z, L)
+            if n % check_every == 0:
+                terms.append(formats.unpack_lanes(ctx.get(raw_t), 32, cols, signed=True))
+                inits.append(ctx.get(dut.init))
             await ctx.tick()
-            if load:
-                C = w.astype(np.int64) if clear else C + w
-            elif clear:
-                C[:] = 0
+        terms.append(formats.unpack_lanes(ctx.get(raw_t), 32, cols, signed=True))
+        inits.append(ctx.get(dut.init))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
+    return np.array(terms), np.array(inits)
 
 
-def test_compensator_holds_k_max_extremes():
-    """k_max rows of +-127 fit the column-sum register (no wrap) on every preset."""
-    for cfg in PRESETS.values():
-        comp = Compensator(config=cfg)
-        Fragment.get(comp, None)          # elaborate it (also marks it used)
-        bits = comp.c_bits
-        assert 127 * cfg.k_max < (1 << (bits - 1))
+def assert_comp_equal(cfg, ops, what, check_every=1):
+    got_t, got_i = simulate_compensator(cfg, ops, check_every=check_every)
+    want_t, want_i = compensator_reference(cfg, ops)
+    idx = list(range(0, len(ops), check_every)) + [len(ops)]
+    want_t, want_i = want_t[idx], want_i[idx]
+    for name, got, want in (("init", got_i, want_i), ("term", got_t, want_t)):
+        bad = np.argwhere(got != want)
+        if bad.size:
+            n = idx[bad[0][0]]
+            raise AssertionError(f"{what}: {name} first wrong in cycle {n}: got "
+                                 f"{got[bad[0][0]]}, expected {want[bad[0][0]]}")
+    return want_t
+
+
+@pytest.mark.parametrize("name", ["tiny", "default", "tiny_sibia", "tiny_dense"])
+def test_compensator_term_and_init_timing(name):
+    """Random writes, clears with and without a write, gaps; s, z and L held for random
+    stretches (the factor of a write is that of its own cycle). term and init are compared
+    in every cycle, so a write reaching them a cycle early or late fails."""
+    cfg = PRESETS[name]
+    rng = np.random.default_rng(zlib.crc32(f"comp/{name}".encode()))
+    cols = cfg.pea_cols
+    ops = []
+    s, z, L = 0, 0, cfg.splits[0]
+    for step in range(300):
+        if step == 0 or rng.random() < 0.05:
+            L = int(rng.choice(cfg.splits))
+            s = int(rng.integers(0, 1 << cfg.ho_bits))
+            z = int(rng.choice([0, 255, int(rng.integers(0, 256))]))
+        load, clear = int(rng.random() < 0.7), int(rng.random() < 0.06)
+        w = rng.choice([-128, -127, 127], cols) if step < 150 else rng.integers(-128, 128, cols)
+        ops.append((load, clear, w.tolist(), s, z, L))
+    ops += [(0, 0, [0] * cols, s, z, L)] * (TERM_LATENCY + 1)
+    want = assert_comp_equal(cfg, ops, name)
+    assert np.abs(want).max() > 0
+
+
+def _extreme_ops(cfg, K, factor_kind, rng):
+    """K rows: column 0 all +127, column 1 all -128, the others random in {-128, 127}."""
+    W = rng.choice([-128, 127], (K, cfg.pea_cols))
+    W[:, 0] = 127
+    if cfg.pea_cols > 1:
+        W[:, 1] = -128
+    if cfg.variant == "panacea" and factor_kind == "max":
+        s, z, L = (1 << cfg.ho_bits) - 1, 0, max(cfg.splits)      # largest positive factor
+    else:
+        s, z, L = 0, 255, min(cfg.splits)                         # most negative factor
+    ops = [(1, int(k == 0), W[k].tolist(), s, z, L) for k in range(K)]
+    return ops, W, comp_factor(cfg, s, z, L)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_compensator_k_max_extremes(name):
+    """k_max rows of extreme weights with the extreme factors: the term equals
+    factor * sum_k W (exact integers) mod 2**32 at the end of the block."""
+    cfg = PRESETS[name]
+    rng = np.random.default_rng(cfg.k_max)
+    kinds = ("max", "min") if cfg.variant == "panacea" else ("min",)
+    for kind in kinds:
+        ops, W, f = _extreme_ops(cfg, cfg.k_max, kind, rng)
+        s, z, L = ops[0][3:]
+        ops += [(0, 0, [0] * cfg.pea_cols, s, z, L)] * TERM_LATENCY
+        # long blocks: check the first and the last cycles only (the rest is the same logic)
+        every = 1 if cfg.k_max <= 64 else len(ops) - TERM_LATENCY - 1
+        want = assert_comp_equal(cfg, ops, f"{name} {kind}", check_every=every)
+        exact = f * W.astype(object).sum(0)
+        assert (want[-1] == wrap32(exact)).all()
+
+
+def test_compensator_term_wraps_mod_2_32():
+    """More rows than any k_max, at the largest factor: the term wraps like a 32-bit register
+    (column 0 through +2**31, column 1 through -2**31)."""
+    cfg = PRESETS["tiny"]
+    s, z, L = (1 << cfg.ho_bits) - 1, 0, max(cfg.splits)
+    f = comp_factor(cfg, s, z, L)
+    n = (1 << 31) // (f * 127) + 3
+    ops = [(1, int(k == 0), [127, -128], s, z, L) for k in range(n)]
+    ops += [(0, 0, [0, 0], s, z, L)] * TERM_LATENCY
+    want = assert_comp_equal(cfg, ops, "wrap", check_every=500)
+    exact = [f * 127 * n, -f * 128 * n]
+    assert exact[0] >= 1 << 31 and exact[1] < -(1 << 31)         # the test really wraps
+    assert (want[-1] == wrap32(exact)).all()
+
+
+# ---------------------------------------------------------------------------------------
+# accumulators
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tiny", "default", "tiny_dense"])
+def test_accumulators_init_wins_and_tile_routing(name):
+    """Random init / term / products (full widths, both tiles): every cycle
+    acc <- init ? term[col] : acc + (p_valid ? p) + (q_valid and q_tile == row // G ? q[row % G])
+    mod 2**32, computed independently; terms near +-2**31 make the sums wrap."""
+    cfg = PRESETS[name]
+    rows, cols, G = cfg.rows_per_pass, cfg.pea_cols, cfg.group_size
+    has_q = cfg.variant != "dense"
+    p_bits, q_bits = 15, (21 if has_q else None)
+    dut = Accumulators(config=cfg, p_bits=p_bits, q_bits=q_bits)
+    rng = np.random.default_rng(zlib.crc32(f"accs/{name}".encode()))
+    raw_t, raw_y = dut.term.as_value(), dut.y.as_value()
+
+    def rand_signed(bits, n):
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        v = rng.integers(lo, hi + 1, n)
+        v[rng.random(n) < 0.2] = lo
+        v[rng.random(n) < 0.2] = hi
+        return v
+
+    acc = np.zeros((rows, cols), dtype=np.int64)
+    counts = {"init_over_p": 0, "q_tile": [0, 0]}
+
+    async def tb(ctx):
+        nonlocal acc
+        for step in range(250):
+            init = int(rng.random() < 0.12)
+            term = rng.choice([(1 << 31) - 1, -(1 << 31), 0,
+                               int(rng.integers(-(1 << 31), 1 << 31))], cols)
+            pv = int(rng.random() < 0.7)
+            p = rand_signed(p_bits, rows * cols)
+            ctx.set(dut.init, init)
+            ctx.set(raw_t, formats.pack_lanes(term, 32))
+            ctx.set(dut.p_valid, pv)
+            for i, v in enumerate(p.tolist()):
+                ctx.set(dut.p[i], v)
+            add = np.where(pv, p.reshape(rows, cols), 0)
+            if has_q:
+                qv, qt = int(rng.random() < 0.6), int(rng.integers(2))
+                q = rand_signed(q_bits, G * cols)
+                ctx.set(dut.q_valid, qv)
+                ctx.set(dut.q_tile, qt)
+                for i, v in enumerate(q.tolist()):
+                    ctx.set(dut.q[i], v)
+                if qv:
+                    add[qt * G:(qt + 1) * G] += q.reshape(G, cols)
+                    counts["q_tile"][qt] += 1
+            got = formats.unpack_lanes(ctx.get(raw_y), 32, rows * cols, signed=True)
+            assert (got == acc.reshape(-1)).all(), f"cycle {step}"
+            await ctx.tick()
+            if init:
+                counts["init_over_p"] += pv
+                acc = np.tile(term, (rows, 1)).astype(np.int64)
+            else:
+                acc = wrap32(acc.astype(object) + add)
+        got = formats.unpack_lanes(ctx.get(raw_y), 32, rows * cols, signed=True)
+        assert (got == acc.reshape(-1)).all(), "after the last cycle"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert counts["init_over_p"] > 0
+    if has_q:
+        assert min(counts["q_tile"]) > 0
+
+
+def test_accumulators_reject_bad_widths():
+    cfg = PRESETS["tiny"]
+    for bad in (0, 33, True, 4.0, None):
+        with pytest.raises(ValueError, match="p_bits"):
+            Accumulators(config=cfg, p_bits=bad)
+    with pytest.raises(ValueError, match="q_bits"):
+        Accumulators(config=cfg, p_bits=8, q_bits=0)
+    with pytest.raises(TypeError, match="config"):
+        Accumulators(config="tiny", p_bits=8)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS[-2:], ids=lambda c: c.name)
@@ -174,7 +370,7 @@ def test_pea_odd_configs_convert_and_compute(cfg):
     rng = np.random.default_rng(7)
     K = min(cfg.k_max, 9)
     prog = load_program(cfg, rng.integers(-127, 128, (K, cfg.pea_cols)), rng)
-    prog += random_pass_program(cfg, K, 30, rng) + [{}, {}]
+    prog += random_pass_program(cfg, K, 30, rng, p_write=0.05) + [{}] * (DRAIN_CYCLES + 1)
     for L in cfg.splits:
         s = int(rng.integers(0, 1 << (8 - L)))
         z = int(rng.integers(0, 256))
