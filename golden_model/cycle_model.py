@@ -7,7 +7,8 @@ Loop order (weights stationary per column block, activations streamed)::
             SWO: one low-order beat per cycle (K beats, both tiles)
             DWO: one RLE word per cycle (tile 0 packet, then tile 1 packet);
                  a LIT word is one DWO MAC of G rows, SKIP/END words only advance k
-            DRAIN: DRAIN_CYCLES (4) cycles for the last MACs (digits, products, sum, accumulate)
+            DRAIN: DRAIN_CYCLES (5) cycles for the last MACs (issue register, digits, products,
+                   sum, accumulate)
             HANDOFF: one cycle, results -> output bank (waits while the bank still drains)
         output bank: one y beat per valid row per cycle, overlapping the next pass
 
@@ -37,7 +38,7 @@ from .formats import beat_bytes, lo_beat_bits, rle_word_bits, rle_word_count, w_
 __all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS"]
 
 #: Cycles between the last operand of a pass and its results being final.
-DRAIN_CYCLES = 4
+DRAIN_CYCLES = 5
 #: Cycles to move a pass's results into the output bank.
 HANDOFF_CYCLES = 1
 

@@ -42,8 +42,8 @@ class Int8PEA(wiring.Component):
 
     Timing contract (the same as :class:`~panacea_hdl.pea.PEA`'s SWO side): an issue
     (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port; the MAC
-    is added into the accumulators at the edge ending t+4 and shows in ``y`` from t+5 (four
-    DRAIN cycles, ``golden_model.cycle_model.DRAIN_CYCLES``). A LOAD write in cycle t
+    is added into the accumulators at the edge ending t+4 and shows in ``y`` from t+5
+    (:data:`~panacea_hdl.lanes.MAC_STAGES`). A LOAD write in cycle t
     re-initialises the accumulators to the term at the edge ending t+4. LOAD writes
     (``w_we``) must not coincide with issues.
 

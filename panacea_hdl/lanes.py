@@ -12,15 +12,16 @@ t+3   they are combined, ``x*WL + (x*WH << 4)`` (the DWO shifts by L too), and r
 t+4   the combined products are added into the accumulators (:func:`lane_accumulator`)
 ====  ==========================================================================
 
-so a MAC is in the accumulators at the edge ending t+4: ``golden_model.cycle_model``'s
-``DRAIN_CYCLES`` (4) is this depth. Every stage ends in a register: no path goes from a
-memory's read data, or through a multiplier, into an adder chain of the accumulators.
+so a MAC is in the accumulators at the edge ending t+4 (:data:`MAC_STAGES`; the top level
+adds one issue register in front, ``panacea_hdl.top.ISSUE_CYCLES``, and
+``golden_model.cycle_model.DRAIN_CYCLES`` is the sum). Every stage ends in a register: no path
+goes from a memory's read data, or through a multiplier, into an adder chain of the
+accumulators.
 """
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 
 from golden_model.config import ACC_BITS, SPLIT_RANGE
-from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.slicing import WEIGHT_SLICE_SHIFT
 
 from .weight_buffer import WH_SHAPE, WL_SHAPE, weight_digits
@@ -28,8 +29,8 @@ from .weight_buffer import WH_SHAPE, WL_SHAPE, weight_digits
 __all__ = ["MAC_STAGES", "SPLIT_BITS", "digit_stage", "product_stage", "combine_stage",
            "delay", "shift_by_split", "lane_accumulator"]
 
-#: Register stages from an issue to the accumulators (= ``DRAIN_CYCLES``).
-MAC_STAGES = DRAIN_CYCLES
+#: Register stages from an issue at a PEA's inputs to its accumulators.
+MAC_STAGES = 4
 
 #: Width of the split register L.
 SPLIT_BITS = (SPLIT_RANGE.stop - 1).bit_length()

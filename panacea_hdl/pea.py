@@ -49,7 +49,7 @@ class PEA(wiring.Component):
     Timing contract (the MAC pipeline of :mod:`panacea_hdl.lanes`): an issue (``swo_en`` /
     ``dwo_en``) in cycle t reads weight row ``k`` through a synchronous read port; the MAC is
     added into the accumulators at the edge ending t+4, so ``y`` (the accumulator registers)
-    shows it from cycle t+5 (four DRAIN cycles, ``golden_model.cycle_model.DRAIN_CYCLES``).
+    shows it from cycle t+5 (:data:`~panacea_hdl.lanes.MAC_STAGES` = 4 cycles).
     SWO and DWO may issue in the same cycle (two read ports). A LOAD write in cycle t reaches
     the compensation term at the edge ending t+3 and re-initialises every accumulator to the
     term at the edge ending t+4 (:data:`~panacea_hdl.compensator.TERM_LATENCY`): after the

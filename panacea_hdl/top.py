@@ -29,13 +29,17 @@ from . import regmap
 from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
 from .csr import CSR
 from .int8_pea import BeatIssuer, Int8PEA
+from .lanes import MAC_STAGES
 from .layouts import (check_config, k_shape, lo_beat_layout, rle_word_layout, w_beat_layout,
                       y_beat_layout)
 from .pea import PEA
 from .regmap import ErrorCode
 from .skip_controller import SkipController
 
-__all__ = ["PanaceaCore"]
+__all__ = ["PanaceaCore", "ISSUE_CYCLES"]
+
+#: Register stages between the skip controller's issue and the PEAs' issue inputs.
+ISSUE_CYCLES = 1
 
 
 class PanaceaCore(wiring.Component):
@@ -202,6 +206,16 @@ class PanaceaCore(wiring.Component):
 
         # PEAs: weights from w, work from the controller, parameters from the CSR
         w_bits = w_in.o.payload.as_value()
+        # issue register: the controller's decisions (stream handshake, RLE decode) reach the
+        # PEAs one cycle later, so no path runs from a stream word into the weight buffers'
+        # read ports (ISSUE_CYCLES; DRAIN_CYCLES = ISSUE_CYCLES + the PEAs' MAC_STAGES)
+        issue_names = (("mac_en", "mac_k", "mac_a") if int8_array else
+                       ("swo_en", "swo_k", "swo_al", "dwo_en", "dwo_k", "dwo_tile", "dwo_ah"))
+        issue = {}
+        for name in issue_names:
+            src = getattr(ctrl, name)
+            issue[name] = Signal(src.shape(), name=f"issue_{name}")
+            m.d.sync += issue[name].eq(src)
         for p, pea in enumerate(peas):
             lane_bits = pea_cols * 8
             load = [
@@ -212,15 +226,13 @@ class PanaceaCore(wiring.Component):
             ]
             if int8_array:
                 m.d.comb += load + [
-                    pea.mac_en.eq(ctrl.mac_en), pea.mac_k.eq(ctrl.mac_k), pea.mac_a.eq(ctrl.mac_a),
+                    *[getattr(pea, name).eq(issue[name]) for name in issue_names],
                     pea.z.eq(zp),
                     pea.acc_clear.eq(handoff),
                 ]
                 continue
             m.d.comb += load + [
-                pea.swo_en.eq(ctrl.swo_en), pea.swo_k.eq(ctrl.swo_k), pea.swo_al.eq(ctrl.swo_al),
-                pea.dwo_en.eq(ctrl.dwo_en), pea.dwo_k.eq(ctrl.dwo_k),
-                pea.dwo_tile.eq(ctrl.dwo_tile), pea.dwo_ah.eq(ctrl.dwo_ah),
+                *[getattr(pea, name).eq(issue[name]) for name in issue_names],
                 *([pea.s.eq(s)] if variant == "panacea" else []), pea.z.eq(zp),
                 pea.split.eq(split),
                 pea.acc_clear.eq(handoff),
@@ -284,7 +296,7 @@ class PanaceaCore(wiring.Component):
                 abort_check()
             # the other DRAIN_CYCLES - 1 DRAIN cycles: the last MACs go down the pipeline of
             # panacea_hdl.lanes and reach the accumulators at the end of the last one
-            assert DRAIN_CYCLES >= 2
+            assert DRAIN_CYCLES == ISSUE_CYCLES + MAC_STAGES
             with m.State("DRAIN"):
                 m.d.sync += drain_count.eq(drain_count + 1)
                 with m.If(drain_count == DRAIN_CYCLES - 2):

@@ -5,10 +5,10 @@ environment variable ``PEA_JOB``): per case the config lanes, ``s``, ``z``, ``L`
 rows of the column block, the low-order beats and literal high-order vectors of every pass
 (from ``golden_model.aqs_gemm.slice_plan``) and the expected ``y`` of each pass (from
 ``golden_model``). The bench loads the weights, issues SWO beats and DWO literals (with random
-gaps and both operators in the same cycle), DRAINs (``DRAIN_CYCLES``), checks ``y`` in the
+gaps and both operators in the same cycle), DRAINs (``MAC_STAGES``), checks ``y`` in the
 HANDOFF cycle and resets the accumulators to the term (``acc_clear``). It also checks the
 issue-to-``y`` latency: a MAC issued in cycle t is invisible in ``y`` at t .. t +
-DRAIN_CYCLES and visible from t + DRAIN_CYCLES + 1, on top of the compensation term the
+MAC_STAGES and visible from t + MAC_STAGES + 1, on top of the compensation term the
 accumulators took after the LOAD (``TERM_LATENCY`` cycles after the write).
 """
 
@@ -22,7 +22,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from golden_model.cycle_model import DRAIN_CYCLES
+from panacea_hdl.lanes import MAC_STAGES
 from panacea_hdl.compensator import TERM_LATENCY
 
 
@@ -112,7 +112,7 @@ async def golden_passes(dut):
                     t, k, ah = dwo.pop()
                     inp.update(dwo_en=1, dwo_k=k, dwo_tile=t, dwo_ah=ah)
                 await drv.step(**inp)
-            for _ in range(DRAIN_CYCLES):                  # DRAIN
+            for _ in range(MAC_STAGES):                  # DRAIN
                 await drv.step()
             y = await drv.step(acc_clear=1)                # HANDOFF: y of the pass
             want = [v for row in ps["y"] for v in row]
@@ -124,7 +124,7 @@ async def golden_passes(dut):
 @cocotb.test()
 async def latency_issue_to_y_drain_cycles(dut):
     """After a LOAD write the accumulators hold the term; an SWO and a DWO MAC issued in cycle
-    t are invisible in y at t .. t + DRAIN_CYCLES and visible from t + DRAIN_CYCLES + 1."""
+    t are invisible in y at t .. t + MAC_STAGES and visible from t + MAC_STAGES + 1."""
     job = load_job()
     await reset(dut)
     drv = PEADriver(dut, job)
@@ -141,10 +141,10 @@ async def latency_issue_to_y_drain_cycles(dut):
     al = [(1 << c["lo_bits"]) - 1] * rows
     ah = [(1 << c["ho_bits"]) - 1] * G
     ys = [await drv.step(swo_en=1, swo_k=0, swo_al=al, dwo_en=1, dwo_k=0, dwo_tile=1, dwo_ah=ah)]
-    for _ in range(DRAIN_CYCLES + 1):
+    for _ in range(MAC_STAGES + 1):
         ys.append(await drv.step())
     for i, y in enumerate(ys[:-1]):
         assert y == y0, f"y changed in cycle t+{i}: {y}"
     want = [term + 127 * al[r] + (((ah[r - G] - s) * 127) << L if r >= G else 0)
             for r in range(rows) for _ in range(cols)]
-    assert ys[-1] == want, f"y at t+{DRAIN_CYCLES + 1} is {ys[-1]}, expected {want}"
+    assert ys[-1] == want, f"y at t+{MAC_STAGES + 1} is {ys[-1]}, expected {want}"

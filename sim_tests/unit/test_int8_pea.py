@@ -5,7 +5,7 @@ References, both independent of the RTL:
 
 * :class:`Int8PEAModel`, the documented contract in plain integers: an issue in cycle t reads
   its weight row in cycle t and its MAC ``A*W`` is added into the one accumulator per PE at
-  the edge ending t + DRAIN_CYCLES (visible in ``y`` from t + DRAIN_CYCLES + 1). A LOAD write /
+  the edge ending t + MAC_STAGES (visible in ``y`` from t + MAC_STAGES + 1). A LOAD write /
   ``comp_clear`` in cycle t updates the term ``-z * C`` (``term += -z*w``, restarted by
   ``comp_clear``) at the edge ending t + TERM_LATENCY - 1 and re-initialises every accumulator
   to it at the edge ending t + TERM_LATENCY; ``acc_clear`` does so at the end of its own cycle
@@ -25,7 +25,7 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import reference_gemm
 from golden_model.config import PRESETS
-from golden_model.cycle_model import DRAIN_CYCLES
+from panacea_hdl.lanes import MAC_STAGES
 from golden_model.formats import pack_lanes, unpack_lanes
 from panacea_hdl.compensator import TERM_LATENCY
 from panacea_hdl.int8_pea import BeatIssuer, Int8PEA
@@ -48,7 +48,7 @@ class Int8PEAModel:
         self.wbuf = np.zeros((cfg.k_max, cfg.pea_cols), dtype=np.int64)
         self.acc = np.zeros((cfg.rows_per_pass, cfg.pea_cols), dtype=np.int64)
         self.term = np.zeros(cfg.pea_cols, dtype=np.int64)
-        self.macs = deque([None] * DRAIN_CYCLES)      # in flight, oldest first
+        self.macs = deque([None] * MAC_STAGES)      # in flight, oldest first
         self.comp = deque([None] * TERM_LATENCY)
 
     def y(self):
@@ -166,14 +166,14 @@ def test_random_issues_match_the_contract_every_cycle(name):
             if rng.random() < 0.05:
                 c["acc_clear"] = 1
             prog.append(c)
-        prog += [{}] * (DRAIN_CYCLES + 1)
+        prog += [{}] * (MAC_STAGES + 1)
         z = int(rng.integers(0, 256)) if trial == 0 else 255
         assert_traces_equal(simulate(cfg, prog, z), model_trace(cfg, prog, z), f"{name} #{trial}")
 
 
 def test_issue_latency_term_and_clear_exact_cycles():
     """After a LOAD the accumulators hold the term -z*C; a MAC issued at t is invisible at
-    t .. t + DRAIN_CYCLES and visible from t + DRAIN_CYCLES + 1; a MAC landing at the edge of
+    t .. t + MAC_STAGES and visible from t + MAC_STAGES + 1; a MAC landing at the edge of
     an acc_clear is dropped (the accumulators restart from the term), one landing an edge
     later is kept."""
     cfg = TINY
@@ -183,18 +183,18 @@ def test_issue_latency_term_and_clear_exact_cycles():
     a1, a2, a3 = [255, 0, 1, 128], [7, 200, 255, 3], [1, 2, 3, 4]
     prog = load_program(W, np.random.default_rng(0)) + [{}] * TERM_LATENCY
     t = len(prog)
-    prog += [dict(mac_en=1, mac_k=2, mac_a=a1)] + [{}] * (DRAIN_CYCLES + 1)
+    prog += [dict(mac_en=1, mac_k=2, mac_a=a1)] + [{}] * (MAC_STAGES + 1)
     t2 = len(prog)
     prog += [dict(mac_en=1, mac_k=0, mac_a=a2), dict(mac_en=1, mac_k=1, mac_a=a3)]
-    prog += [{}] * (DRAIN_CYCLES - 2) + [dict(acc_clear=1)] + [{}] * 3
+    prog += [{}] * (MAC_STAGES - 2) + [dict(acc_clear=1)] + [{}] * 3
     got = simulate(cfg, prog, z)
     mac = lambda a, k: np.outer(a, W[k]).reshape(-1)
-    for i in range(t, t + DRAIN_CYCLES + 1):
+    for i in range(t, t + MAC_STAGES + 1):
         assert (got[i] == term).all(), f"cycle t+{i - t}"
-    assert (got[t + DRAIN_CYCLES + 1] == term + mac(a1, 2)).all()
-    assert (got[t2 + DRAIN_CYCLES] == term + mac(a1, 2)).all()
-    assert (got[t2 + DRAIN_CYCLES + 1] == term).all(), "the MAC at the acc_clear edge is dropped"
-    assert (got[t2 + DRAIN_CYCLES + 2] == term + mac(a3, 1)).all()
+    assert (got[t + MAC_STAGES + 1] == term + mac(a1, 2)).all()
+    assert (got[t2 + MAC_STAGES] == term + mac(a1, 2)).all()
+    assert (got[t2 + MAC_STAGES + 1] == term).all(), "the MAC at the acc_clear edge is dropped"
+    assert (got[t2 + MAC_STAGES + 2] == term + mac(a3, 1)).all()
     assert (got[-1] == term + mac(a3, 1)).all()
     assert_traces_equal(got, model_trace(cfg, prog, z), "exact cycles")
 
@@ -207,7 +207,7 @@ def test_accumulator_wraps_mod_2_32():
     W = np.full((1, cfg.pea_cols), 127)
     prog = load_program(W, np.random.default_rng(0))
     prog += [dict(mac_en=1, mac_k=0, mac_a=[255] * cfg.rows_per_pass)] * 70000
-    prog += [{}] * DRAIN_CYCLES
+    prog += [{}] * MAC_STAGES
     # y after the program only: compare the final value (the trace is long)
     got = simulate(cfg, prog, 0)[-1]
     assert (got == wrap32(np.full(got.shape, 70000 * 255 * 127))).all()
@@ -225,7 +225,7 @@ def test_golden_passes(name):
         z = int(rng.integers(0, 256))
         prog = load_program(W, rng)
         prog += [dict(mac_en=1, mac_k=k, mac_a=[int(x) for x in A[:, k]]) for k in range(K)]
-        prog += [{}] * DRAIN_CYCLES                     # DRAIN: the last MAC completes
+        prog += [{}] * MAC_STAGES                     # DRAIN: the last MAC completes
         y = simulate(cfg, prog, z)[-1].reshape(cfg.rows_per_pass, cfg.pea_cols)
         np.testing.assert_array_equal(y, reference_gemm(A, W, z), err_msg=f"{name} K={K}")
 

@@ -7,7 +7,7 @@ Two independent references:
   arithmetic on whole weights (no slicing, no pipeline registers of its own): an issue in
   cycle t reads its weight row in cycle t and its MAC (``AL*W``, or ``((AH - s)*W) << L`` on
   the rows of its tile) is added into the one accumulator per PE at the edge ending
-  t + DRAIN_CYCLES, so ``y`` (the accumulators) shows it from t + DRAIN_CYCLES + 1. A LOAD
+  t + MAC_STAGES, so ``y`` (the accumulators) shows it from t + MAC_STAGES + 1. A LOAD
   write / ``comp_clear`` in cycle t updates the compensation term at the edge ending
   t + TERM_LATENCY - 1 (``term <- factor*w`` or 0 on a clear, else ``term += factor*w``,
   ``factor = (s << L) - z``, mod 2**32) and re-initialises every accumulator to the term at
@@ -30,7 +30,7 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import ConfigError, PRESETS, PanaceaConfig
-from golden_model.cycle_model import DRAIN_CYCLES
+from panacea_hdl.lanes import MAC_STAGES
 from golden_model.formats import pack_lanes, unpack_lanes
 from golden_model.slicing import join_activation
 from panacea_hdl.compensator import TERM_LATENCY
@@ -65,9 +65,9 @@ class PEAModel:
         self.wbuf = np.zeros((cfg.k_max, self.cols), dtype=np.int64)
         self.acc = np.zeros((self.rows, self.cols), dtype=np.int64)
         self.term = np.zeros(self.cols, dtype=np.int64)
-        # in flight, oldest first: the MAC products of the issues of the last DRAIN_CYCLES
+        # in flight, oldest first: the MAC products of the issues of the last MAC_STAGES
         # cycles, the compensator writes/clears of the last TERM_LATENCY cycles
-        self.macs = deque([[] for _ in range(DRAIN_CYCLES)])
+        self.macs = deque([[] for _ in range(MAC_STAGES)])
         self.comp = deque([None] * TERM_LATENCY)
 
     def y(self):
@@ -86,7 +86,7 @@ class PEAModel:
             prod = np.zeros((self.rows, self.cols), dtype=np.int64)
             prod[t * self.G:(t + 1) * self.G] = np.outer(d, self.wbuf[c["dwo_k"]]) << self.L
             issued.append(prod)
-        landing = self.macs.popleft()                 # issued DRAIN_CYCLES cycles ago
+        landing = self.macs.popleft()                 # issued MAC_STAGES cycles ago
         self.macs.append(issued)
 
         w_data = np.asarray(c.get("w_data", np.zeros(self.cols)), dtype=np.int64)
@@ -255,7 +255,7 @@ def test_random_sequences_match_contract(name, L, mode):
     K2 = int(rng.integers(1, K + 1))
     prog += [dict(acc_clear=1)] + load_program(cfg, random_weights(rng, K2, cfg.pea_cols), rng)
     prog += random_pass_program(cfg, K2, 40, rng, p_swo=0.9, p_dwo=0.3)
-    prog += [{}] * (DRAIN_CYCLES + 1)
+    prog += [{}] * (MAC_STAGES + 1)
     got = simulate_pea(cfg, prog, s, z, L)
     want = model_trace(cfg, prog, s, z, L)
     assert_traces_equal(got, want, f"{name} L={L} s={s} z={z}")
@@ -269,7 +269,7 @@ def _issue_after_load(cfg, W, gap):
 
 def test_timing_contract_exact_cycle():
     """One SWO and one DWO issue at cycle t: y (the term after the LOAD) unchanged at
-    t .. t + DRAIN_CYCLES, updated from t + DRAIN_CYCLES + 1."""
+    t .. t + MAC_STAGES, updated from t + MAC_STAGES + 1."""
     cfg = PRESETS["tiny"]
     L, s, z = 4, 3, 7
     W = np.array([[5, -7], [100, -127]])
@@ -277,18 +277,18 @@ def test_timing_contract_exact_cycle():
     t = len(prog)
     prog.append(dict(swo_en=1, swo_k=1, swo_al=[1, 2, 3, 4], dwo_en=1, dwo_k=0, dwo_tile=1,
                      dwo_ah=[4, 5]))
-    prog += [{}] * (DRAIN_CYCLES + 2)
+    prog += [{}] * (MAC_STAGES + 2)
     got = simulate_pea(cfg, prog, s, z, L)
     rows, cols = cfg.rows_per_pass, cfg.pea_cols
     term = ((s << L) - z) * W.sum(0)          # sum_k ((s << L) - z) * W[k]
     base = np.tile(term, rows)
     assert term.any()
-    for i in range(t, t + DRAIN_CYCLES + 1):
+    for i in range(t, t + MAC_STAGES + 1):
         assert (got[i] == base).all(), f"y changed in cycle t+{i - t}"
     mac = np.outer([1, 2, 3, 4], W[1])
     mac[2:4] += np.outer(np.array([4, 5]) - s, W[0]) << L      # tile 1 = rows G..2G-1
     expect = mac.reshape(-1) + base
-    assert (got[t + DRAIN_CYCLES + 1] == expect).all() and (got[-1] == expect).all()
+    assert (got[t + MAC_STAGES + 1] == expect).all() and (got[-1] == expect).all()
 
 
 def test_load_write_reinitialises_accumulators_to_term():
@@ -299,7 +299,7 @@ def test_load_write_reinitialises_accumulators_to_term():
     factor = (s << L) - z
     W = np.array([[3, 4], [-5, 6]])
     prog = _issue_after_load(cfg, W, TERM_LATENCY)
-    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 2, 3, 4])] + [{}] * DRAIN_CYCLES
+    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 2, 3, 4])] + [{}] * MAC_STAGES
     t = len(prog)
     prog += [dict(w_we=1, w_addr=1, w_data=[-120, 90])] + [{}] * (TERM_LATENCY + 1)
     got = simulate_pea(cfg, prog, s, z, L)
@@ -319,7 +319,7 @@ def test_acc_clear_and_comp_clear_semantics():
     W = np.array([[3, 4], [-5, 6]])
     term = -z * W.sum(0)
     prog = _issue_after_load(cfg, W, TERM_LATENCY)
-    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 1, 1, 1])] + [{}] * DRAIN_CYCLES
+    prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 1, 1, 1])] + [{}] * MAC_STAGES
     i_clear = len(prog)
     prog += [dict(acc_clear=1), {}]
     i_cc = len(prog)
@@ -346,15 +346,15 @@ def test_acc_clear_wins_over_landing_mac():
     t = len(prog)
     prog += [dict(swo_en=1, swo_k=0, swo_al=[1, 2, 3, 4]),
              dict(dwo_en=1, dwo_k=1, dwo_tile=0, dwo_ah=[5, 6])]
-    prog += [{}] * (DRAIN_CYCLES - 2) + [dict(acc_clear=1)]      # edge ending t+DRAIN_CYCLES
+    prog += [{}] * (MAC_STAGES - 2) + [dict(acc_clear=1)]      # edge ending t+MAC_STAGES
     prog += [{}] * 3
     got = simulate_pea(cfg, prog, s, z, L)
     term = np.tile(((s << L) - z) * W.sum(0), 4)
     dwo = np.zeros((4, 2), dtype=np.int64)
     dwo[0:2] = np.outer(np.array([5, 6]) - s, W[1]) << L
-    for i in range(t, t + DRAIN_CYCLES + 2):
+    for i in range(t, t + MAC_STAGES + 2):
         assert (got[i] == term).all(), f"cycle t+{i - t}"                # SWO MAC dropped
-    assert (got[t + DRAIN_CYCLES + 2] == term + dwo.reshape(-1)).all()
+    assert (got[t + MAC_STAGES + 2] == term + dwo.reshape(-1)).all()
     assert (got[-1] == term + dwo.reshape(-1)).all()
     assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "acc_clear")
 
@@ -365,20 +365,20 @@ def test_write_between_issues_restarts_from_new_term():
     updated term."""
     cfg = PRESETS["tiny"]
     L, s, z = 3, 6, 200
-    assert TERM_LATENCY <= DRAIN_CYCLES <= TERM_LATENCY + 1    # the edges this test needs
+    assert TERM_LATENCY <= MAC_STAGES <= TERM_LATENCY + 1    # the edges this test needs
     W = np.array([[-90, 127], [45, -127]])
     prog = _issue_after_load(cfg, W, TERM_LATENCY)
     t = len(prog)
     prog += [dict(swo_en=1, swo_k=0, swo_al=[31, 30, 29, 28]),
              dict(w_we=1, w_addr=2, w_data=[-1, 77]),
              dict(dwo_en=1, dwo_k=1, dwo_tile=1, dwo_ah=[31, 0])]
-    prog += [{}] * (DRAIN_CYCLES + 2)
+    prog += [{}] * (MAC_STAGES + 2)
     got = simulate_pea(cfg, prog, s, z, L)
     new_term = np.tile(((s << L) - z) * (W.sum(0) + [-1, 77]), 4)
     dwo = np.zeros((4, 2), dtype=np.int64)
     dwo[2:4] = np.outer(np.array([31, 0]) - s, W[1]) << L
     assert (got[t + 1 + TERM_LATENCY + 1] == new_term).all()
-    assert (got[t + 2 + DRAIN_CYCLES + 1] == new_term + dwo.reshape(-1)).all()
+    assert (got[t + 2 + MAC_STAGES + 1] == new_term + dwo.reshape(-1)).all()
     assert (got[-1] == new_term + dwo.reshape(-1)).all()
     assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "write between issues")
 
@@ -405,7 +405,7 @@ def test_extremes_full_buffer(name, L, s_kind, w_kind):
     for k in range(K):   # every row, both operators every cycle, alternating tiles
         prog.append(dict(swo_en=1, swo_k=k, swo_al=al, dwo_en=1, dwo_k=K - 1 - k,
                          dwo_tile=k & 1, dwo_ah=[0] * cfg.group_size if k % 3 == 0 else ah))
-    prog += [{}] * (DRAIN_CYCLES + 1)
+    prog += [{}] * (MAC_STAGES + 1)
     got = simulate_pea(cfg, prog, s, z, L)
     want = model_trace(cfg, prog, s, z, L)
     assert_traces_equal(got, want, f"extremes L={L} s={s} W={w_kind}")
@@ -446,7 +446,7 @@ def gemm_program(cfg, plan, W, rng, gaps):
             if dwo_q and rng.random() >= gaps:
                 c.update(dwo_q.pop())
             prog.append(c)
-        prog += [{}] * DRAIN_CYCLES           # DRAIN
+        prog += [{}] * MAC_STAGES           # DRAIN
         handoffs.append(len(prog))
         prog.append(dict(acc_clear=1))       # HANDOFF
     return prog, handoffs

@@ -14,7 +14,7 @@ from amaranth.sim import Simulator
 from golden_model import formats
 from golden_model.config import PRESETS, PanaceaConfig
 from golden_model.slicing import split_weight
-from golden_model.cycle_model import DRAIN_CYCLES
+from panacea_hdl.lanes import MAC_STAGES
 from panacea_hdl import layouts
 from panacea_hdl.accumulators import Accumulators
 from panacea_hdl.compensator import TERM_LATENCY, Compensator
@@ -370,7 +370,7 @@ def test_pea_odd_configs_convert_and_compute(cfg):
     rng = np.random.default_rng(7)
     K = min(cfg.k_max, 9)
     prog = load_program(cfg, rng.integers(-127, 128, (K, cfg.pea_cols)), rng)
-    prog += random_pass_program(cfg, K, 30, rng, p_write=0.05) + [{}] * (DRAIN_CYCLES + 1)
+    prog += random_pass_program(cfg, K, 30, rng, p_write=0.05) + [{}] * (MAC_STAGES + 1)
     for L in cfg.splits:
         s = int(rng.integers(0, 1 << (8 - L)))
         z = int(rng.integers(0, 256))
