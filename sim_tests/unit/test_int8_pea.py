@@ -25,10 +25,10 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import reference_gemm
 from golden_model.config import PRESETS
-from panacea_hdl.lanes import MAC_STAGES
 from golden_model.formats import pack_lanes, unpack_lanes
 from panacea_hdl.compensator import TERM_LATENCY
 from panacea_hdl.int8_pea import BeatIssuer, Int8PEA
+from panacea_hdl.lanes import MAC_STAGES
 
 MASK32 = (1 << 32) - 1
 TINY = PRESETS["tiny_dense"]

@@ -7,7 +7,8 @@ Two independent references:
   arithmetic on whole weights (no slicing, no pipeline registers of its own): an issue in
   cycle t reads its weight row in cycle t and its MAC (``AL*W``, or ``((AH - s)*W) << L`` on
   the rows of its tile) is added into the one accumulator per PE at the edge ending
-  t + MAC_STAGES, so ``y`` (the accumulators) shows it from t + MAC_STAGES + 1. A LOAD
+  t + MAC_STAGES, so ``y`` (the accumulators) shows it from t + MAC_STAGES + 1
+  (``panacea_hdl.lanes.MAC_STAGES``: the PEA's part of the top level's DRAIN_CYCLES). A LOAD
   write / ``comp_clear`` in cycle t updates the compensation term at the edge ending
   t + TERM_LATENCY - 1 (``term <- factor*w`` or 0 on a clear, else ``term += factor*w``,
   ``factor = (s << L) - z``, mod 2**32) and re-initialises every accumulator to the term at
@@ -30,10 +31,11 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import ConfigError, PRESETS, PanaceaConfig
-from panacea_hdl.lanes import MAC_STAGES
+from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.formats import pack_lanes, unpack_lanes
 from golden_model.slicing import join_activation
 from panacea_hdl.compensator import TERM_LATENCY
+from panacea_hdl.lanes import MAC_STAGES
 from panacea_hdl.pea import PEA
 
 MASK32 = (1 << 32) - 1
@@ -279,7 +281,7 @@ def test_timing_contract_exact_cycle():
                      dwo_ah=[4, 5]))
     prog += [{}] * (MAC_STAGES + 2)
     got = simulate_pea(cfg, prog, s, z, L)
-    rows, cols = cfg.rows_per_pass, cfg.pea_cols
+    rows = cfg.rows_per_pass
     term = ((s << L) - z) * W.sum(0)          # sum_k ((s << L) - z) * W[k]
     base = np.tile(term, rows)
     assert term.any()
@@ -289,6 +291,15 @@ def test_timing_contract_exact_cycle():
     mac[2:4] += np.outer(np.array([4, 5]) - s, W[0]) << L      # tile 1 = rows G..2G-1
     expect = mac.reshape(-1) + base
     assert (got[t + MAC_STAGES + 1] == expect).all() and (got[-1] == expect).all()
+
+
+def test_top_level_drain_covers_the_pea_pipeline():
+    """The top level's DRAIN_CYCLES (the golden cycle model) leave the last MAC of a pass time
+    to go down the PEA's MAC_STAGES, and a LOAD time to reach the accumulators before the
+    first MAC of a pass can land (TERM_LATENCY <= MAC_STAGES: a MAC issued right after the
+    last write lands after the write's initialisation)."""
+    assert 1 <= MAC_STAGES <= DRAIN_CYCLES
+    assert TERM_LATENCY <= MAC_STAGES
 
 
 def test_load_write_reinitialises_accumulators_to_term():
@@ -426,7 +437,8 @@ def skewed_activations(cfg, M, K, L, r, rng):
 
 
 def gemm_program(cfg, plan, W, rng, gaps):
-    """LOAD the block, then per pass: SWO beats and the non-skipped DWO vectors, DRAIN,
+    """LOAD the block, then per pass: SWO beats and the non-skipped DWO vectors, DRAIN
+    (the PEA's MAC_STAGES cycles),
     HANDOFF (acc_clear). Returns the program and the HANDOFF cycle of each pass."""
     G, rows = cfg.group_size, cfg.rows_per_pass
     K = W.shape[0]

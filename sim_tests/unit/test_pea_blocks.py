@@ -14,10 +14,10 @@ from amaranth.sim import Simulator
 from golden_model import formats
 from golden_model.config import PRESETS, PanaceaConfig
 from golden_model.slicing import split_weight
-from panacea_hdl.lanes import MAC_STAGES
 from panacea_hdl import layouts
 from panacea_hdl.accumulators import Accumulators
 from panacea_hdl.compensator import TERM_LATENCY, Compensator
+from panacea_hdl.lanes import MAC_STAGES
 from panacea_hdl.weight_buffer import WeightBuffer, weight_digits
 
 CONFIGS = list(PRESETS.values()) + [
