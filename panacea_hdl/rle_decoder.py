@@ -53,7 +53,8 @@ class RLEDecoder(wiring.Component):
     active : In(1)
         The controller is in a pass.
     k_len : In(k_shape)
-        K, the reduction length.
+        K, the reduction length; latched (as ``K - k``) at ``restart`` and at each END, so it
+        must be in place at the restart that begins a pass.
     dense : In(1)
         Dense mode: a nonzero run is an error.
     lit_valid : Out(1)
@@ -102,6 +103,8 @@ class RLEDecoder(wiring.Component):
         m = Module()
 
         k = Signal(k_shape(cfg))        # position of the next vector in the current packet
+        rem = Signal(k_shape(cfg))      # k_len - k: the checks compare the run with it, so no
+                                        # adder sits in front of a comparator
         tile = Signal()                 # packet being decoded: 0 or 1
 
         word = self.words.payload
@@ -123,9 +126,9 @@ class RLEDecoder(wiring.Component):
             m.d.comb += code.eq(ErrorCode.RLE_DENSE_RUN)
         with m.Elif((kind == formats.SKIP) & (run != cfg.max_run)):
             m.d.comb += code.eq(ErrorCode.RLE_SKIP_RUN)
-        with m.Elif(Mux(is_lit, pos >= self.k_len, pos > self.k_len)):
+        with m.Elif(Mux(is_lit, run >= rem, run > rem)):          # pos >= K, pos > K
             m.d.comb += code.eq(ErrorCode.RLE_OVERRUN)
-        with m.Elif(is_end & (pos != self.k_len)):
+        with m.Elif(is_end & (run != rem)):                        # pos != K
             m.d.comb += code.eq(ErrorCode.RLE_SHORT)
         with m.Else():
             m.d.comb += code.eq(ErrorCode.NONE)
@@ -145,18 +148,18 @@ class RLEDecoder(wiring.Component):
 
         with m.If(self.restart):
             m.d.sync += [
-                k.eq(0), tile.eq(0), self.finished.eq(0),
+                k.eq(0), rem.eq(self.k_len), tile.eq(0), self.finished.eq(0),
                 self.error.eq(0), self.error_code.eq(ErrorCode.NONE),
             ]
         with m.Elif(accept & bad):
             m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
         with m.Elif(accept):
             with m.If(is_end):
-                m.d.sync += [k.eq(0), tile.eq(1)]
+                m.d.sync += [k.eq(0), rem.eq(self.k_len), tile.eq(1)]
                 with m.If(tile):
                     m.d.sync += self.finished.eq(1)
             with m.Elif(is_lit):
-                m.d.sync += k.eq(pos + 1)
+                m.d.sync += [k.eq(pos + 1), rem.eq(rem - run - 1)]
             with m.Else():
-                m.d.sync += k.eq(pos)
+                m.d.sync += [k.eq(pos), rem.eq(rem - run)]
         return m

@@ -51,6 +51,12 @@ async def run_pass(dut, job, case, rng, *, stop_after=None):
     words, p_valid = case["words"], case["p_valid"]
     dut.k_len.value = case["K"]
     dut.dense.value = int(case["dense"])
+    # a pass starts with a restart while K is in place (the decoder latches K - k then)
+    dut.words__valid.value = 0
+    dut.active.value = 0
+    dut.restart.value = 1
+    await FallingEdge(dut.clk)
+    dut.restart.value = 0
     rec = {"lits": [], "skipped": [], "accepted": 0}
     i, cycle, last_accept, done_at = 0, 0, None, None
     while True:

@@ -153,6 +153,12 @@ def run_decoder(cfg, passes, *, seed=0, p_valid=1.0, p_active=1.0, tail=3):
         for words, K, dense in passes:
             ctx.set(dut.k_len, K)
             ctx.set(dut.dense, dense)
+            # a pass starts with a restart while K is in place (the decoder latches K - k)
+            ctx.set(dut.words.valid, 0)
+            ctx.set(dut.active, 0)
+            ctx.set(dut.restart, 1)
+            await ctx.tick()
+            ctx.set(dut.restart, 0)
             rec = {"lits": [], "skipped": [], "accepted": 0, "cycles": 0}
             i, last_accept, done_at, cycle = 0, None, None, 0
             while True:
