@@ -13,11 +13,11 @@ In the ``dense`` variant (:class:`~panacea_hdl.int8_pea.Int8PEA`) only the first
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, signed
+from amaranth.hdl import Cat, Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import ACC_BITS, TILES_PER_PASS
+from golden_model.config import ACC_BITS
 
 from .lanes import lane_accumulator
 from .layouts import check_config
@@ -43,11 +43,11 @@ class Accumulators(wiring.Component):
         write reaching the term). Wins over the products of this cycle.
     term : In(ArrayLayout(signed(32), pea_cols))
         Compensation term of each column.
-    p_valid, p : In
-        Dense products, lane ``row * pea_cols + col``; added when ``p_valid``.
-    q_valid, q_tile, q : In
-        Sparse products of one tile, lane ``i * pea_cols + col`` (row ``q_tile * G + i``);
-        added when ``q_valid`` (not in the ``dense`` variant).
+    p : In
+        Dense products, lane ``row * pea_cols + col``; 0 in a cycle without a MAC.
+    q : In
+        Sparse products, lane ``row * pea_cols + col``; 0 unless a DWO MAC of the row's tile
+        lands (not in the ``dense`` variant).
     y : Out(ArrayLayout(signed(32), rows_per_pass * pea_cols))
         The accumulators.
     """
@@ -64,15 +64,10 @@ class Accumulators(wiring.Component):
         members = {
             "init": In(1),
             "term": In(data.ArrayLayout(signed(ACC_BITS), cfg.pea_cols)),
-            "p_valid": In(1),
             "p": In(signed(p_bits)).array(lanes),
         }
         if q_bits is not None:
-            members.update({
-                "q_valid": In(1),
-                "q_tile": In(1),
-                "q": In(signed(q_bits)).array(cfg.group_size * cfg.pea_cols),
-            })
+            members["q"] = In(signed(q_bits)).array(lanes)
         members["y"] = Out(data.ArrayLayout(signed(ACC_BITS), lanes))
         super().__init__(members)
 
@@ -83,17 +78,13 @@ class Accumulators(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        G, cols = cfg.group_size, cfg.pea_cols
         lanes = []          # one signal per lane, one assignment of y (fast on Icarus)
-        for row in range(cfg.rows_per_pass):
-            for c in range(cols):
-                addends = [Mux(self.p_valid, self.p[row * cols + c], 0)]
-                if self._q_bits is not None:
-                    t, i = divmod(row, G)
-                    assert t < TILES_PER_PASS
-                    addends.append(Mux(self.q_valid & (self.q_tile == t),
-                                       self.q[i * cols + c], 0))
-                lanes.append(lane_accumulator(m, f"acc_{row}_{c}", init=self.init,
-                                              init_value=self.term[c], addends=addends))
+        for lane in range(cfg.rows_per_pass * cfg.pea_cols):
+            c = lane % cfg.pea_cols
+            addends = [self.p[lane]]
+            if self._q_bits is not None:
+                addends.append(self.q[lane])
+            lanes.append(lane_accumulator(m, f"acc_{lane // cfg.pea_cols}_{c}", init=self.init,
+                                          init_value=self.term[c], addends=addends))
         m.d.comb += self.y.eq(Cat(lanes))
         return m

@@ -16,7 +16,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import WEIGHT_BITS
+from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
 from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage
 from .layouts import check_config, ho_vector_layout, w_row_layout
@@ -31,7 +31,7 @@ class DWO(wiring.Component):
     the differences ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed
     in cycle t) is valid in cycle t+1, when its digits are registered; the slice products are
     registered at the edge ending t+2, combined and shifted by L at the edge ending t+3:
-    ``q``, ``tile_out`` and ``valid`` show the MAC in cycle t+4.
+    ``q`` shows the MAC in cycle t+4, on the lanes of its tile.
 
     Parameters
     ----------
@@ -51,12 +51,10 @@ class DWO(wiring.Component):
         Split L (one of ``config.splits``); stable during a GEMM.
     w : In(w_row_layout)
         Weight row of the issue of the previous cycle (read data).
-    valid : Out(1)
-        ``q`` and ``tile_out`` hold an issue of four cycles earlier.
-    tile_out : Out(1)
-        Its tile.
-    q : Out(signed(...)).array(G * pea_cols)
-        ``(D * W) << L`` of lane ``i * pea_cols + col`` (row i of the tile).
+    q : Out(signed(...)).array(rows_per_pass * pea_cols)
+        Per accumulator lane ``row * pea_cols + col``: ``(D * W) << L`` of the issue four
+        cycles earlier if it was for the row's tile (row ``tile * G + i`` gets PE ``i``'s
+        product), else 0. Each PE's sum is computed once and registered once per tile.
     """
 
     def __init__(self, *, config):
@@ -69,9 +67,7 @@ class DWO(wiring.Component):
             "s": In(unsigned(cfg.ho_bits)),
             "split": In(unsigned(SPLIT_BITS)),
             "w": In(w_row_layout(cfg)),
-            "valid": Out(1),
-            "tile_out": Out(1),
-            "q": Out(signed(self._q_bits)).array(cfg.group_size * cfg.pea_cols),
+            "q": Out(signed(self._q_bits)).array(cfg.rows_per_pass * cfg.pea_cols),
         })
 
     @property
@@ -90,16 +86,16 @@ class DWO(wiring.Component):
             for i in range(G):
                 m.d.sync += d[i].eq(self.ah[i] - self.s)
         d1 = delay(m, d, 1, name="d")
-        m.d.comb += [
-            self.valid.eq(delay(m, self.en, 4, name="valid")),
-            self.tile_out.eq(delay(m, tile, 3, name="tile")),
-        ]
+        valid = delay(m, self.en, 3, name="valid")        # in the combine stage
+        tile3 = delay(m, tile, 2, name="tile")
+        gates = [valid & (tile3 == t) for t in range(TILES_PER_PASS)]
 
         digits = digit_stage(m, self.w, name="w")
         for i in range(G):
             for c in range(cols):
                 prods = product_stage(m, d1[i], digits[c], name=f"q_{i}_{c}")
-                q = combine_stage(m, prods, name=f"q_{i}_{c}", split=self.split,
-                                  splits=cfg.splits)
-                m.d.comb += self.q[i * cols + c].eq(q)
+                qs = combine_stage(m, prods, name=f"q_{i}_{c}", split=self.split,
+                                   splits=cfg.splits, gates=gates)
+                for t, q in enumerate(qs):          # one copy per tile: row t*G + i
+                    m.d.comb += self.q[(t * G + i) * cols + c].eq(q)
         return m

@@ -114,13 +114,13 @@ class Int8PEA(wiring.Component):
         m.submodules.accs = accs = Accumulators(config=cfg, p_bits=ACT_BITS + WEIGHT_BITS + 2)
         m.d.comb += [
             accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
-            accs.p_valid.eq(delay(m, self.mac_en, MAC_STAGES, name="valid")),
             self.y.eq(accs.y),
         ]
+        valid = delay(m, self.mac_en, MAC_STAGES - 1, name="valid")   # in the combine stage
         for r in range(rows):
             for c in range(cols):       # unsigned 8 x signed 8, as two slice products
-                p = combine_stage(m, product_stage(m, a1[r], digits[c], name=f"p_{r}_{c}"),
-                                  name=f"p_{r}_{c}")
+                [p] = combine_stage(m, product_stage(m, a1[r], digits[c], name=f"p_{r}_{c}"),
+                                    name=f"p_{r}_{c}", gates=[valid])
                 m.d.comb += accs.p[r * cols + c].eq(p)
         return m
 

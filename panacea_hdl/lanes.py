@@ -19,7 +19,7 @@ goes from a memory's read data, or through a multiplier, into an adder chain of 
 accumulators.
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Mux, Signal, signed, unsigned
 
 from golden_model.config import ACC_BITS, SPLIT_RANGE
 from golden_model.slicing import WEIGHT_SLICE_SHIFT
@@ -72,15 +72,28 @@ def product_stage(m, x, digits, *, name):
     return ph, pl
 
 
-def combine_stage(m, products, *, name, split=None, splits=None):
-    """Stage t+3: ``x*WL + (x*WH << 4)`` (``<< split`` too if given), registered."""
+def combine_stage(m, products, *, name, split=None, splits=None, gates=None):
+    """Stage t+3: ``x*WL + (x*WH << 4)`` (``<< split`` too if given), registered.
+
+    With ``gates`` (a list of conditions of the same cycle) one register per gate is made,
+    holding the sum where its gate is high and 0 otherwise: the accumulators then add them
+    without a multiplexer in front of their carry chains. Returns the register, or the list
+    of registers with ``gates``.
+    """
     ph, pl = products
     value = pl + (ph << WEIGHT_SLICE_SHIFT)
     if split is not None:
         value = shift_by_split(m, value, split, splits, name=f"{name}_shifted")
-    p = Signal(signed(value.shape().width), name=name)
-    m.d.sync += p.eq(value)
-    return p
+    if gates is None:
+        p = Signal(signed(value.shape().width), name=name)
+        m.d.sync += p.eq(value)
+        return p
+    out = []
+    for i, gate in enumerate(gates):
+        p = Signal(signed(value.shape().width), name=f"{name}_g{i}")
+        m.d.sync += p.eq(Mux(gate, value, 0))
+        out.append(p)
+    return out
 
 
 def shift_by_split(m, value, split, splits, *, name):
@@ -115,8 +128,9 @@ def lane_accumulator(m, name, *, init, init_value, addends):
     """Stage t+4: a 32-bit accumulator register ``name``.
 
     At the end of a cycle with ``init`` high it takes ``init_value`` (the compensation term),
-    otherwise it adds the sum of ``addends`` (each already zero when it has no MAC). ``init``
-    wins: a MAC completing in the same cycle is dropped. Returns the accumulator signal.
+    otherwise it adds the sum of ``addends`` (registers that are 0 when they hold no MAC, see
+    :func:`combine_stage`). ``init`` wins: a MAC completing in the same cycle is dropped.
+    Returns the accumulator signal.
     """
     acc = Signal(signed(ACC_BITS), name=name)
     total = acc

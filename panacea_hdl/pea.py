@@ -147,12 +147,8 @@ class PEA(wiring.Component):
             *([comp.split.eq(self.split)] if skip_r else []),
             # accumulators: start from the term, add both operators' products
             accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
-            accs.p_valid.eq(swo.valid),
-            accs.q_valid.eq(dwo.valid), accs.q_tile.eq(dwo.tile_out),
             self.y.eq(accs.y),
         ]
         for i in range(len(swo.p)):
-            m.d.comb += accs.p[i].eq(swo.p[i])
-        for i in range(len(dwo.q)):
-            m.d.comb += accs.q[i].eq(dwo.q[i])
+            m.d.comb += [accs.p[i].eq(swo.p[i]), accs.q[i].eq(dwo.q[i])]
         return m

@@ -32,8 +32,8 @@ class SWO(wiring.Component):
     Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the operands
     ``al``; the weight row (``w``, read by a synchronous port addressed in cycle t) is valid in
     cycle t+1, when its digits are registered; the slice products are registered at the edge
-    ending t+2 and combined at the edge ending t+3: ``p`` and ``valid`` show the MAC in cycle
-    t+4, and the accumulators add it at the edge ending t+4.
+    ending t+2 and combined at the edge ending t+3: ``p`` shows the MAC in cycle t+4 (0 without
+    one), and the accumulators add it at the edge ending t+4.
 
     Parameters
     ----------
@@ -47,10 +47,9 @@ class SWO(wiring.Component):
         Low-order slices of the ``rows_per_pass`` rows (lane i = row i).
     w : In(w_row_layout)
         Weight row of the issue of the previous cycle (read data).
-    valid : Out(1)
-        ``p`` holds the products of an issue four cycles earlier.
     p : Out(signed(lo_bits + 10)).array(rows_per_pass * pea_cols)
-        ``AL * W`` of lane ``row * pea_cols + col``.
+        ``AL * W`` of lane ``row * pea_cols + col`` of the issue four cycles earlier, 0 if
+        there was none.
     """
 
     def __init__(self, *, config):
@@ -59,7 +58,6 @@ class SWO(wiring.Component):
             "en": In(1),
             "al": In(lo_beat_layout(cfg)),
             "w": In(w_row_layout(cfg)),
-            "valid": Out(1),
             "p": Out(signed(cfg.lo_bits + WEIGHT_BITS + 2)).array(
                 cfg.rows_per_pass * cfg.pea_cols),
         })
@@ -78,12 +76,12 @@ class SWO(wiring.Component):
         with m.If(self.en):
             m.d.sync += al.eq(self.al)
         al1 = delay(m, al, 1, name="al")
-        m.d.comb += self.valid.eq(delay(m, self.en, 4, name="valid"))
+        valid = delay(m, self.en, 3, name="valid")       # in the combine stage
 
         digits = digit_stage(m, self.w, name="w")         # shared by all rows
         for r in range(rows):
             for c in range(cols):
                 prods = product_stage(m, al1[r], digits[c], name=f"p_{r}_{c}")
-                p = combine_stage(m, prods, name=f"p_{r}_{c}")
+                [p] = combine_stage(m, prods, name=f"p_{r}_{c}", gates=[valid])
                 m.d.comb += self.p[r * cols + c].eq(p)
         return m
