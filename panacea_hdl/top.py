@@ -329,20 +329,25 @@ class PanaceaCore(wiring.Component):
                 m.d.sync += ho_index.eq(ho_index + 1)
 
         # ---- output bank: load at HANDOFF, shift out one row per y beat --------------------
-        with m.If(flush):
-            m.d.sync += [bank_count.eq(0), bank_last.eq(0)]
-        with m.Elif(handoff):
+        # the rows do not depend on flush (an error or ABORT only has to empty the count):
+        # flush comes from the CSR decode and the RLE decoder, and must not fan out to
+        # every bank flip-flop
+        with m.If(handoff):
             for r in range(rows_pp):
                 for p, pea in enumerate(peas):
                     for c in range(pea_cols):
                         m.d.sync += bank[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
+        with m.Elif(y_go):
+            for r in range(rows_pp - 1):
+                m.d.sync += bank[r].eq(bank[r + 1])
+        with m.If(flush):
+            m.d.sync += [bank_count.eq(0), bank_last.eq(0)]
+        with m.Elif(handoff):
             m.d.sync += [
                 bank_count.eq(Mux(last_pass, rows_left, rows_pp)),
                 bank_last.eq(last_pass & last_block),
             ]
         with m.Elif(y_go):
-            for r in range(rows_pp - 1):
-                m.d.sync += bank[r].eq(bank[r + 1])
             m.d.sync += bank_count.eq(bank_count - 1)
 
         # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
