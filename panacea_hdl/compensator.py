@@ -85,14 +85,17 @@ class Compensator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        # the factor, registered: the parameters come straight from CSR registers
+        # the factor, registered (the parameters come straight from CSR registers), one copy
+        # per column: a single register would fan out to every column's multipliers
         if cfg.variant == "panacea":
             s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
-            factor = Signal(signed(max(s_shift.shape().width, ACT_BITS) + 1), name="factor")
-            m.d.sync += factor.eq(s_shift - self.z)
+            f_value = s_shift - self.z
+            f_shape = signed(max(s_shift.shape().width, ACT_BITS) + 1)
         else:                       # nothing skipped at a nonzero value: -z * C only
-            factor = Signal(signed(ACT_BITS + 1), name="factor")
-            m.d.sync += factor.eq(-self.z)
+            f_value = -self.z
+            f_shape = signed(ACT_BITS + 1)
+        factors = [Signal(f_shape, name=f"factor_{col}") for col in range(cfg.pea_cols)]
+        m.d.sync += [f.eq(f_value) for f in factors]
 
         # the write's digits are registered at once (no read port in front of this lane)
         digits = digit_stage(m, self.w, name="w")
@@ -103,7 +106,7 @@ class Compensator(wiring.Component):
         restart = delay(m, first, 2, name="restart")
         with_w = delay(m, self.load, 3, name="with_w")
         for col in range(cfg.pea_cols):
-            p = combine_stage(m, product_stage(m, factor, digits[col], name=f"t_{col}"),
+            p = combine_stage(m, product_stage(m, factors[col], digits[col], name=f"t_{col}"),
                               name=f"t_{col}")
             term = self.term[col]
             with m.If(add & restart):
