@@ -4,20 +4,20 @@ The term ``((s << L) - z) * C[col]``, with ``C[col] = sum_k W[k, col]``, folds t
 and the skipped high-order value ``s`` back into every output of the column (``-z * C[col]``
 in the ``sibia`` and ``dense`` variants, which have no r logic). It is accumulated during
 LOAD from the weight rows already on their way to the weight buffer (no extra traffic), as
-``sum_k factor * W[k, col]`` through the MAC lane pipeline of :mod:`panacea_hdl.lanes` with
-the factor ``(s << L) - z`` as operand: no wide multiplier, no path longer than the MAC
-lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.accumulators.Accumulators`).
+``sum_k ((s * W[k, col]) << L) - z * W[k, col]`` through two lanes of the MAC pipeline of
+:mod:`panacea_hdl.lanes` (operands ``s`` and ``-z``): no wide multiplier, no path longer
+than the MAC lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.accumulators.Accumulators`).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
 
-from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage, shift_by_split
+from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage
 from .layouts import check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
@@ -29,12 +29,11 @@ TERM_LATENCY = 4
 class Compensator(wiring.Component):
     """The term ``((s << L) - z) * C`` (``-z * C`` in the baselines), built during LOAD.
 
-    Pipeline: a write (``load``) in cycle t registers the digits of ``w`` at the edge ending
-    t, the slice products with the factor at t+1, their sum at t+2, and adds it into ``term``
-    at the edge ending t+3; ``init`` is high in cycle t+4 (= t + :data:`TERM_LATENCY`), when
-    the accumulators may take the term. The factor ``(s << L) - z`` is registered from the
-    inputs of the cycle before: the top level holds ``s``, ``z`` and ``split`` stable from
-    START.
+    Pipeline: a write (``load``) in cycle t registers the digits of ``w`` (and ``s``, ``-z``)
+    at the edge ending t, the slice products ``s*W`` and ``-z*W`` at t+1, their sums (the
+    first shifted by L) at t+2, and adds both into ``term`` at the edge ending t+3; ``init``
+    is high in cycle t+4 (= t + :data:`TERM_LATENCY`), when the accumulators may take the
+    term. The top level holds ``s``, ``z`` and ``split`` stable from START.
 
     Parameters
     ----------
@@ -43,9 +42,10 @@ class Compensator(wiring.Component):
     Attributes
     ----------
     load : In(1)
-        A weight row ``w`` is written this cycle: add ``factor * w`` into the terms.
+        A weight row ``w`` is written this cycle: add ``((s << L) - z) * w`` (with the
+        ``s``, ``z``, ``split`` of this cycle) into the terms.
     clear : In(1)
-        Restart the terms: with ``load`` they become ``factor * w`` (the first row of a
+        Restart the terms: with ``load`` they become ``((s << L) - z) * w`` (the first row of a
         block), without it 0 (at the same point of the pipeline).
     w : In(w_row_layout)
         The weight row being written.
@@ -85,17 +85,18 @@ class Compensator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        # the factor, registered (the parameters come straight from CSR registers), one copy
-        # per column: a single register would fan out to every column's multipliers
-        if cfg.variant == "panacea":
-            s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
-            f_value = s_shift - self.z
-            f_shape = signed(max(s_shift.shape().width, ACT_BITS) + 1)
-        else:                       # nothing skipped at a nonzero value: -z * C only
-            f_value = -self.z
-            f_shape = signed(ACT_BITS + 1)
-        factors = [Signal(f_shape, name=f"factor_{col}") for col in range(cfg.pea_cols)]
-        m.d.sync += [f.eq(f_value) for f in factors]
+        # the term is sum_k (s*W << L) - z*W: two lanes of the MAC pipeline, whose operands
+        # are no wider than an INT8 lane's (one 11-bit factor (s << L) - z would make the
+        # widest multiplier of the core). The operands are registered (they come straight
+        # from CSR registers), one copy per column: one register would fan out to every
+        # column's multipliers.
+        cols = cfg.pea_cols
+        neg_z = [Signal(signed(ACT_BITS + 1), name=f"neg_z_{c}") for c in range(cols)]
+        m.d.sync += [nz.eq(-self.z) for nz in neg_z]
+        skip_r = cfg.variant == "panacea"
+        if skip_r:
+            s_r = [Signal.like(self.s, name=f"s_{c}") for c in range(cols)]
+            m.d.sync += [sr.eq(self.s) for sr in s_r]
 
         # the write's digits are registered at once (no read port in front of this lane)
         digits = digit_stage(m, self.w, name="w")
@@ -104,14 +105,22 @@ class Compensator(wiring.Component):
         m.d.sync += [write.eq(self.load | self.clear), first.eq(self.clear)]
         add = delay(m, write, 2, name="add")
         restart = delay(m, first, 2, name="restart")
-        with_w = delay(m, self.load, 3, name="with_w")
-        for col in range(cfg.pea_cols):
-            p = combine_stage(m, product_stage(m, factors[col], digits[col], name=f"t_{col}"),
-                              name=f"t_{col}")
+        with_w = delay(m, self.load, 2, name="with_w")          # in the combine stage
+        if skip_r:
+            split = delay(m, self.split, 2, name="split")        # the write's own L
+        for col in range(cols):
+            [p] = combine_stage(m, product_stage(m, neg_z[col], digits[col], name=f"z_{col}"),
+                                name=f"z_{col}", gates=[with_w])
+            total = p
+            if skip_r:
+                [q] = combine_stage(m, product_stage(m, s_r[col], digits[col], name=f"s_{col}"),
+                                    name=f"s_{col}", split=split, splits=cfg.splits,
+                                    gates=[with_w])
+                total = p + q
             term = self.term[col]
             with m.If(add & restart):
-                m.d.sync += term.eq(Mux(with_w, p, 0))
+                m.d.sync += term.eq(total)
             with m.Elif(add):
-                m.d.sync += term.eq(term + p)
+                m.d.sync += term.eq(term + total)
         m.d.comb += self.init.eq(delay(m, self.load | self.clear, TERM_LATENCY, name="init"))
         return m
