@@ -17,7 +17,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
 
-from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage
+from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
+                    product_stage)
 from .layouts import check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
@@ -91,12 +92,10 @@ class Compensator(wiring.Component):
         # from CSR registers), one copy per column: one register would fan out to every
         # column's multipliers.
         cols = cfg.pea_cols
-        neg_z = [Signal(signed(ACT_BITS + 1), name=f"neg_z_{c}") for c in range(cols)]
-        m.d.sync += [nz.eq(-self.z) for nz in neg_z]
+        neg_z = [operand_stage(m, -self.z, name=f"neg_z_{c}") for c in range(cols)]
         skip_r = cfg.variant == "panacea"
         if skip_r:
-            s_r = [Signal.like(self.s, name=f"s_{c}") for c in range(cols)]
-            m.d.sync += [sr.eq(self.s) for sr in s_r]
+            s_r = [operand_stage(m, self.s, name=f"s_{c}") for c in range(cols)]
 
         # the write's digits are registered at once (no read port in front of this lane)
         digits = digit_stage(m, self.w, name="w")

@@ -18,7 +18,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
-from .lanes import SPLIT_BITS, combine_stage, delay, digit_stage, product_stage
+from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
+                    product_stage)
 from .layouts import check_config, ho_vector_layout, w_row_layout
 
 __all__ = ["DWO"]
@@ -85,15 +86,15 @@ class DWO(wiring.Component):
             m.d.sync += tile.eq(self.tile)
             for i in range(G):
                 m.d.sync += d[i].eq(self.ah[i] - self.s)
-        d1 = delay(m, d, 1, name="d")
         valid = delay(m, self.en, 3, name="valid")        # in the combine stage
         tile3 = delay(m, tile, 2, name="tile")
         gates = [valid & (tile3 == t) for t in range(TILES_PER_PASS)]
 
         digits = digit_stage(m, self.w, name="w")
+        operands = [operand_stage(m, d[i], name=f"d_{i}") for i in range(G)]
         for i in range(G):
             for c in range(cols):
-                prods = product_stage(m, d1[i], digits[c], name=f"q_{i}_{c}")
+                prods = product_stage(m, operands[i], digits[c], name=f"q_{i}_{c}")
                 qs = combine_stage(m, prods, name=f"q_{i}_{c}", split=self.split,
                                    splits=cfg.splits, gates=gates)
                 for t, q in enumerate(qs):          # one copy per tile: row t*G + i

@@ -23,7 +23,8 @@ from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
 from .compensator import Compensator
 from .layouts import check_config, k_shape, lo_beat_layout, w_row_layout
 from .accumulators import Accumulators
-from .lanes import MAC_STAGES, combine_stage, delay, digit_stage, product_stage
+from .lanes import (MAC_STAGES, combine_stage, delay, digit_stage, operand_stage,
+                    product_stage)
 from .weight_buffer import WeightBuffer
 
 __all__ = ["Int8PEA", "BeatIssuer"]
@@ -109,8 +110,8 @@ class Int8PEA(wiring.Component):
         a = Signal(lo_beat_layout(cfg), name="a_r")
         with m.If(self.mac_en):
             m.d.sync += a.eq(self.mac_a)
-        a1 = delay(m, a, 1, name="a")
         digits = digit_stage(m, wbuf.a_data, name="w")
+        operands = [operand_stage(m, a[r], name=f"a_{r}") for r in range(rows)]
         m.submodules.accs = accs = Accumulators(config=cfg, p_bits=ACT_BITS + WEIGHT_BITS + 2)
         m.d.comb += [
             accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
@@ -119,7 +120,8 @@ class Int8PEA(wiring.Component):
         valid = delay(m, self.mac_en, MAC_STAGES - 1, name="valid")   # in the combine stage
         for r in range(rows):
             for c in range(cols):       # unsigned 8 x signed 8, as two slice products
-                [p] = combine_stage(m, product_stage(m, a1[r], digits[c], name=f"p_{r}_{c}"),
+                [p] = combine_stage(m, product_stage(m, operands[r], digits[c],
+                                                  name=f"p_{r}_{c}"),
                                     name=f"p_{r}_{c}", gates=[valid])
                 m.d.comb += accs.p[r * cols + c].eq(p)
         return m

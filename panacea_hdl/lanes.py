@@ -4,9 +4,11 @@ One definition of each stage, so the operators cannot drift apart. A MAC issued 
 (operands registered, weight row addressed on a synchronous read port) goes through
 
 ====  ==========================================================================
-t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered
-      (:func:`digit_stage`, one per column, shared by all rows of an operator)
-t+2   the two slice products ``x*WL`` and ``x*WH`` are registered (:func:`product_stage`)
+t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered as two-term
+      codes (:func:`digit_stage`, one per column, shared by all rows of an operator), the
+      operands as ``(x, -x)`` (:func:`operand_stage`)
+t+2   the two slice products ``x*WL`` and ``x*WH`` are registered (:func:`product_stage`:
+      each is a sum of two selected, shifted copies of ``x``)
 t+3   they are combined, ``x*WL + (x*WH << 4)`` (the DWO shifts by L too), and registered
       (:func:`combine_stage`)
 t+4   the combined products are added into the accumulators (:func:`lane_accumulator`)
@@ -20,14 +22,15 @@ accumulators.
 """
 
 from amaranth.hdl import Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
 from golden_model.config import ACC_BITS, SPLIT_RANGE
 from golden_model.slicing import WEIGHT_SLICE_SHIFT
 
-from .weight_buffer import WH_SHAPE, WL_SHAPE, weight_digits
+from .weight_buffer import weight_digits
 
-__all__ = ["MAC_STAGES", "SPLIT_BITS", "digit_stage", "product_stage", "combine_stage",
-           "delay", "shift_by_split", "lane_accumulator"]
+__all__ = ["MAC_STAGES", "SPLIT_BITS", "CSD_DIGIT", "csd_terms", "digit_stage", "operand_stage",
+           "product_stage", "combine_stage", "delay", "shift_by_split", "lane_accumulator"]
 
 #: Register stages from an issue at a PEA's inputs to its accumulators.
 MAC_STAGES = 4
@@ -45,31 +48,85 @@ def delay(m, value, cycles, *, name):
     return value
 
 
+#: A weight digit in [-8, 8] as two signed powers of two, ``d = t1 + t2``: ``s1``/``s2`` select
+#: 0, +x or -x (:data:`SEL_ZERO`, :data:`SEL_POS`, :data:`SEL_NEG`), ``k1`` in 0..3 and
+#: ``k2`` in 0..1 are the shifts (e.g. 7 = 8 - 1, 5 = 4 + 1, 6 = 8 - 2).
+CSD_DIGIT = data.StructLayout({"s1": 2, "k1": 2, "s2": 2, "k2": 1})
+SEL_ZERO, SEL_POS, SEL_NEG = 0, 1, 2
+
+
+def csd_terms(d):
+    """``((s1, k1), (s2, k2))`` of the digit ``d`` in [-8, 8] (see :data:`CSD_DIGIT`)."""
+    if not -8 <= d <= 8:
+        raise ValueError(f"weight digit {d} outside [-8, 8]")
+    sign = SEL_NEG if d < 0 else SEL_POS
+    a = abs(d)
+    for k1 in range(4):
+        for k2, t2 in ((0, 0), (0, 1), (0, -1), (1, 2), (1, -2)):
+            if (1 << k1) + t2 == a:
+                s2 = SEL_ZERO if t2 == 0 else (sign if t2 > 0 else SEL_POS + SEL_NEG - sign)
+                return (sign, k1), (s2, k2)
+    assert a == 0
+    return (SEL_ZERO, 0), (SEL_ZERO, 0)
+
+
+def _csd_register(m, digit, *, name):
+    """Register the two-term code of the digit expression ``digit``."""
+    r = Signal(CSD_DIGIT, name=name)
+    lo, hi = -(1 << (len(digit) - 1)), (1 << (len(digit) - 1)) - 1
+    with m.Switch(digit):
+        for d in range(max(lo, -8), min(hi, 8) + 1):
+            with m.Case(d):
+                (s1, k1), (s2, k2) = csd_terms(d)
+                m.d.sync += r.eq(CSD_DIGIT.const({"s1": s1, "k1": k1, "s2": s2, "k2": k2}))
+    return r
+
+
 def digit_stage(m, w_row, *, name):
-    """Stage t+1: the signed digits ``(WH, WL)`` of every weight of ``w_row``, registered.
+    """Stage t+1: the signed digits ``(WH, WL)`` of every weight of ``w_row``, registered as
+    two-term codes (:data:`CSD_DIGIT`).
 
     ``w_row`` is the read data of a synchronous port addressed at the issue. Returns one
     ``(wh, wl)`` pair of registers per member of ``w_row``.
     """
     out = []
     for c in range(len(w_row)):
-        wh = Signal(WH_SHAPE, name=f"{name}_wh_{c}")
-        wl = Signal(WL_SHAPE, name=f"{name}_wl_{c}")
         dh, dl = weight_digits(w_row[c])
-        m.d.sync += [wh.eq(dh), wl.eq(dl)]
-        out.append((wh, wl))
+        out.append((_csd_register(m, dh, name=f"{name}_wh_{c}"),
+                    _csd_register(m, dl, name=f"{name}_wl_{c}")))
     return out
 
 
-def product_stage(m, x, digits, *, name):
-    """Stage t+2: the two slice products ``(x*WH, x*WL)``, registered."""
-    wh, wl = digits
-    xs = x.shape()
-    xw = xs.width + (0 if xs.signed else 1)             # as a signed operand
-    ph = Signal(signed(xw + WH_SHAPE.width), name=f"{name}_ph")
-    pl = Signal(signed(xw + WL_SHAPE.width), name=f"{name}_pl")
-    m.d.sync += [ph.eq(x * wh), pl.eq(x * wl)]
-    return ph, pl
+def operand_stage(m, x, *, name):
+    """Register ``(x, -x)`` beside the digits: the product stage only selects and shifts."""
+    width = x.shape().width + (0 if x.shape().signed else 1)
+    pos = Signal(signed(width), name=f"{name}_pos")
+    neg = Signal(signed(width + 1), name=f"{name}_neg")
+    m.d.sync += [pos.eq(x), neg.eq(-x)]
+    return pos, neg
+
+
+def _term(operand, sel, k, width):
+    pos, neg = operand
+    base = Mux(sel == SEL_NEG, neg, Mux(sel == SEL_POS, pos, 0))
+    return (base << k)[:width].as_signed()
+
+
+def product_stage(m, operand, digits, *, name):
+    """Stage t+2: the two slice products ``(x*WH, x*WL)``, registered.
+
+    ``operand`` is ``(x, -x)`` from :func:`operand_stage`. Each product of ``x`` by a digit
+    in [-8, 8] is the sum of two selected and shifted copies of ``x`` (:data:`CSD_DIGIT`):
+    two small multiplexers and one adder, not an array multiplier.
+    """
+    width = operand[1].shape().width + 4             # |x * d| <= 8 |x|
+    out = []
+    for digit, part in zip(digits, ("ph", "pl")):
+        p = Signal(signed(width), name=f"{name}_{part}")
+        m.d.sync += p.eq(_term(operand, digit.s1, digit.k1, width)
+                         + _term(operand, digit.s2, digit.k2, width))
+        out.append(p)
+    return tuple(out)
 
 
 def combine_stage(m, products, *, name, split=None, splits=None, gates=None):

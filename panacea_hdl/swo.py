@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import WEIGHT_BITS
 
-from .lanes import combine_stage, delay, digit_stage, product_stage
+from .lanes import combine_stage, delay, digit_stage, operand_stage, product_stage
 from .layouts import check_config, lo_beat_layout, w_row_layout
 
 __all__ = ["SWO"]
@@ -75,13 +75,13 @@ class SWO(wiring.Component):
         al = Signal(lo_beat_layout(cfg), name="al_r")
         with m.If(self.en):
             m.d.sync += al.eq(self.al)
-        al1 = delay(m, al, 1, name="al")
         valid = delay(m, self.en, 3, name="valid")       # in the combine stage
 
         digits = digit_stage(m, self.w, name="w")         # shared by all rows
+        operands = [operand_stage(m, al[r], name=f"al_{r}") for r in range(rows)]
         for r in range(rows):
             for c in range(cols):
-                prods = product_stage(m, al1[r], digits[c], name=f"p_{r}_{c}")
+                prods = product_stage(m, operands[r], digits[c], name=f"p_{r}_{c}")
                 [p] = combine_stage(m, prods, name=f"p_{r}_{c}", gates=[valid])
                 m.d.comb += self.p[r * cols + c].eq(p)
         return m
