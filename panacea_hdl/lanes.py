@@ -21,16 +21,16 @@ goes from a memory's read data, or through a multiplier, into an adder chain of 
 accumulators.
 """
 
-from amaranth.hdl import Mux, Signal, signed, unsigned
+from amaranth.hdl import Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from golden_model.config import ACC_BITS, SPLIT_RANGE
-from golden_model.slicing import WEIGHT_SLICE_SHIFT
+from golden_model.slicing import WEIGHT_SLICE_SHIFT, split_weight
 
-from .weight_buffer import weight_digits
 
-__all__ = ["MAC_STAGES", "SPLIT_BITS", "CSD_DIGIT", "csd_terms", "digit_stage", "operand_stage",
-           "product_stage", "combine_stage", "delay", "shift_by_split", "lane_accumulator"]
+__all__ = ["MAC_STAGES", "SPLIT_BITS", "CSD_DIGIT", "SEL_ZERO", "SEL_POS", "SEL_NEG",
+           "csd_terms", "digit_stage", "operand_stage", "product_stage", "combine_stage",
+           "delay", "shift_by_split", "lane_accumulator"]
 
 #: Register stages from an issue at a PEA's inputs to its accumulators.
 MAC_STAGES = 4
@@ -70,14 +70,17 @@ def csd_terms(d):
     return (SEL_ZERO, 0), (SEL_ZERO, 0)
 
 
-def _csd_register(m, digit, *, name):
-    """Register the two-term code of the digit expression ``digit``."""
+def _csd_register(m, bits, digit_of, *, name):
+    """Register the two-term code of the digit ``digit_of(raw)`` of the raw bits ``bits``.
+
+    The code is a table of the raw weight bits, not of the digit's value: no adder (the
+    borrow of ``WH``) in front of it.
+    """
     r = Signal(CSD_DIGIT, name=name)
-    lo, hi = -(1 << (len(digit) - 1)), (1 << (len(digit) - 1)) - 1
-    with m.Switch(digit):
-        for d in range(max(lo, -8), min(hi, 8) + 1):
-            with m.Case(d):
-                (s1, k1), (s2, k2) = csd_terms(d)
+    with m.Switch(bits):
+        for raw in range(1 << len(bits)):
+            with m.Case(raw):
+                (s1, k1), (s2, k2) = csd_terms(digit_of(raw))
                 m.d.sync += r.eq(CSD_DIGIT.const({"s1": s1, "k1": k1, "s2": s2, "k2": k2}))
     return r
 
@@ -87,13 +90,26 @@ def digit_stage(m, w_row, *, name):
     two-term codes (:data:`CSD_DIGIT`).
 
     ``w_row`` is the read data of a synchronous port addressed at the issue. Returns one
-    ``(wh, wl)`` pair of registers per member of ``w_row``.
+    ``(wh, wl)`` pair of registers per member of ``w_row``. The digits are those of
+    ``golden_model.slicing.split_weight``, tabulated from the raw bits (no adder for the
+    borrow of ``WH``): ``WL`` depends on bits 0-3 only, ``WH`` on bits 3-7 only.
     """
+    n = WEIGHT_SLICE_SHIFT
+
+    def as_int8(raw):
+        return raw - 256 if raw >= 128 else raw
+
+    def wl_of(raw):                 # raw = bits 0 .. n-1
+        return int(split_weight(as_int8(raw))[1])
+
+    def wh_of(raw):                 # raw = bits n-1 .. 2n-1
+        return int(split_weight(as_int8(raw << (n - 1)))[0])
+
     out = []
     for c in range(len(w_row)):
-        dh, dl = weight_digits(w_row[c])
-        out.append((_csd_register(m, dh, name=f"{name}_wh_{c}"),
-                    _csd_register(m, dl, name=f"{name}_wl_{c}")))
+        w = Value.cast(w_row[c])
+        out.append((_csd_register(m, w[n - 1:2 * n], wh_of, name=f"{name}_wh_{c}"),
+                    _csd_register(m, w[:n], wl_of, name=f"{name}_wl_{c}")))
     return out
 
 

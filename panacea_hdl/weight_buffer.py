@@ -1,4 +1,6 @@
-"""Weight buffer of one PEA, and the weight-digit slicer shared by its operators.
+"""Weight buffer of one PEA.
+
+(The weight digits are formed after the read ports: :func:`panacea_hdl.lanes.digit_stage`.)
 
 The buffer holds the PEA's ``pea_cols`` int8 lanes of every weight row ``k < k_max`` of the
 current column block. It has one write port (LOAD) and two synchronous, non-transparent read
@@ -9,45 +11,14 @@ LOAD writes and PASS reads never happen in the same cycle, so transparency is no
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, signed
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden_model.slicing import WEIGHT_SLICE_SHIFT
-
 from .layouts import check_config, k_shape, w_row_layout
 
-__all__ = ["WeightBuffer", "weight_digits", "WL_SHAPE", "WH_SHAPE"]
-
-#: Shapes of the signed weight digits: ``WL`` in [-8, 7], ``WH`` in [-8, 8].
-WL_SHAPE = signed(WEIGHT_SLICE_SHIFT)
-WH_SHAPE = signed(WEIGHT_SLICE_SHIFT + 1)
-
-
-def weight_digits(w):
-    """Split an int8 weight value into its signed digits, as hardware expressions.
-
-    ``WL = ((W + 8) mod 16) - 8`` is the low nibble read as a signed 4-bit number and
-    ``WH = (W - WL) >> 4`` is the high nibble (signed) plus the low nibble's sign bit
-    (the borrow), in [-8, 8]; ``W = 16 * WH + WL`` (``golden_model.slicing.split_weight``).
-
-    Parameters
-    ----------
-    w : Value
-        An 8-bit weight (signed or raw bits).
-
-    Returns
-    -------
-    (wh, wl) : tuple of Value
-        ``wh`` of shape :data:`WH_SHAPE`, ``wl`` of shape :data:`WL_SHAPE`.
-    """
-    w = w.as_value() if hasattr(w, "as_value") else w
-    n = WEIGHT_SLICE_SHIFT
-    wl = w[:n].as_signed()
-    wh = (w[n:2 * n].as_signed() + w[n - 1])
-    assert Shape.cast(wl.shape()) == WL_SHAPE and Shape.cast(wh.shape()) == WH_SHAPE
-    return wh, wl
+__all__ = ["WeightBuffer"]
 
 
 class WeightBuffer(wiring.Component):

@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from golden_model import formats
@@ -17,8 +18,8 @@ from golden_model.slicing import split_weight
 from panacea_hdl import layouts
 from panacea_hdl.accumulators import Accumulators
 from panacea_hdl.compensator import TERM_LATENCY, Compensator
-from panacea_hdl.lanes import MAC_STAGES
-from panacea_hdl.weight_buffer import WeightBuffer, weight_digits
+from panacea_hdl.lanes import CSD_DIGIT, MAC_STAGES, SEL_NEG, SEL_POS, SEL_ZERO, digit_stage
+from panacea_hdl.weight_buffer import WeightBuffer
 
 CONFIGS = list(PRESETS.values()) + [
     PanaceaConfig(name="odd", group_size=3, pea_cols=5, num_peas=3, splits=(2, 6), k_max=100,
@@ -54,28 +55,37 @@ def test_layouts_reject_non_config():
             fn("tiny")
 
 
-def test_weight_digits_exhaustive():
-    """weight_digits on every int8 value equals golden_model.slicing.split_weight."""
-    w = Signal(signed(8))
-    wh, wl = weight_digits(w)
-    oh, ol = Signal(signed(5)), Signal(signed(4))
+def test_digit_stage_codes_every_int8_weight():
+    """digit_stage's registered two-term codes decode, for every int8 weight, to the digits
+    of golden_model.slicing.split_weight (WH in [-8, 8], WL in [-8, 7])."""
+    w = Signal(data.ArrayLayout(signed(8), 1))
     m = Module()
-    m.d.comb += [oh.eq(wh), ol.eq(wl)]
+    [(ch, cl)] = digit_stage(m, w, name="w")
     values = np.arange(-128, 128)
     WH, WL = split_weight(values)
     got = []
 
+    def decode(code):
+        def term(sel, k):
+            return {SEL_ZERO: 0, SEL_POS: 1, SEL_NEG: -1}[sel] << k
+        return term(code["s1"], code["k1"]) + term(code["s2"], code["k2"])
+
     async def tb(ctx):
         for v in values.tolist():
-            ctx.set(w, v)
-            got.append((ctx.get(oh), ctx.get(ol)))
+            ctx.set(w[0], v)
+            await ctx.tick()
+            codes = []
+            for c in (ch, cl):
+                raw = ctx.get(c.as_value())
+                codes.append({name: (raw >> field.offset) & ((1 << field.width) - 1)
+                              for name, field in CSD_DIGIT})
+            got.append((decode(codes[0]), decode(codes[1])))
 
     sim = Simulator(m)
+    sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    got = np.array(got)
-    assert (got[:, 0] == WH).all() and (got[:, 1] == WL).all()
-    assert (16 * got[:, 0] + got[:, 1] == values).all()
+    assert got == list(zip(WH.tolist(), WL.tolist()))
 
 
 def test_weight_buffer_two_ports_non_transparent():
