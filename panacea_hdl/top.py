@@ -173,6 +173,8 @@ class PanaceaCore(wiring.Component):
 
         # ---- sequencer state --------------------------------------------------------------
         load_k = Signal(k_shape(cfg))            # next weight row to load
+        load_last = Signal()                     # load_k is the block's last row (K - 1):
+                                                 # registered, no adder before the FSM
         rows_left = Signal(16)                  # rows of A from this pass on
         cols_left = Signal(16)                  # columns of W from this block on
         ho_index = Signal(32)                   # RLE words accepted in this GEMM
@@ -269,13 +271,14 @@ class PanaceaCore(wiring.Component):
                         m.d.sync += [error.eq(1), errcode.eq(ErrorCode.BAD_PARAM)]
                     with m.Else():
                         m.d.comb += start_gemm.eq(1)
-                        m.d.sync += [load_k.eq(0), rows_left.eq(dim_m), cols_left.eq(dim_n)]
+                        m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1),
+                                     rows_left.eq(dim_m), cols_left.eq(dim_n)]
                         m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.comb += w_in.o.ready.eq(1)
                 with m.If(w_go):
-                    m.d.sync += load_k.eq(load_k + 1)
-                    with m.If(load_k + 1 == k_len):
+                    m.d.sync += [load_k.eq(load_k + 1), load_last.eq(load_k + 2 == k_len)]
+                    with m.If(load_last):
                         m.next = "PASS"
                 abort_check()
             with m.State("PASS"):
@@ -311,7 +314,7 @@ class PanaceaCore(wiring.Component):
                         m.next = "PASS"
                     with m.Elif(~last_block):
                         m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
-                                     load_k.eq(0)]
+                                     load_k.eq(0), load_last.eq(k_len == 1)]
                         m.next = "LOAD"
                     with m.Else():
                         m.next = "FINISH"
