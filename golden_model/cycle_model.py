@@ -9,7 +9,7 @@ Loop order (weights stationary per column block, activations streamed)::
                  a LIT word is one DWO MAC of G rows, SKIP/END words only advance k
             DRAIN: DRAIN_CYCLES (5) cycles for the last MACs (issue register, digits, products,
                    sum, accumulate)
-            HANDOFF: one cycle, results -> output bank (waits while the bank still drains)
+            HANDOFF: two cycles (wait for an empty bank, copy), results -> output bank
         output bank: one y beat per valid row per cycle, overlapping the next pass
 
 With every stream always valid/ready, a GEMM takes exactly :func:`predict` cycles; the
@@ -39,8 +39,9 @@ __all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS"
 
 #: Cycles between the last operand of a pass and its results being final.
 DRAIN_CYCLES = 5
-#: Cycles to move a pass's results into the output bank.
-HANDOFF_CYCLES = 1
+#: Cycles to move a pass's results into the output bank: one that finds the bank empty (it
+#: repeats while the bank still sends), one that copies (from a register, for Fmax).
+HANDOFF_CYCLES = 2
 
 #: Performance counters of the hardware, in register order (one definition, see docs/registers.md).
 COUNTERS = (
@@ -101,7 +102,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
         for p in range(passes):
             t += max(K, int(words[p])) + DRAIN_CYCLES            # PASS + DRAIN
             h = max(t, bank_free)                                # HANDOFF waits for the bank
-            bank_free = h + valid_rows[p] + 1
+            bank_free = h + HANDOFF_CYCLES + valid_rows[p]       # y beats after the copy
             t = h + HANDOFF_CYCLES
     cycles = bank_free
 

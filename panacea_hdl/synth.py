@@ -49,7 +49,8 @@ TARGETS = ("generic", "ecp5", "ice40")
 
 #: Blocks of the breakdown, in report order, with their descriptions.
 BLOCKS = {
-    "pea": "PEA (output adders, split shift)",
+    "pea": "PEA (wiring of its blocks)",
+    "accumulators": "accumulators (one per PE)",
     "int8_pea": "INT8 PE array (dense variant)",
     "weight_buffer": "weight buffer",
     "swo": "SWO (static workload, dense LO)",
@@ -106,6 +107,7 @@ def _block_classes():
         ("panacea_hdl.dwo", "DWO", "dwo"),
         ("panacea_hdl.compensator", "Compensator", "compensator"),
         ("panacea_hdl.weight_buffer", "WeightBuffer", "weight_buffer"),
+        ("panacea_hdl.accumulators", "Accumulators", "accumulators"),
         ("panacea_hdl.pea", "PEA", "pea"),
         ("panacea_hdl.int8_pea", "Int8PEA", "int8_pea"),
         ("panacea_hdl.int8_pea", "BeatIssuer", "beat_issuer"),

@@ -201,7 +201,7 @@ class PanaceaCore(wiring.Component):
 
         # ---- per-cycle control (driven by the FSM below) -------------------------------------
         w_go = Signal()          # a weight beat is accepted
-        handoff = Signal()       # the HANDOFF copy happens this cycle
+        handoff = Signal()       # the HANDOFF copy happens this cycle (a register)
         start_gemm = Signal()    # START accepted with good parameters
         flush = Signal()         # leave a GEMM early (error / abort): empty the bank
         m.d.comb += w_go.eq(w_in.o.valid & w_in.o.ready)
@@ -304,20 +304,27 @@ class PanaceaCore(wiring.Component):
                 m.d.sync += drain_count.eq(drain_count + 1)
                 with m.If(drain_count == DRAIN_CYCLES - 2):
                     m.d.sync += drain_count.eq(0)
+                    m.next = "WAIT_BANK"
+                abort_check()
+            # HANDOFF takes two cycles (HANDOFF_CYCLES): WAIT_BANK until the bank is empty,
+            # then the copy, flagged by a register: it fans out to every accumulator and bank
+            # flip-flop, so it must not be decoded from the bank count and the stream ready
+            with m.State("WAIT_BANK"):
+                with m.If((bank_count == 0) & ~csr.abort):
+                    m.d.sync += handoff.eq(1)
                     m.next = "HANDOFF"
                 abort_check()
             with m.State("HANDOFF"):
-                with m.If(bank_count == 0):
-                    m.d.comb += handoff.eq(1)
-                    with m.If(~last_pass):
-                        m.d.sync += rows_left.eq(rows_left - rows_pp)
-                        m.next = "PASS"
-                    with m.Elif(~last_block):
-                        m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
-                                     load_k.eq(0), load_last.eq(k_len == 1)]
-                        m.next = "LOAD"
-                    with m.Else():
-                        m.next = "FINISH"
+                m.d.sync += handoff.eq(0)
+                with m.If(~last_pass):
+                    m.d.sync += rows_left.eq(rows_left - rows_pp)
+                    m.next = "PASS"
+                with m.Elif(~last_block):
+                    m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
+                                 load_k.eq(0), load_last.eq(k_len == 1)]
+                    m.next = "LOAD"
+                with m.Else():
+                    m.next = "FINISH"
                 abort_check()
             with m.State("FINISH"):
                 with m.If(y_go & (bank_count == 1)):

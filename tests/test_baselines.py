@@ -141,8 +141,9 @@ def test_unsupported_modes_are_refused(name, mode):
 @pytest.mark.parametrize("M, K, N", [(13, 21, 11), (8, 64, 32), (1, 9, 1), (40, 17, 70)])
 def test_dense_variant_prediction_closed_form(name, M, K, N):
     """Passes of K cycles + DRAIN + HANDOFF; with K + 1 >= rows the bank never delays a
-    HANDOFF, so cycles = blocks * (K + passes * (K + 2 + 1)) + rows of the last pass
-    (DRAIN = 2 cycles: product register, then accumulators; HANDOFF = 1)."""
+    HANDOFF, so cycles = blocks * (K + passes * (K + 5 + 2)) + rows of the last pass
+    (DRAIN = 5 cycles: issue register, digits, products, their sum, accumulators;
+    HANDOFF = 2: bank empty, copy)."""
     cfg = PRESETS[name]
     if K > cfg.k_max:
         pytest.skip("K beyond k_max")
@@ -155,7 +156,7 @@ def test_dense_variant_prediction_closed_form(name, M, K, N):
     assert K + 1 >= rows
     last_rows = M - (passes - 1) * rows
     want = {
-        "cycles": blocks * (K + passes * (K + 2 + 1)) + last_rows,
+        "cycles": blocks * (K + passes * (K + 5 + 2)) + last_rows,
         "swo_busy": blocks * passes * K, "dwo_busy": 0, "comp_busy": blocks * (K + passes),
         "rle_words": 0, "skipped_vectors": 0, "wbuf_writes": blocks * K,
         "wbuf_reads": blocks * passes * K, "ext_in_words": blocks * (K + passes * K),

@@ -15,8 +15,8 @@ from panacea_hdl import synth
 from panacea_hdl.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_wrapper, run_synth
 
 TINY = preset("tiny")
-PANACEA_BLOCKS = {"pea", "weight_buffer", "swo", "dwo", "compensator", "rle_decoder",
-                  "skip_controller", "csr", "axi_adapters", "top"}
+PANACEA_BLOCKS = {"pea", "weight_buffer", "swo", "dwo", "compensator", "accumulators",
+                  "rle_decoder", "skip_controller", "csr", "axi_adapters", "top"}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_generic_tiny_matches_config(generic_tiny):
     """Instance counts and memory sizes follow from the config alone."""
     d, _ = generic_tiny
     P = TINY.num_peas
-    for b in ("pea", "swo", "dwo", "compensator", "weight_buffer"):
+    for b in ("pea", "swo", "dwo", "compensator", "accumulators", "weight_buffer"):
         assert d["blocks"][b]["instances"] == P, b
     for b in ("rle_decoder", "skip_controller", "csr", "top"):
         assert d["blocks"][b]["instances"] == 1, b
