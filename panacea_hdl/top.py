@@ -247,12 +247,9 @@ class PanaceaCore(wiring.Component):
         m.d.comb += ctrl.restart.eq(handoff | start_gemm_r)
 
         drain_count = Signal(range(DRAIN_CYCLES))
-        last_pass = Signal()
-        last_block = Signal()
-        m.d.comb += [
-            last_pass.eq(rows_left <= rows_pp),
-            last_block.eq(cols_left <= cols),
-        ]
+        # registered with rows_left / cols_left (no comparator in front of the FSM)
+        last_pass = Signal()                    # rows_left <= rows_pp
+        last_block = Signal()                   # cols_left <= cols
 
         def abort_check():
             # ABORT from any busy state; placed last in each state so that it wins
@@ -272,7 +269,9 @@ class PanaceaCore(wiring.Component):
                     with m.Else():
                         m.d.comb += start_gemm.eq(1)
                         m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1),
-                                     rows_left.eq(dim_m), cols_left.eq(dim_n)]
+                                     rows_left.eq(dim_m), cols_left.eq(dim_n),
+                                     last_pass.eq(dim_m <= rows_pp),
+                                     last_block.eq(dim_n <= cols)]
                         m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.comb += w_in.o.ready.eq(1)
@@ -317,10 +316,13 @@ class PanaceaCore(wiring.Component):
             with m.State("HANDOFF"):
                 m.d.sync += handoff.eq(0)
                 with m.If(~last_pass):
-                    m.d.sync += rows_left.eq(rows_left - rows_pp)
+                    m.d.sync += [rows_left.eq(rows_left - rows_pp),
+                                 last_pass.eq(rows_left <= 2 * rows_pp)]
                     m.next = "PASS"
                 with m.Elif(~last_block):
                     m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
+                                 last_block.eq(cols_left <= 2 * cols),
+                                 last_pass.eq(dim_m <= rows_pp),
                                  load_k.eq(0), load_last.eq(k_len == 1)]
                     m.next = "LOAD"
                 with m.Else():
