@@ -144,14 +144,19 @@ class PanaceaCore(wiring.Component):
                     m.d.comb += [split_ok.eq(1), rval_ok.eq(rval < (1 << (8 - L)))]
                 else:
                     m.d.comb += split_ok.eq(1)
+        # START and the parameter check are registered: the START write acts one cycle later
+        # (the parameters were written at least one cycle before it), so no path runs from
+        # the CSR decode or the parameter comparators into the sequencer's wide updates
         bad_param = Signal()
+        start = Signal()
+        m.d.sync += start.eq(csr.start)
         if variant == "panacea":
-            m.d.comb += bad_param.eq((mode > max(regmap.MODE_CODES.values())) | ~split_ok
+            m.d.sync += bad_param.eq((mode > max(regmap.MODE_CODES.values())) | ~split_ok
                                      | (is_aqs & ~rval_ok) | (dim_m == 0) | (dim_k == 0)
                                      | (dim_n == 0) | (dim_k > cfg.k_max))
         else:   # the baselines: modes beyond the variant's (codes are in order) are refused
             top_mode = max(regmap.MODE_CODES[md] for md in cfg.modes)
-            m.d.comb += bad_param.eq((mode > top_mode) | ~split_ok | (dim_m == 0)
+            m.d.sync += bad_param.eq((mode > top_mode) | ~split_ok | (dim_m == 0)
                                      | (dim_k == 0) | (dim_n == 0) | (dim_k > cfg.k_max))
         k_len = Signal(k_shape(cfg))
         if variant == "panacea":
@@ -260,7 +265,7 @@ class PanaceaCore(wiring.Component):
 
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
-                with m.If(csr.start):
+                with m.If(start):
                     m.d.comb += csr.counters_clear.eq(1)
                     m.d.sync += [done.eq(0), error.eq(0), errcode.eq(ErrorCode.NONE),
                                  err_word.eq(0), ho_index.eq(0)]
