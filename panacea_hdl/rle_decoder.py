@@ -8,7 +8,7 @@ format is documented in :mod:`golden_model.formats` and laid out by
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -113,6 +113,9 @@ class RLEDecoder(wiring.Component):
         pos = Signal(range(cfg.k_max + cfg.max_run + 1))
         m.d.comb += pos.eq(k + run)
 
+        run_inv = Signal(max(len(k), len(run)))
+        # the run zero-extended to the full width, then inverted: ~run = -run - 1
+        m.d.comb += run_inv.eq(~Cat(run, Const(0, len(run_inv) - len(run))))
         is_lit = kind == formats.LIT
         is_end = kind == formats.END
 
@@ -159,7 +162,9 @@ class RLEDecoder(wiring.Component):
                 with m.If(tile):
                     m.d.sync += self.finished.eq(1)
             with m.Elif(is_lit):
-                m.d.sync += [k.eq(pos + 1), rem.eq(rem - run - 1)]
+                # k + run + 1 and rem - run - 1, each with one carry chain: with the run's
+                # complement over the full width, ~run = -run - 1 (mod 2**width)
+                m.d.sync += [k.eq(k - run_inv), rem.eq(rem + run_inv)]
             with m.Else():
                 m.d.sync += [k.eq(pos), rem.eq(rem - run)]
         return m
