@@ -8,7 +8,7 @@ t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered as t
       codes (:func:`digit_stage`, one per column, shared by all rows of an operator), the
       operands as ``(x, -x)`` (:func:`operand_stage`)
 t+2   the two slice products ``x*WL`` and ``x*WH`` are registered (:func:`product_stage`:
-      each is a sum of two selected, shifted copies of ``x``)
+      each is a sum of two selected copies of ``x`` or ``2x``, radix 4)
 t+3   they are combined, ``x*WL + (x*WH << 4)`` (the DWO shifts by L too), and registered
       (:func:`combine_stage`)
 t+4   the combined products are added into the accumulators (:func:`lane_accumulator`)
@@ -48,26 +48,30 @@ def delay(m, value, cycles, *, name):
     return value
 
 
-#: A weight digit in [-8, 8] as two signed powers of two, ``d = t1 + t2``: ``s1``/``s2`` select
-#: 0, +x or -x (:data:`SEL_ZERO`, :data:`SEL_POS`, :data:`SEL_NEG`), ``k1`` in 0..3 and
-#: ``k2`` in 0..1 are the shifts (e.g. 7 = 8 - 1, 5 = 4 + 1, 6 = 8 - 2).
-CSD_DIGIT = data.StructLayout({"s1": 2, "k1": 2, "s2": 2, "k2": 1})
+#: A weight digit in [-8, 8] in radix 4, ``d = 4 * t1 + t2`` with ``t1, t2`` in
+#: {0, +-1, +-2} (Booth-style): ``s1``/``s2`` select 0, +x or -x (:data:`SEL_ZERO`,
+#: :data:`SEL_POS`, :data:`SEL_NEG`) and ``k1``/``k2`` shift it by 0 or 1
+#: (e.g. 7 = 4 * 2 - 1, 5 = 4 * 1 + 1, 6 = 4 * 1 + 2).
+CSD_DIGIT = data.StructLayout({"s1": 2, "k1": 1, "s2": 2, "k2": 1})
 SEL_ZERO, SEL_POS, SEL_NEG = 0, 1, 2
+
+
+def _radix4_term(t):
+    """``(sel, k)`` of a term in {0, +-1, +-2}."""
+    if t == 0:
+        return SEL_ZERO, 0
+    return (SEL_NEG if t < 0 else SEL_POS), abs(t) >> 1
 
 
 def csd_terms(d):
     """``((s1, k1), (s2, k2))`` of the digit ``d`` in [-8, 8] (see :data:`CSD_DIGIT`)."""
     if not -8 <= d <= 8:
         raise ValueError(f"weight digit {d} outside [-8, 8]")
-    sign = SEL_NEG if d < 0 else SEL_POS
-    a = abs(d)
-    for k1 in range(4):
-        for k2, t2 in ((0, 0), (0, 1), (0, -1), (1, 2), (1, -2)):
-            if (1 << k1) + t2 == a:
-                s2 = SEL_ZERO if t2 == 0 else (sign if t2 > 0 else SEL_POS + SEL_NEG - sign)
-                return (sign, k1), (s2, k2)
-    assert a == 0
-    return (SEL_ZERO, 0), (SEL_ZERO, 0)
+    for t1 in (0, 1, -1, 2, -2):
+        t2 = d - 4 * t1
+        if -2 <= t2 <= 2:
+            return _radix4_term(t1), _radix4_term(t2)
+    raise AssertionError(d)          # every digit in [-8, 8] has a radix-4 form
 
 
 def _csd_register(m, bits, digit_of, *, name):
@@ -132,14 +136,14 @@ def product_stage(m, operand, digits, *, name):
     """Stage t+2: the two slice products ``(x*WH, x*WL)``, registered.
 
     ``operand`` is ``(x, -x)`` from :func:`operand_stage`. Each product of ``x`` by a digit
-    in [-8, 8] is the sum of two selected and shifted copies of ``x`` (:data:`CSD_DIGIT`):
-    two small multiplexers and one adder, not an array multiplier.
+    in [-8, 8] is ``4 * t1 + t2`` with ``t1, t2`` in {0, +-x, +-2x} (:data:`CSD_DIGIT`):
+    two 5-way multiplexers and one adder, not an array multiplier.
     """
     width = operand[1].shape().width + 4             # |x * d| <= 8 |x|
     out = []
     for digit, part in zip(digits, ("ph", "pl")):
         p = Signal(signed(width), name=f"{name}_{part}")
-        m.d.sync += p.eq(_term(operand, digit.s1, digit.k1, width)
+        m.d.sync += p.eq((_term(operand, digit.s1, digit.k1, width) << 2)
                          + _term(operand, digit.s2, digit.k2, width))
         out.append(p)
     return tuple(out)

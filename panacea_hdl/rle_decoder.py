@@ -154,17 +154,19 @@ class RLEDecoder(wiring.Component):
                 k.eq(0), rem.eq(self.k_len), tile.eq(0), self.finished.eq(0),
                 self.error.eq(0), self.error_code.eq(ErrorCode.NONE),
             ]
-        with m.Elif(accept & bad):
-            m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
         with m.Elif(accept):
+            # the position follows every accepted word, good or bad: after an error nothing
+            # more is accepted until the restart, so only the flags depend on the (slow) checks
             with m.If(is_end):
                 m.d.sync += [k.eq(0), rem.eq(self.k_len), tile.eq(1)]
-                with m.If(tile):
-                    m.d.sync += self.finished.eq(1)
             with m.Elif(is_lit):
                 # k + run + 1 and rem - run - 1, each with one carry chain: with the run's
                 # complement over the full width, ~run = -run - 1 (mod 2**width)
                 m.d.sync += [k.eq(k - run_inv), rem.eq(rem + run_inv)]
             with m.Else():
                 m.d.sync += [k.eq(pos), rem.eq(rem - run)]
+            with m.If(bad):
+                m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
+            with m.Elif(is_end & tile):
+                m.d.sync += self.finished.eq(1)
         return m

@@ -68,7 +68,7 @@ def test_digit_stage_codes_every_int8_weight():
     def decode(code):
         def term(sel, k):
             return {SEL_ZERO: 0, SEL_POS: 1, SEL_NEG: -1}[sel] << k
-        return term(code["s1"], code["k1"]) + term(code["s2"], code["k2"])
+        return 4 * term(code["s1"], code["k1"]) + term(code["s2"], code["k2"])
 
     async def tb(ctx):
         for v in values.tolist():
