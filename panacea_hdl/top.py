@@ -195,10 +195,16 @@ class PanaceaCore(wiring.Component):
         # ---- output bank -----------------------------------------------------------------
         bank = [Signal(y_beat_layout(cfg), name=f"bank_{r}") for r in range(rows_pp)]
         bank_count = Signal(range(rows_pp + 1))
+        bank_ptr = Signal(range(rows_pp))      # row sent next: the rows stay in place, a y
+                                                # beat only moves the pointer (the ready of
+                                                # the y stream must not enable every row)
         bank_last = Signal()                    # the bank holds the GEMM's last pass
         y_go = Signal()
+        with m.Switch(bank_ptr):
+            for r in range(rows_pp):
+                with m.Case(r):
+                    m.d.comb += y_out.i.payload.eq(bank[r])
         m.d.comb += [
-            y_out.i.payload.eq(bank[0]),
             y_out.i.valid.eq(bank_count != 0),
             y_out.last.eq(bank_last & (bank_count == 1)),
             y_go.eq(y_out.i.valid & y_out.i.ready),
@@ -345,7 +351,7 @@ class PanaceaCore(wiring.Component):
             with m.If(self.busy & ctrl.word_valid):
                 m.d.sync += ho_index.eq(ho_index + 1)
 
-        # ---- output bank: load at HANDOFF, shift out one row per y beat --------------------
+        # ---- output bank: load at HANDOFF, send one row per y beat --------------------
         # the rows do not depend on flush (an error or ABORT only has to empty the count):
         # flush comes from the CSR decode and the RLE decoder, and must not fan out to
         # every bank flip-flop
@@ -354,9 +360,9 @@ class PanaceaCore(wiring.Component):
                 for p, pea in enumerate(peas):
                     for c in range(pea_cols):
                         m.d.sync += bank[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
+            m.d.sync += bank_ptr.eq(0)
         with m.Elif(y_go):
-            for r in range(rows_pp - 1):
-                m.d.sync += bank[r].eq(bank[r + 1])
+            m.d.sync += bank_ptr.eq(bank_ptr + 1)
         with m.If(flush):
             m.d.sync += [bank_count.eq(0), bank_last.eq(0)]
         with m.Elif(handoff):
