@@ -181,10 +181,16 @@ class CSR(wiring.Component):
             m.d.sync += bus.bvalid.eq(0)
 
         # ---- read channel -----------------------------------------------------------------------
-        m.d.comb += bus.arready.eq(~bus.rvalid)
+        # the address is registered at the AR handshake and the data selected in the next
+        # cycle: the read multiplexer is not behind the address decode of the bus inputs
+        ar_full = Signal()
+        ar_addr = Signal.like(bus.araddr[2:], name="ar_word")
+        m.d.comb += bus.arready.eq(~ar_full & ~bus.rvalid)
         with m.If(bus.arvalid & bus.arready):
-            m.d.sync += bus.rvalid.eq(1)
-            with m.Switch(bus.araddr[2:]):
+            m.d.sync += [ar_full.eq(1), ar_addr.eq(bus.araddr[2:])]
+        with m.Elif(ar_full):
+            m.d.sync += [ar_full.eq(0), bus.rvalid.eq(1)]
+            with m.Switch(ar_addr):
                 for addr, value in readable.items():
                     with m.Case(addr >> 2):
                         m.d.sync += [bus.rdata.eq(value), bus.rresp.eq(RESP_OKAY)]
