@@ -176,6 +176,15 @@ class PanaceaCore(wiring.Component):
         else:
             m.d.comb += [k_len.eq(dim_k), ctrl.k_len.eq(k_len)]
 
+        # the PEAs' parameters are registered copies: they are stable from START on, and the
+        # registers keep the CSR decode and the parameter checks apart from the wide datapath
+        pe_split = Signal.like(split, name="pe_split")
+        pe_z = Signal.like(zp, name="pe_z")
+        m.d.sync += [pe_split.eq(split), pe_z.eq(zp)]
+        if variant == "panacea":
+            pe_s = Signal.like(s, name="pe_s")
+            m.d.sync += pe_s.eq(s)
+
         # ---- sequencer state --------------------------------------------------------------
         load_k = Signal(k_shape(cfg))            # next weight row to load
         load_last = Signal()                     # load_k is the block's last row (K - 1):
@@ -240,14 +249,14 @@ class PanaceaCore(wiring.Component):
             if int8_array:
                 m.d.comb += load + [
                     *[getattr(pea, name).eq(issue[name]) for name in issue_names],
-                    pea.z.eq(zp),
+                    pea.z.eq(pe_z),
                     pea.acc_clear.eq(handoff),
                 ]
                 continue
             m.d.comb += load + [
                 *[getattr(pea, name).eq(issue[name]) for name in issue_names],
-                *([pea.s.eq(s)] if variant == "panacea" else []), pea.z.eq(zp),
-                pea.split.eq(split),
+                *([pea.s.eq(pe_s)] if variant == "panacea" else []), pea.z.eq(pe_z),
+                pea.split.eq(pe_split),
                 pea.acc_clear.eq(handoff),
             ]
         # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
