@@ -11,14 +11,14 @@ than the MAC lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
 
 from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
-                    product_stage, sum_mod)
+                    product_stage)
 from .layouts import check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
@@ -110,16 +110,16 @@ class Compensator(wiring.Component):
         for col in range(cols):
             [p] = combine_stage(m, product_stage(m, neg_z[col], digits[col], name=f"z_{col}"),
                                 name=f"z_{col}", gates=[with_w])
-            parts = [p]
+            total = p
             if skip_r:
                 [q] = combine_stage(m, product_stage(m, s_r[col], digits[col], name=f"s_{col}"),
                                     name=f"s_{col}", split=split, splits=cfg.splits,
                                     gates=[with_w])
-                parts.append(q)
+                total = p + q
             term = self.term[col]
-            base = Mux(restart, 0, term)
-            with m.If(add):
-                m.d.sync += term.eq(sum_mod(m, [base, *parts], width=ACC_BITS,
-                                            name=f"term_{col}_sum"))
+            with m.If(add & restart):
+                m.d.sync += term.eq(total)
+            with m.Elif(add):
+                m.d.sync += term.eq(term + total)
         m.d.comb += self.init.eq(delay(m, self.load | self.clear, TERM_LATENCY, name="init"))
         return m

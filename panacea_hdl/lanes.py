@@ -30,7 +30,7 @@ from golden_model.slicing import WEIGHT_SLICE_SHIFT, split_weight
 
 __all__ = ["MAC_STAGES", "SPLIT_BITS", "CSD_DIGIT", "SEL_ZERO", "SEL_POS", "SEL_NEG",
            "csd_terms", "digit_stage", "operand_stage", "product_stage", "combine_stage",
-           "delay", "shift_by_split", "sum_mod", "lane_accumulator"]
+           "delay", "shift_by_split", "lane_accumulator"]
 
 #: Register stages from an issue at a PEA's inputs to its accumulators.
 MAC_STAGES = 4
@@ -201,37 +201,20 @@ def shift_by_split(m, value, split, splits, *, name):
     return out
 
 
-def sum_mod(m, values, *, width, name):
-    """``sum(values) mod 2**width`` (signed), with one carry chain for up to three values.
-
-    Three values go through a carry-save layer first (bitwise sum and majority, one LUT
-    level), so the register behind gets one carry chain, not two in a row.
-    """
-    ext = []
-    for i, v in enumerate(values):
-        e = Signal(signed(width), name=f"{name}_in{i}")
-        m.d.comb += e.eq(v)
-        ext.append(e)
-    if len(ext) <= 2:
-        return sum(ext[1:], ext[0])[:width].as_signed()
-    if len(ext) != 3:
-        raise ValueError("sum_mod adds at most three values")
-    a, b, c = ext
-    carry = (a & b) | (a & c) | (b & c)
-    return ((a ^ b ^ c) + (carry << 1))[:width].as_signed()
-
-
 def lane_accumulator(m, name, *, init, init_value, addends):
     """Stage t+4: a 32-bit accumulator register ``name``.
 
     At the end of a cycle with ``init`` high it takes ``init_value`` (the compensation term),
     otherwise it adds the sum of ``addends`` (registers that are 0 when they hold no MAC, see
-    :func:`combine_stage`; at most two). ``init`` wins: a MAC completing in the same cycle is
-    dropped. Returns the accumulator signal.
+    :func:`combine_stage`). ``init`` wins: a MAC completing in the same cycle is dropped.
+    Returns the accumulator signal.
     """
     acc = Signal(signed(ACC_BITS), name=name)
+    total = acc
+    for a in addends:
+        total = total + a
     with m.If(init):
         m.d.sync += acc.eq(init_value)
     with m.Else():
-        m.d.sync += acc.eq(sum_mod(m, [acc, *addends], width=ACC_BITS, name=f"{name}_sum"))
+        m.d.sync += acc.eq(total)
     return acc
