@@ -4,9 +4,9 @@ The term ``((s << L) - z) * C[col]``, with ``C[col] = sum_k W[k, col]``, folds t
 and the skipped high-order value ``s`` back into every output of the column (``-z * C[col]``
 in the ``sibia`` and ``dense`` variants, which have no r logic). It is accumulated during
 LOAD from the weight rows already on their way to the weight buffer (no extra traffic), as
-``sum_k ((s * W[k, col]) << L) - z * W[k, col]`` through two lanes of the MAC pipeline of
-:mod:`panacea_hdl.lanes` (operands ``s`` and ``-z``): no wide multiplier, no path longer
-than the MAC lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.accumulators.Accumulators`).
+``sum_k ((s << L) - z) * W[k, col]`` through one lane of the MAC pipeline of
+:mod:`panacea_hdl.lanes` (operand ``(s << L) - z``, radix-4 products): no wide multiplier, no
+path longer than the MAC lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.accumulators.Accumulators`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from golden_model.config import ACC_BITS, ACT_BITS
 
 from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
-                    product_stage)
+                    product_stage, shift_by_split)
 from .layouts import check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
@@ -30,9 +30,9 @@ TERM_LATENCY = 4
 class Compensator(wiring.Component):
     """The term ``((s << L) - z) * C`` (``-z * C`` in the baselines), built during LOAD.
 
-    Pipeline: a write (``load``) in cycle t registers the digits of ``w`` (and ``s``, ``-z``)
-    at the edge ending t, the slice products ``s*W`` and ``-z*W`` at t+1, their sums (the
-    first shifted by L) at t+2, and adds both into ``term`` at the edge ending t+3; ``init``
+    Pipeline: a write (``load``) in cycle t registers the digits of ``w`` and the factor
+    ``f = (s << L) - z`` (and ``-f``) at the edge ending t, the slice products ``f*WH`` and
+    ``f*WL`` at t+1, their sum at t+2, and adds it into ``term`` at the edge ending t+3; ``init``
     is high in cycle t+4 (= t + :data:`TERM_LATENCY`), when the accumulators may take the
     term. The top level holds ``s``, ``z`` and ``split`` stable from START.
 
@@ -86,16 +86,18 @@ class Compensator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        # the term is sum_k (s*W << L) - z*W: two lanes of the MAC pipeline, whose operands
-        # are no wider than an INT8 lane's (one 11-bit factor (s << L) - z would make the
-        # widest multiplier of the core). The operands are registered (they come straight
-        # from CSR registers), one copy per column: one register would fan out to every
-        # column's multipliers.
+        # the term is sum_k f * W with the factor f = (s << L) - z as the operand of one lane
+        # of the MAC pipeline (radix-4 products select among f, -f, 2f, -2f: no multiplier
+        # wider than the PEs'). f and -f are registered from the inputs of the write's cycle
+        # (they come straight from CSR registers), one copy per column: one register would
+        # fan out to every column's lane.
         cols = cfg.pea_cols
-        neg_z = [operand_stage(m, -self.z, name=f"neg_z_{c}") for c in range(cols)]
-        skip_r = cfg.variant == "panacea"
-        if skip_r:
-            s_r = [operand_stage(m, self.s, name=f"s_{c}") for c in range(cols)]
+        if cfg.variant == "panacea":
+            s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
+            f_pos, f_neg = s_shift - self.z, self.z - s_shift
+        else:                       # nothing skipped at a nonzero value: -z * C only
+            f_pos, f_neg = -self.z, self.z
+        factors = [operand_stage(m, f_pos, neg=f_neg, name=f"factor_{c}") for c in range(cols)]
 
         # the write's digits are registered at once (no read port in front of this lane)
         digits = digit_stage(m, self.w, name="w")
@@ -105,21 +107,13 @@ class Compensator(wiring.Component):
         add = delay(m, write, 2, name="add")
         restart = delay(m, first, 2, name="restart")
         with_w = delay(m, self.load, 2, name="with_w")          # in the combine stage
-        if skip_r:
-            split = delay(m, self.split, 2, name="split")        # the write's own L
         for col in range(cols):
-            [p] = combine_stage(m, product_stage(m, neg_z[col], digits[col], name=f"z_{col}"),
-                                name=f"z_{col}", gates=[with_w])
-            total = p
-            if skip_r:
-                [q] = combine_stage(m, product_stage(m, s_r[col], digits[col], name=f"s_{col}"),
-                                    name=f"s_{col}", split=split, splits=cfg.splits,
-                                    gates=[with_w])
-                total = p + q
+            [p] = combine_stage(m, product_stage(m, factors[col], digits[col], name=f"t_{col}"),
+                                name=f"t_{col}", gates=[with_w])
             term = self.term[col]
             with m.If(add & restart):
-                m.d.sync += term.eq(total)
+                m.d.sync += term.eq(p)
             with m.Elif(add):
-                m.d.sync += term.eq(term + total)
+                m.d.sync += term.eq(term + p)
         m.d.comb += self.init.eq(delay(m, self.load | self.clear, TERM_LATENCY, name="init"))
         return m

@@ -117,13 +117,17 @@ def digit_stage(m, w_row, *, name):
     return out
 
 
-def operand_stage(m, x, *, name):
-    """Register ``(x, -x)`` beside the digits: the product stage only selects and shifts."""
+def operand_stage(m, x, *, name, neg=None):
+    """Register ``(x, -x)`` beside the digits: the product stage only selects and shifts.
+
+    ``neg`` is an expression for ``-x`` when it is cheaper than negating ``x`` (e.g. the
+    difference the other way round).
+    """
     width = x.shape().width + (0 if x.shape().signed else 1)
     pos = Signal(signed(width), name=f"{name}_pos")
-    neg = Signal(signed(width + 1), name=f"{name}_neg")
-    m.d.sync += [pos.eq(x), neg.eq(-x)]
-    return pos, neg
+    neg_r = Signal(signed(width + 1), name=f"{name}_neg")
+    m.d.sync += [pos.eq(x), neg_r.eq(-x if neg is None else neg)]
+    return pos, neg_r
 
 
 def _term(operand, sel, k, width):
