@@ -14,18 +14,18 @@ In the ``dense`` variant (:class:`~panacea_hdl.int8_pea.Int8PEA`) only the first
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS
 
 from .lanes import lane_accumulator
-from .layouts import check_config
+from .layouts import ConfigComponent, check_config
 
 __all__ = ["Accumulators"]
 
 
-class Accumulators(wiring.Component):
+class Accumulators(ConfigComponent):
     """``rows_per_pass x pea_cols`` accumulators, initialised to the compensation term.
 
     Parameters
@@ -71,9 +71,6 @@ class Accumulators(wiring.Component):
         members["y"] = Out(data.ArrayLayout(signed(ACC_BITS), lanes))
         super().__init__(members)
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

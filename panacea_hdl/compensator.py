@@ -6,20 +6,21 @@ in the ``sibia`` and ``dense`` variants, which have no r logic). It is accumulat
 LOAD from the weight rows already on their way to the weight buffer (no extra traffic), as
 ``sum_k ((s << L) - z) * W[k, col]`` through one lane of the MAC pipeline of
 :mod:`panacea_hdl.lanes` (operand ``(s << L) - z``, radix-4 products): no wide multiplier, no
-path longer than the MAC lanes'. The PEA's accumulators start from it (:class:`~panacea_hdl.accumulators.Accumulators`).
+path longer than the MAC lanes'. The PEA's accumulators start from it
+(:class:`~panacea_hdl.accumulators.Accumulators`).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
 
 from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                     product_stage, shift_by_split)
-from .layouts import check_config, w_row_layout
+from .layouts import ConfigComponent, check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
 
@@ -27,7 +28,7 @@ __all__ = ["Compensator", "TERM_LATENCY"]
 TERM_LATENCY = 4
 
 
-class Compensator(wiring.Component):
+class Compensator(ConfigComponent):
     """The term ``((s << L) - z) * C`` (``-z * C`` in the baselines), built during LOAD.
 
     Pipeline: a write (``load``) in cycle t registers the digits of ``w`` and the factor
@@ -79,9 +80,6 @@ class Compensator(wiring.Component):
         members["init"] = Out(1)
         super().__init__(members)
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

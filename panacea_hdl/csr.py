@@ -7,12 +7,12 @@ The CSR block holds the parameter registers and the performance counters; the st
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from . import regmap
 from .axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
-from .layouts import check_config
+from .layouts import ConfigComponent, check_config
 
 __all__ = ["CSR", "COUNTER_BITS", "counter_inc_bits"]
 
@@ -30,7 +30,7 @@ def counter_inc_bits(config) -> int:
     return max(2, cfg.rle_run_bits)
 
 
-class CSR(wiring.Component):
+class CSR(ConfigComponent):
     """AXI4-Lite subordinate register file.
 
     One outstanding write and one outstanding read: a write is performed once both its
@@ -88,10 +88,6 @@ class CSR(wiring.Component):
             "counters": Out(data.ArrayLayout(unsigned(COUNTER_BITS), n)),
         })
 
-    @property
-    def config(self):
-        """The :class:`~golden_model.config.PanaceaConfig` this block was built for."""
-        return self._config
 
     def elaborate(self, platform):
         cfg = self._config

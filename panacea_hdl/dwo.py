@@ -13,19 +13,19 @@ Every lane has its own product signal and output port, for simulation speed: see
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
 from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                     product_stage)
-from .layouts import check_config, ho_vector_layout, w_row_layout
+from .layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
 
 __all__ = ["DWO"]
 
 
-class DWO(wiring.Component):
+class DWO(ConfigComponent):
     """Sparse high-order MAC array: ``G x pea_cols`` slice-product lanes.
 
     Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the tile and
@@ -71,9 +71,6 @@ class DWO(wiring.Component):
             "q": Out(signed(self._q_bits)).array(cfg.rows_per_pass * cfg.pea_cols),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

@@ -15,13 +15,13 @@ the pass's rows at one k) per cycle, k = 0 .. K-1. See ``docs/baselines.md``.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
 
 from .compensator import Compensator
-from .layouts import check_config, k_shape, lo_beat_layout, w_row_layout
+from .layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, w_row_layout
 from .accumulators import Accumulators
 from .lanes import (MAC_STAGES, combine_stage, delay, digit_stage, operand_stage,
                     product_stage)
@@ -38,7 +38,7 @@ def _check_dense(config, what):
     return cfg
 
 
-class Int8PEA(wiring.Component):
+class Int8PEA(ConfigComponent):
     """One INT8 PE array: weight buffer, ``2G x pea_cols`` 8x8-bit MACs, compensator.
 
     Timing contract (the same as :class:`~panacea_hdl.pea.PEA`'s SWO side): an issue
@@ -87,10 +87,6 @@ class Int8PEA(wiring.Component):
             "y": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
         })
 
-    @property
-    def config(self):
-        """The :class:`PanaceaConfig` this PEA was built for."""
-        return self._config
 
     def elaborate(self, platform):
         m = Module()
@@ -127,7 +123,7 @@ class Int8PEA(wiring.Component):
         return m
 
 
-class BeatIssuer(wiring.Component):
+class BeatIssuer(ConfigComponent):
     """Pass scheduler of the INT8 array: one ``lo`` beat per cycle, k = 0 .. K-1.
 
     The issue outputs are combinational in the cycle a beat is accepted. With ``lo`` always
@@ -168,9 +164,6 @@ class BeatIssuer(wiring.Component):
             "pass_done": Out(1),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

@@ -11,12 +11,12 @@ Field order is bit order: the first field / lane 0 is at the least significant b
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
-from amaranth.lib import data
+from amaranth.lib import data, wiring
 
 from golden_model import formats
 from golden_model.config import ACC_BITS, WEIGHT_BITS, PanaceaConfig
 
-__all__ = ["check_config", "rle_word_layout", "ho_vector_layout", "lo_beat_layout",
+__all__ = ["ConfigComponent", "check_config", "rle_word_layout", "ho_vector_layout", "lo_beat_layout",
            "w_beat_layout", "w_row_layout", "y_beat_layout", "k_shape"]
 
 
@@ -94,3 +94,16 @@ def k_shape(config):
     shape = unsigned(cfg.k_bits)
     assert (1 << shape.width) > cfg.k_max
     return shape
+
+
+class ConfigComponent(wiring.Component):
+    """A :class:`~amaranth.lib.wiring.Component` built for one ``PanaceaConfig``.
+
+    Subclasses validate the config (:func:`check_config`) into ``self._config`` before calling
+    ``super().__init__(signature)``; the config is exposed read-only as :attr:`config`.
+    """
+
+    @property
+    def config(self):
+        """The :class:`~golden_model.config.PanaceaConfig` this block was built for."""
+        return self._config

@@ -27,7 +27,7 @@ value is the constant 0 inside the PEA (no ``s`` input) and the compensation ter
 from __future__ import annotations
 
 from amaranth.hdl import Module, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
@@ -36,14 +36,15 @@ from .accumulators import Accumulators
 from .compensator import Compensator
 from .dwo import DWO
 from .lanes import SPLIT_BITS
-from .layouts import check_config, ho_vector_layout, k_shape, lo_beat_layout, w_row_layout
+from .layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
+                      w_row_layout)
 from .swo import SWO
 from .weight_buffer import WeightBuffer
 
 __all__ = ["PEA"]
 
 
-class PEA(wiring.Component):
+class PEA(ConfigComponent):
     """One PE array: weight buffer, SWO, DWO, compensator and accumulators.
 
     Timing contract (the MAC pipeline of :mod:`panacea_hdl.lanes`): an issue (``swo_en`` /
@@ -115,10 +116,6 @@ class PEA(wiring.Component):
         })
         super().__init__(members)
 
-    @property
-    def config(self):
-        """The :class:`PanaceaConfig` this PEA was built for."""
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

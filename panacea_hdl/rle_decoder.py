@@ -9,18 +9,18 @@ format is documented in :mod:`golden_model.formats` and laid out by
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
 
-from .layouts import check_config, ho_vector_layout, k_shape, rle_word_layout
+from .layouts import ConfigComponent, check_config, ho_vector_layout, k_shape, rle_word_layout
 from .regmap import ErrorCode
 
 __all__ = ["RLEDecoder"]
 
 
-class RLEDecoder(wiring.Component):
+class RLEDecoder(ConfigComponent):
     """Decoder of the RLE packets of one pass (double-tile: tile 0's packet, then tile 1's).
 
     One word is accepted per cycle while ``active`` is high and the decoder is neither
@@ -93,10 +93,6 @@ class RLEDecoder(wiring.Component):
             "error_code": Out(4),
         })
 
-    @property
-    def config(self):
-        """The :class:`~golden_model.config.PanaceaConfig` this decoder was built for."""
-        return self._config
 
     def elaborate(self, platform):
         cfg = self._config

@@ -17,13 +17,14 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import check_config, ho_vector_layout, k_shape, lo_beat_layout, rle_word_layout
+from .layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
+                      rle_word_layout)
 from .rle_decoder import RLEDecoder
 
 __all__ = ["SkipController"]
 
 
-class SkipController(wiring.Component):
+class SkipController(ConfigComponent):
     """Pass scheduler: SWO issues from ``lo``, DWO issues from the decoded ``ho`` stream.
 
     Issue outputs are combinational in the cycle their beat/word is accepted (the PEA
@@ -85,10 +86,6 @@ class SkipController(wiring.Component):
             "error_code": Out(4),
         })
 
-    @property
-    def config(self):
-        """The :class:`~golden_model.config.PanaceaConfig` this controller was built for."""
-        return self._config
 
     def elaborate(self, platform):
         cfg = self._config

@@ -15,18 +15,17 @@ simulators (Icarus) re-evaluate the whole vector whenever one lane changes, whic
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import WEIGHT_BITS
 
 from .lanes import combine_stage, delay, digit_stage, operand_stage, product_stage
-from .layouts import check_config, lo_beat_layout, w_row_layout
+from .layouts import ConfigComponent, check_config, lo_beat_layout, w_row_layout
 
 __all__ = ["SWO"]
 
 
-class SWO(wiring.Component):
+class SWO(ConfigComponent):
     """Dense low-order MAC array: ``2G x pea_cols`` slice-product lanes.
 
     Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the operands
@@ -62,9 +61,6 @@ class SWO(wiring.Component):
                 cfg.rows_per_pass * cfg.pea_cols),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

@@ -7,7 +7,8 @@ the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals
 the cycle in which the controller reports ``pass_done`` is the first of the DRAIN cycles
 (the PEAs register their products before the accumulators); HANDOFF copies the
 PEAs' results into the output bank (waiting while the bank still sends the previous pass) and
-resets the accumulators to the compensation terms; the bank sends one ``y`` beat per valid row while the next pass runs.
+resets the accumulators to the compensation terms; the bank sends one ``y`` beat per valid row
+while the next pass runs.
 
 The same generator builds the baselines of ``docs/baselines.md`` (``config.variant``) behind
 the same host interface: ``sibia`` (the same bit-slice PEAs without r logic; MODE aqs is a
@@ -30,8 +31,8 @@ from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, Stre
 from .csr import CSR
 from .int8_pea import BeatIssuer, Int8PEA
 from .lanes import MAC_STAGES
-from .layouts import (check_config, k_shape, lo_beat_layout, rle_word_layout, w_beat_layout,
-                      y_beat_layout)
+from .layouts import (ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout,
+                      w_beat_layout, y_beat_layout)
 from .pea import PEA
 from .regmap import ErrorCode
 from .skip_controller import SkipController
@@ -42,7 +43,7 @@ __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 ISSUE_CYCLES = 1
 
 
-class PanaceaCore(wiring.Component):
+class PanaceaCore(ConfigComponent):
     """The accelerator core with its host interfaces.
 
     Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
@@ -87,10 +88,6 @@ class PanaceaCore(wiring.Component):
             "irq": Out(1),
         })
 
-    @property
-    def config(self):
-        """The :class:`~golden_model.config.PanaceaConfig` this core was built for."""
-        return self._config
 
     def elaborate(self, platform):
         cfg = self._config

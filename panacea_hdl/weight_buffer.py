@@ -12,16 +12,15 @@ LOAD writes and PASS reads never happen in the same cycle, so transparency is no
 from __future__ import annotations
 
 from amaranth.hdl import Module
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .layouts import check_config, k_shape, w_row_layout
+from .layouts import ConfigComponent, check_config, k_shape, w_row_layout
 
 __all__ = ["WeightBuffer"]
 
 
-class WeightBuffer(wiring.Component):
+class WeightBuffer(ConfigComponent):
     """``k_max`` rows of ``w_row_layout`` with one write port and two read ports.
 
     Parameters
@@ -57,9 +56,6 @@ class WeightBuffer(wiring.Component):
             members.update({"b_en": In(1), "b_addr": In(k), "b_data": Out(row)})
         super().__init__(members)
 
-    @property
-    def config(self):
-        return self._config
 
     @property
     def read_ports(self):
