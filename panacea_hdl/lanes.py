@@ -4,7 +4,7 @@ One definition of each stage, so the operators cannot drift apart. A MAC issued 
 (operands registered, weight row addressed on a synchronous read port) goes through
 
 ====  ==========================================================================
-t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered as two-term
+t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered as radix-4
       codes (:func:`digit_stage`, one per column, shared by all rows of an operator), the
       operands as ``(x, -x)`` (:func:`operand_stage`)
 t+2   the two slice products ``x*WL`` and ``x*WH`` are registered (:func:`product_stage`:
@@ -28,8 +28,8 @@ from golden_model.config import ACC_BITS, SPLIT_RANGE
 from golden_model.slicing import WEIGHT_SLICE_SHIFT, split_weight
 
 
-__all__ = ["MAC_STAGES", "SPLIT_BITS", "CSD_DIGIT", "SEL_ZERO", "SEL_POS", "SEL_NEG",
-           "csd_terms", "digit_stage", "operand_stage", "product_stage", "combine_stage",
+__all__ = ["MAC_STAGES", "SPLIT_BITS", "RADIX4_DIGIT", "SEL_ZERO", "SEL_POS", "SEL_NEG",
+           "radix4_terms", "digit_stage", "operand_stage", "product_stage", "combine_stage",
            "delay", "shift_by_split", "lane_accumulator"]
 
 #: Register stages from an issue at a PEA's inputs to its accumulators.
@@ -52,7 +52,7 @@ def delay(m, value, cycles, *, name):
 #: {0, +-1, +-2} (Booth-style): ``s1``/``s2`` select 0, +x or -x (:data:`SEL_ZERO`,
 #: :data:`SEL_POS`, :data:`SEL_NEG`) and ``k1``/``k2`` shift it by 0 or 1
 #: (e.g. 7 = 4 * 2 - 1, 5 = 4 * 1 + 1, 6 = 4 * 1 + 2).
-CSD_DIGIT = data.StructLayout({"s1": 2, "k1": 1, "s2": 2, "k2": 1})
+RADIX4_DIGIT = data.StructLayout({"s1": 2, "k1": 1, "s2": 2, "k2": 1})
 SEL_ZERO, SEL_POS, SEL_NEG = 0, 1, 2
 
 
@@ -63,8 +63,8 @@ def _radix4_term(t):
     return (SEL_NEG if t < 0 else SEL_POS), abs(t) >> 1
 
 
-def csd_terms(d):
-    """``((s1, k1), (s2, k2))`` of the digit ``d`` in [-8, 8] (see :data:`CSD_DIGIT`)."""
+def radix4_terms(d):
+    """``((s1, k1), (s2, k2))`` of the digit ``d`` in [-8, 8] (see :data:`RADIX4_DIGIT`)."""
     if not -8 <= d <= 8:
         raise ValueError(f"weight digit {d} outside [-8, 8]")
     for t1 in (0, 1, -1, 2, -2):
@@ -74,24 +74,24 @@ def csd_terms(d):
     raise AssertionError(d)          # every digit in [-8, 8] has a radix-4 form
 
 
-def _csd_register(m, bits, digit_of, *, name):
-    """Register the two-term code of the digit ``digit_of(raw)`` of the raw bits ``bits``.
+def _digit_register(m, bits, digit_of, *, name):
+    """Register the radix-4 code of the digit ``digit_of(raw)`` of the raw bits ``bits``.
 
     The code is a table of the raw weight bits, not of the digit's value: no adder (the
     borrow of ``WH``) in front of it.
     """
-    r = Signal(CSD_DIGIT, name=name)
+    r = Signal(RADIX4_DIGIT, name=name)
     with m.Switch(bits):
         for raw in range(1 << len(bits)):
             with m.Case(raw):
-                (s1, k1), (s2, k2) = csd_terms(digit_of(raw))
-                m.d.sync += r.eq(CSD_DIGIT.const({"s1": s1, "k1": k1, "s2": s2, "k2": k2}))
+                (s1, k1), (s2, k2) = radix4_terms(digit_of(raw))
+                m.d.sync += r.eq(RADIX4_DIGIT.const({"s1": s1, "k1": k1, "s2": s2, "k2": k2}))
     return r
 
 
 def digit_stage(m, w_row, *, name):
     """Stage t+1: the signed digits ``(WH, WL)`` of every weight of ``w_row``, registered as
-    two-term codes (:data:`CSD_DIGIT`).
+    radix-4 codes (:data:`RADIX4_DIGIT`).
 
     ``w_row`` is the read data of a synchronous port addressed at the issue. Returns one
     ``(wh, wl)`` pair of registers per member of ``w_row``. The digits are those of
@@ -112,8 +112,8 @@ def digit_stage(m, w_row, *, name):
     out = []
     for c in range(len(w_row)):
         w = Value.cast(w_row[c])
-        out.append((_csd_register(m, w[n - 1:2 * n], wh_of, name=f"{name}_wh_{c}"),
-                    _csd_register(m, w[:n], wl_of, name=f"{name}_wl_{c}")))
+        out.append((_digit_register(m, w[n - 1:2 * n], wh_of, name=f"{name}_wh_{c}"),
+                    _digit_register(m, w[:n], wl_of, name=f"{name}_wl_{c}")))
     return out
 
 
@@ -140,7 +140,7 @@ def product_stage(m, operand, digits, *, name):
     """Stage t+2: the two slice products ``(x*WH, x*WL)``, registered.
 
     ``operand`` is ``(x, -x)`` from :func:`operand_stage`. Each product of ``x`` by a digit
-    in [-8, 8] is ``4 * t1 + t2`` with ``t1, t2`` in {0, +-x, +-2x} (:data:`CSD_DIGIT`):
+    in [-8, 8] is ``4 * t1 + t2`` with ``t1, t2`` in {0, +-x, +-2x} (:data:`RADIX4_DIGIT`):
     two 5-way multiplexers and one adder, not an array multiplier.
     """
     width = operand[1].shape().width + 4             # |x * d| <= 8 |x|

@@ -18,7 +18,7 @@ from golden_model.slicing import split_weight
 from panacea_hdl import layouts
 from panacea_hdl.accumulators import Accumulators
 from panacea_hdl.compensator import TERM_LATENCY, Compensator
-from panacea_hdl.lanes import CSD_DIGIT, MAC_STAGES, SEL_NEG, SEL_POS, SEL_ZERO, digit_stage
+from panacea_hdl.lanes import RADIX4_DIGIT, MAC_STAGES, SEL_NEG, SEL_POS, SEL_ZERO, digit_stage
 from panacea_hdl.weight_buffer import WeightBuffer
 
 CONFIGS = list(PRESETS.values()) + [
@@ -78,7 +78,7 @@ def test_digit_stage_codes_every_int8_weight():
             for c in (ch, cl):
                 raw = ctx.get(c.as_value())
                 codes.append({name: (raw >> field.offset) & ((1 << field.width) - 1)
-                              for name, field in CSD_DIGIT})
+                              for name, field in RADIX4_DIGIT})
             got.append((decode(codes[0]), decode(codes[1])))
 
     sim = Simulator(m)
