@@ -71,7 +71,6 @@ class Accumulators(ConfigComponent):
         members["y"] = Out(data.ArrayLayout(signed(ACC_BITS), lanes))
         super().__init__(members)
 
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config

@@ -80,7 +80,6 @@ class Compensator(ConfigComponent):
         members["init"] = Out(1)
         super().__init__(members)
 
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config

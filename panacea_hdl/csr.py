@@ -88,7 +88,6 @@ class CSR(ConfigComponent):
             "counters": Out(data.ArrayLayout(unsigned(COUNTER_BITS), n)),
         })
 
-
     def elaborate(self, platform):
         cfg = self._config
         m = Module()

@@ -71,7 +71,6 @@ class DWO(ConfigComponent):
             "q": Out(signed(self._q_bits)).array(cfg.rows_per_pass * cfg.pea_cols),
         })
 
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config

@@ -87,7 +87,6 @@ class Int8PEA(ConfigComponent):
             "y": Out(data.ArrayLayout(signed(ACC_BITS), cfg.rows_per_pass * cfg.pea_cols)),
         })
 
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
@@ -163,7 +162,6 @@ class BeatIssuer(ConfigComponent):
             "mac_a": Out(lo_beat_layout(cfg)),
             "pass_done": Out(1),
         })
-
 
     def elaborate(self, platform):
         m = Module()

@@ -116,7 +116,6 @@ class PEA(ConfigComponent):
         })
         super().__init__(members)
 
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config

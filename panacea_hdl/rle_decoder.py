@@ -93,7 +93,6 @@ class RLEDecoder(ConfigComponent):
             "error_code": Out(4),
         })
 
-
     def elaborate(self, platform):
         cfg = self._config
         m = Module()

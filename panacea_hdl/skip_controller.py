@@ -86,7 +86,6 @@ class SkipController(ConfigComponent):
             "error_code": Out(4),
         })
 
-
     def elaborate(self, platform):
         cfg = self._config
         m = Module()

@@ -61,7 +61,6 @@ class SWO(ConfigComponent):
                 cfg.rows_per_pass * cfg.pea_cols),
         })
 
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config

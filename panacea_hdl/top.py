@@ -88,7 +88,6 @@ class PanaceaCore(ConfigComponent):
             "irq": Out(1),
         })
 
-
     def elaborate(self, platform):
         cfg = self._config
         m = Module()

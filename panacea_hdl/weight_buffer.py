@@ -56,7 +56,6 @@ class WeightBuffer(ConfigComponent):
             members.update({"b_en": In(1), "b_addr": In(k), "b_data": Out(row)})
         super().__init__(members)
 
-
     @property
     def read_ports(self):
         """Number of read ports (1 or 2)."""
