@@ -47,8 +47,9 @@ class PanaceaCore(ConfigComponent):
     """The accelerator core with its host interfaces.
 
     Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
-    DRAIN cycle) -> HANDOFF -> next PASS, next block's LOAD, or FINISH (until the bank has
-    sent its last beat) -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
+    first DRAIN cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the
+    copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
+    -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
     without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
     or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank.
     START is ignored while busy, ABORT while idle. The performance counters clear at START and
