@@ -17,107 +17,46 @@ References, both independent of the RTL:
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import reference_gemm
 from golden_model.config import PRESETS
-from golden_model.formats import pack_lanes, unpack_lanes
 from panacea_hdl.compensator import TERM_LATENCY
 from panacea_hdl.int8_pea import BeatIssuer, Int8PEA
 from panacea_hdl.lanes import MAC_STAGES
+from sim_tests.unit.pea_contract import (AccumulatorContract, assert_traces_equal, simulate_program,
+                                         wrap32)
+from sim_tests.unit.pea_contract import model_trace as contract_trace
 
-MASK32 = (1 << 32) - 1
 TINY = PRESETS["tiny_dense"]
 
 
-def wrap32(x):
-    x = np.asarray(x, dtype=np.int64) & MASK32
-    return np.where(x >> 31, x - (1 << 32), x)
-
-
-class Int8PEAModel:
+class Int8PEAModel(AccumulatorContract):
     """Cycle model of the Int8PEA contract (whole integers, ``z`` constant)."""
 
     def __init__(self, cfg, z):
-        self.cfg = cfg
-        self.z = z
-        self.wbuf = np.zeros((cfg.k_max, cfg.pea_cols), dtype=np.int64)
-        self.acc = np.zeros((cfg.rows_per_pass, cfg.pea_cols), dtype=np.int64)
-        self.term = np.zeros(cfg.pea_cols, dtype=np.int64)
-        self.macs = deque([None] * MAC_STAGES)      # in flight, oldest first
-        self.comp = deque([None] * TERM_LATENCY)
+        super().__init__(cfg)
+        self.factor = -z
 
-    def y(self):
-        return self.acc.reshape(-1).copy()
-
-    def step(self, c):
-        issued = None
-        if c.get("mac_en"):     # the read port returns the row before this cycle's write
-            issued = np.outer(np.asarray(c["mac_a"], dtype=np.int64), self.wbuf[c["mac_k"]])
-        landing = self.macs.popleft()
-        self.macs.append(issued)
-        w_data = np.asarray(c.get("w_data", np.zeros(self.cfg.pea_cols)), dtype=np.int64)
-        op = None
-        if c.get("w_we") or c.get("comp_clear"):
-            op = (bool(c.get("comp_clear")), bool(c.get("w_we")), -self.z * w_data)
-        init_op = self.comp.popleft()
-        term_op = self.comp[0]
-        self.comp.append(op)
-        if c.get("acc_clear") or init_op is not None:
-            self.acc = np.tile(self.term, (self.cfg.rows_per_pass, 1))
-        elif landing is not None:
-            self.acc = wrap32(self.acc + landing)
-        if term_op is not None:
-            clear, load, fw = term_op
-            if clear:
-                self.term = wrap32(fw) if load else np.zeros_like(self.term)
-            else:
-                self.term = wrap32(self.term + fw)
-        if c.get("w_we"):
-            self.wbuf[c["w_addr"]] = w_data
+    def issue(self, c):
+        if not c.get("mac_en"):
+            return []
+        return [np.outer(np.asarray(c["mac_a"], dtype=np.int64), self.wbuf[c["mac_k"]])]
 
 
 def model_trace(cfg, program, z):
-    model = Int8PEAModel(cfg, z)
-    out = []
-    for c in program:
-        out.append(model.y())
-        model.step(c)
-    out.append(model.y())
-    return np.array(out)
+    return contract_trace(Int8PEAModel(cfg, z), program)
 
 
 def simulate(cfg, program, z):
     """``y`` in every cycle of ``program`` (one dict of inputs per cycle), plus after it."""
     dut = Int8PEA(config=cfg)
-    lanes = cfg.rows_per_pass * cfg.pea_cols
-    raw = {n: getattr(dut, n).as_value() for n in ("w_data", "mac_a", "y")}
-    trace = []
-
-    async def tb(ctx):
-        ctx.set(dut.z, z)
-        for c in program:
-            ctx.set(dut.w_we, c.get("w_we", 0))
-            ctx.set(dut.w_addr, c.get("w_addr", 0))
-            ctx.set(raw["w_data"], pack_lanes(c.get("w_data", [0] * cfg.pea_cols), 8))
-            ctx.set(dut.comp_clear, c.get("comp_clear", 0))
-            ctx.set(dut.mac_en, c.get("mac_en", 0))
-            ctx.set(dut.mac_k, c.get("mac_k", 0))
-            ctx.set(raw["mac_a"], pack_lanes(c.get("mac_a", [0] * cfg.rows_per_pass), 8))
-            ctx.set(dut.acc_clear, c.get("acc_clear", 0))
-            trace.append(ctx.get(raw["y"]))
-            await ctx.tick()
-        trace.append(ctx.get(raw["y"]))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
-    return np.array([unpack_lanes(v, 32, lanes, signed=True) for v in trace])
+    return simulate_program(
+        dut, program, fixed=[(dut.z, z)],
+        scalars=("w_we", "w_addr", "comp_clear", "mac_en", "mac_k", "acc_clear"),
+        arrays={"w_data": (8, cfg.pea_cols), "mac_a": (8, cfg.rows_per_pass)})
 
 
 def load_program(W, rng, gaps=0.0):
@@ -127,14 +66,6 @@ def load_program(W, rng, gaps=0.0):
             prog.append({})
         prog.append(dict(w_we=1, w_addr=k, w_data=[int(x) for x in W[k]], comp_clear=int(k == 0)))
     return prog
-
-
-def assert_traces_equal(got, want, what=""):
-    bad = np.argwhere(got != want)
-    if bad.size:
-        cyc, lane = bad[0]
-        raise AssertionError(f"{what}: first mismatch in cycle {cyc}, lane {lane}: got "
-                             f"{got[cyc, lane]}, expected {want[cyc, lane]} ({len(bad)} lane-cycles)")
 
 
 @pytest.mark.parametrize("name", ["tiny_dense", "default_dense"])
@@ -211,7 +142,7 @@ def test_accumulator_wraps_mod_2_32():
     # y after the program only: compare the final value (the trace is long)
     got = simulate(cfg, prog, 0)[-1]
     assert (got == wrap32(np.full(got.shape, 70000 * 255 * 127))).all()
-    assert 70000 * 255 * 127 > MASK32 // 2        # the test really wraps
+    assert 70000 * 255 * 127 > (1 << 31) - 1      # the test really wraps
 
 
 @pytest.mark.parametrize("name", ["tiny_dense", "default_dense"])

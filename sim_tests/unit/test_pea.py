@@ -23,34 +23,25 @@ Two independent references:
 from __future__ import annotations
 
 import zlib
-from collections import deque
-
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import ConfigError, PRESETS, PanaceaConfig
 from golden_model.cycle_model import DRAIN_CYCLES
-from golden_model.formats import pack_lanes, unpack_lanes
 from golden_model.slicing import join_activation
 from panacea_hdl.compensator import TERM_LATENCY
 from panacea_hdl.lanes import MAC_STAGES
 from panacea_hdl.pea import PEA
-
-MASK32 = (1 << 32) - 1
+from sim_tests.unit.pea_contract import AccumulatorContract, assert_traces_equal, simulate_program
+from sim_tests.unit.pea_contract import model_trace as contract_trace
 
 # ---------------------------------------------------------------------------------------
-# independent model of the contract
+# independent model of the contract (the accumulator / term part: pea_contract.py)
 # ---------------------------------------------------------------------------------------
 
 
-def wrap32(x):
-    x = np.asarray(x, dtype=np.int64) & MASK32
-    return np.where(x >> 31, x - (1 << 32), x)
-
-
-class PEAModel:
+class PEAModel(AccumulatorContract):
     """Cycle-level model of the PEA's documented behaviour, with whole-weight arithmetic.
 
     ``s``, ``z`` and ``L`` are constant over a model's life (the documented use: stable from
@@ -59,26 +50,14 @@ class PEAModel:
     """
 
     def __init__(self, cfg: PanaceaConfig, s: int, z: int, L: int):
-        self.cfg = cfg
-        self.rows, self.cols, self.G = cfg.rows_per_pass, cfg.pea_cols, cfg.group_size
+        super().__init__(cfg)
+        self.G = cfg.group_size
         self.s = s if cfg.variant == "panacea" else 0
         self.L = L
         self.factor = (self.s << L) - z if cfg.variant == "panacea" else -z
-        self.wbuf = np.zeros((cfg.k_max, self.cols), dtype=np.int64)
-        self.acc = np.zeros((self.rows, self.cols), dtype=np.int64)
-        self.term = np.zeros(self.cols, dtype=np.int64)
-        # in flight, oldest first: the MAC products of the issues of the last MAC_STAGES
-        # cycles, the compensator writes/clears of the last TERM_LATENCY cycles
-        self.macs = deque([[] for _ in range(MAC_STAGES)])
-        self.comp = deque([None] * TERM_LATENCY)
 
-    def y(self):
-        return self.acc.reshape(-1).copy()
-
-    def step(self, c: dict):
-        """Advance over one clock edge with the inputs ``c`` of the cycle ending there."""
+    def issue(self, c: dict) -> list:
         issued = []
-        # the read ports return the rows as they are before this cycle's write
         if c.get("swo_en"):
             al = np.asarray(c["swo_al"], dtype=np.int64)
             issued.append(np.outer(al, self.wbuf[c["swo_k"]]))
@@ -88,41 +67,12 @@ class PEAModel:
             prod = np.zeros((self.rows, self.cols), dtype=np.int64)
             prod[t * self.G:(t + 1) * self.G] = np.outer(d, self.wbuf[c["dwo_k"]]) << self.L
             issued.append(prod)
-        landing = self.macs.popleft()                 # issued MAC_STAGES cycles ago
-        self.macs.append(issued)
-
-        w_data = np.asarray(c.get("w_data", np.zeros(self.cols)), dtype=np.int64)
-        op = None
-        if c.get("w_we") or c.get("comp_clear"):
-            op = (bool(c.get("comp_clear")), bool(c.get("w_we")), self.factor * w_data)
-        init_op = self.comp.popleft()                 # written TERM_LATENCY cycles ago
-        term_op = self.comp[0]                        # written TERM_LATENCY - 1 cycles ago
-        self.comp.append(op)
-
-        # accumulators: the term (register value before this edge) wins over a landing MAC
-        if c.get("acc_clear") or init_op is not None:
-            self.acc = np.tile(self.term, (self.rows, 1))
-        else:
-            self.acc = wrap32(self.acc + sum(landing, np.zeros_like(self.acc)))
-        if term_op is not None:
-            clear, load, fw = term_op
-            if clear:
-                self.term = wrap32(fw) if load else np.zeros_like(self.term)
-            else:
-                self.term = wrap32(self.term + fw)
-        if c.get("w_we"):
-            self.wbuf[c["w_addr"]] = w_data
+        return issued
 
 
 def model_trace(cfg, program, s, z, L):
     """``y`` of the model in every cycle of ``program``, plus after it."""
-    model = PEAModel(cfg, s, z, L)
-    out = []
-    for c in program:
-        out.append(model.y())
-        model.step(c)
-    out.append(model.y())
-    return np.array(out)
+    return contract_trace(PEAModel(cfg, s, z, L), program)
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,48 +87,15 @@ def simulate_pea(cfg, program, s, z, L, dut=None):
     is ``y`` after the last cycle.
     """
     dut = dut or PEA(config=cfg)
-    lanes = cfg.rows_per_pass * cfg.pea_cols
-    zeros_w, zeros_al, zeros_ah = [0] * cfg.pea_cols, [0] * cfg.rows_per_pass, [0] * cfg.group_size
-    trace = []
-    raw = {n: getattr(dut, n).as_value() for n in ("w_data", "swo_al", "dwo_ah", "y")}
-
-    async def tb(ctx):
-        if cfg.variant == "panacea":         # the sibia PEA has no s input (skip value 0)
-            ctx.set(dut.s, s)
-        ctx.set(dut.z, z)
-        ctx.set(dut.split, L)
-        for c in program:
-            ctx.set(dut.w_we, c.get("w_we", 0))
-            ctx.set(dut.w_addr, c.get("w_addr", 0))
-            ctx.set(raw["w_data"], pack_lanes(c.get("w_data", zeros_w), 8))
-            ctx.set(dut.comp_clear, c.get("comp_clear", 0))
-            ctx.set(dut.swo_en, c.get("swo_en", 0))
-            ctx.set(dut.swo_k, c.get("swo_k", 0))
-            ctx.set(raw["swo_al"], pack_lanes(c.get("swo_al", zeros_al), cfg.lo_bits))
-            ctx.set(dut.dwo_en, c.get("dwo_en", 0))
-            ctx.set(dut.dwo_k, c.get("dwo_k", 0))
-            ctx.set(dut.dwo_tile, c.get("dwo_tile", 0))
-            ctx.set(raw["dwo_ah"], pack_lanes(c.get("dwo_ah", zeros_ah), cfg.ho_bits))
-            ctx.set(dut.acc_clear, c.get("acc_clear", 0))
-            trace.append(ctx.get(raw["y"]))
-            await ctx.tick()
-        trace.append(ctx.get(raw["y"]))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
-    return np.array([unpack_lanes(v, 32, lanes, signed=True) for v in trace])
-
-
-def assert_traces_equal(got, want, what=""):
-    assert got.shape == want.shape
-    bad = np.argwhere(got != want)
-    if bad.size:
-        cyc, lane = bad[0]
-        raise AssertionError(f"{what}: first mismatch in cycle {cyc}, lane {lane}: "
-                             f"got {got[cyc, lane]}, expected {want[cyc, lane]} "
-                             f"({len(bad)} mismatching lane-cycles)")
+    fixed = [(dut.z, z), (dut.split, L)]
+    if cfg.variant == "panacea":         # the sibia PEA has no s input (skip value 0)
+        fixed.append((dut.s, s))
+    return simulate_program(
+        dut, program, fixed=fixed,
+        scalars=("w_we", "w_addr", "comp_clear", "swo_en", "swo_k", "dwo_en", "dwo_k",
+                 "dwo_tile", "acc_clear"),
+        arrays={"w_data": (8, cfg.pea_cols), "swo_al": (cfg.lo_bits, cfg.rows_per_pass),
+                "dwo_ah": (cfg.ho_bits, cfg.group_size)})
 
 
 # ---------------------------------------------------------------------------------------

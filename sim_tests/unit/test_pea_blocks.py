@@ -20,6 +20,7 @@ from panacea_hdl.accumulators import Accumulators
 from panacea_hdl.compensator import TERM_LATENCY, Compensator
 from panacea_hdl.lanes import RADIX4_DIGIT, MAC_STAGES, SEL_NEG, SEL_POS, SEL_ZERO, digit_stage
 from panacea_hdl.weight_buffer import WeightBuffer
+from sim_tests.unit.pea_contract import wrap32
 
 CONFIGS = list(PRESETS.values()) + [
     PanaceaConfig(name="odd", group_size=3, pea_cols=5, num_peas=3, splits=(2, 6), k_max=100,
@@ -128,11 +129,6 @@ def test_weight_buffer_two_ports_non_transparent():
 # ---------------------------------------------------------------------------------------
 # compensator: term and init
 # ---------------------------------------------------------------------------------------
-
-
-def wrap32(x):
-    """Python ints (or an int array) as signed 32-bit two's complement."""
-    return ((np.asarray(x, dtype=object) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
 
 
 def comp_factor(cfg, s, z, L):
