@@ -23,7 +23,7 @@ from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.top import PanaceaCore
 from sim_tests.gemm_sim import make_job
 from sim_tests.unit.test_csr import axil_read_ok, axil_write_ok
-from sim_tests.unit.test_top import Host, _workload, run_main
+from sim_tests.unit.test_top import Host, _workload, run_main, run_with_stalls
 
 TINY_VARIANTS = ["tiny_sibia", "tiny_dense"]
 
@@ -62,17 +62,8 @@ def test_random_gemms_exact_cycles(name):
 @pytest.mark.parametrize("name", TINY_VARIANTS)
 def test_random_stalls_every_stream(name):
     cfg = PRESETS[name]
-    dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=3)
     rng = random.Random(13)
-    jobs = [_variant_job(cfg, rng, K=rng.randint(1, 40)) for _ in range(4)]
-
-    async def main(ctx):
-        for i, job in enumerate(jobs):
-            host.set_stalls([0.3, 0.6, 0.1, 0.9][i % 4])
-            await host.run_job(ctx, job, cfg=cfg, check_cycles=False)
-
-    run_main(dut, host, main)
+    run_with_stalls(cfg, [_variant_job(cfg, rng, K=rng.randint(1, 40)) for _ in range(4)])
 
 
 @pytest.mark.parametrize("name", ["default_sibia", "default_dense"])
