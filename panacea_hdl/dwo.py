@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
-from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
+from .lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                     product_stage)
 from .layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
 
@@ -82,8 +82,8 @@ class DWO(ConfigComponent):
             m.d.sync += tile.eq(self.tile)
             for i in range(G):
                 m.d.sync += d[i].eq(self.ah[i] - self.s)
-        valid = delay(m, self.en, 3, name="valid")        # in the combine stage
-        tile3 = delay(m, tile, 2, name="tile")
+        valid = delay(m, self.en, COMBINE_CYCLE, name="valid")
+        tile3 = delay(m, tile, COMBINE_CYCLE - 1, name="tile")      # tile_r is the first stage
         gates = [valid & (tile3 == t) for t in range(TILES_PER_PASS)]
 
         digits = digit_stage(m, self.w, name="w")

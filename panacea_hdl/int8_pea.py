@@ -23,7 +23,7 @@ from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
 from .compensator import Compensator
 from .layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, w_row_layout
 from .accumulators import Accumulators
-from .lanes import (MAC_STAGES, combine_stage, delay, digit_stage, operand_stage,
+from .lanes import (COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage,
                     product_stage)
 from .weight_buffer import WeightBuffer
 
@@ -112,7 +112,7 @@ class Int8PEA(ConfigComponent):
             accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
             self.y.eq(accs.y),
         ]
-        valid = delay(m, self.mac_en, MAC_STAGES - 1, name="valid")   # in the combine stage
+        valid = delay(m, self.mac_en, COMBINE_CYCLE, name="valid")
         for r in range(rows):
             for c in range(cols):       # unsigned 8 x signed 8, as two slice products
                 [p] = combine_stage(m, product_stage(m, operands[r], digits[c],

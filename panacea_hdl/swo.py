@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import WEIGHT_BITS
 
-from .lanes import combine_stage, delay, digit_stage, operand_stage, product_stage
+from .lanes import COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage, product_stage
 from .layouts import ConfigComponent, check_config, lo_beat_layout, w_row_layout
 
 __all__ = ["SWO"]
@@ -70,7 +70,7 @@ class SWO(ConfigComponent):
         al = Signal(lo_beat_layout(cfg), name="al_r")
         with m.If(self.en):
             m.d.sync += al.eq(self.al)
-        valid = delay(m, self.en, 3, name="valid")       # in the combine stage
+        valid = delay(m, self.en, COMBINE_CYCLE, name="valid")
 
         digits = digit_stage(m, self.w, name="w")         # shared by all rows
         operands = [operand_stage(m, al[r], name=f"al_{r}") for r in range(rows)]
