@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if ! command -v iverilog >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog make >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog make >/dev/null
 fi
 
 stamp=build/.setup-stamp
