@@ -382,9 +382,6 @@ class QuantizedLinear:
         zres = dres = None
         r = None
         if self._path.endswith("dbs"):
-            if cfg.k_max < x.shape[1]:
-                raise ValueError(f"cfg.k_max={cfg.k_max} is below K={x.shape[1]} of layer "
-                                 f"{name}; DBS needs a config with k_max >= {x.shape[1]}")
             # joint ZPM + DBS: the best shift depends on L, so search it at every split
             dres = dbs.choose_split_zpm(x64, act, N=w.shape[1], cfg=cfg)
             zres, L, r = dres.zpm, dres.L, dres.r
@@ -500,7 +497,7 @@ def representative_tiles(cfg: PanaceaConfig, *, sentences=None, layers=REPRESENT
     bad = [n for n in layers if n not in names]
     if bad:
         raise ValueError(f"unknown layer name(s) {bad}; names look like {names[:6]}")
-    hook = QuantizedLinear(path, cfg=cfg if cfg.k_max >= 1536 else None)
+    hook = QuantizedLinear(path, cfg=cfg)
     forward(sentences, linear=hook, model=model)
     rows = rows or 2 * cfg.rows_per_pass
     tiles = []
