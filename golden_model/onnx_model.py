@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -856,7 +857,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         if np.ndim(q["z"]):
             raise OnnxModelError(f"layer {n}: --sim needs per-tensor activations, not per-token")
         if progress:
-            print(f"[onnx] {n} on the RTL ({sim})", flush=True)
+            print(f"[onnx] {n} on the RTL ({sim})", file=sys.stderr, flush=True)
         rep = run_gemm_job(cfg, q["A"], q["W"], int(q["z"]), mode="aqs", L=q["L"], r=q["r"],
                            sim=sim)
         Y = rep.pop("Y")

