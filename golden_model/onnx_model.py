@@ -522,7 +522,7 @@ def capture(model, feeds, tensors):
     except Exception as e:
         raise OnnxModelError(f"onnxruntime cannot load the model: {str(e).splitlines()[0]}") \
             from None
-    names = list(tensors)
+    names = list(dict.fromkeys(tensors))
     out = {t: [] for t in names}
     for i, feed in enumerate(feeds):
         try:
