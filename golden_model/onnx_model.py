@@ -588,8 +588,9 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
     act_range : one of :data:`ACT_RANGES`
     A_cal, A_eval : uint8 ndarray (rows, K) or None
         The model's own integer activations (QDQ / integer layers).
-    z_eval : int or None
-        Run-time zero point of a MatMulInteger with a dynamic zero point.
+    z_eval : int, int ndarray (rows,) or None
+        Run-time zero point of a MatMulInteger with a dynamic zero point (one per row when
+        the samples differ: executed as one GEMM with z = 0 and the row term ``- z C``).
 
     Returns
     -------
@@ -606,13 +607,13 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
                              percentile=percentile, per_token=per_token)
         base = calibrate_layer(x_cal, path="w8a8_asym", cfg=fcfg, method=method,
                                percentile=percentile, per_token=per_token)
+        act_b = base.act if base.act is not None else calibrate_activation(x_eval, per_token=True)
+        A_base = quantize_activation(x_eval, act_b)
         if lay.kind == "float":
             y, info = apply_layer(x_eval, lay.w, lay.b, lq, cfg=fcfg)
-            _, binfo = apply_layer(x_eval, lay.w, lay.b, base, cfg=fcfg)
             A, W, Y, z, L, r = (info[k] for k in ("A", "W", "Y", "z", "L", "r"))
-            A_base = binfo["A"]
         else:                                 # the model's weights, calibrated activations
-            act = lq.act if lq.act is not None else calibrate_activation(x_eval, per_token=True)
+            act = lq.act if lq.act is not None else act_b
             A = quantize_activation(x_eval, act)
             W, L = lay.W_int, lq.L
             zz = act.zero_point if not act.per_token else 0
@@ -623,7 +624,6 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
             r, z = plan.r, act.zero_point
             y = dequantize_output(Y, act.scale, lay.w_scale)
             y = y + (lay.b if lay.b is not None else 0.0)
-            A_base = quantize_activation(x_eval, base.act) if base.act is not None else A
         src = (f"calibrated ({'per-token dynamic' if per_token else act_range}), ZPM"
                f"{'' if per_token else ' + DBS'}" + (", model's QDQ weights"
                                                      if lay.kind == "qdq_weights" else ""))
@@ -634,11 +634,16 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
     from .dbs import choose_split
 
     aq = lay.act_q
-    z = int(z_eval) if z_eval is not None else aq["zero_point"]
+    z = aq["zero_point"] if z_eval is None else z_eval
     d = choose_split(A_cal, N=lay.N, cfg=fcfg)      # DBS: cost only, numerics unchanged
     L = d.L
     r = choose_r(A_cal, L)
-    Y, plan = aqs_gemm(A_eval, lay.W_int, z, mode="aqs", L=L, r=r, cfg=fcfg)
+    if np.ndim(z):          # a zero point per row (per sample): the "fold" execution
+        Y0, plan = aqs_gemm(A_eval, lay.W_int, 0, mode="aqs", L=L, r=r, cfg=fcfg)
+        C = lay.W_int.astype(np.int64).sum(0)
+        Y = (Y0.astype(np.int64) - np.asarray(z)[:, None] * C[None, :]).astype(np.int32)
+    else:
+        Y, plan = aqs_gemm(A_eval, lay.W_int, int(z), mode="aqs", L=L, r=r, cfg=fcfg)
     y = dequantize_output(Y, aq["scale"], lay.w_scale)
     if lay.b is not None:
         y = y + lay.b
@@ -753,7 +758,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
                 f"{n_cal} random calibration samples (static), {RANDOM_EVAL_SAMPLES} evaluated. "
                 f"Figures on random data say little about a real workload")
     cal_feeds = feeds[:n_cal]
-    eval_feeds = feeds[n_cal:] if static else feeds
+    eval_feeds = feeds[n_cal:] if static else cal_feeds
 
     tensors = []
     for l in found:
@@ -778,12 +783,13 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         if l.act_q is not None:
             A_cal = _to_uint8(rows(cap_cal, l.act_q["A"]), l.act_q["int8"])
             A_eval = _to_uint8(rows(cap_eval, l.act_q["A"]), l.act_q["int8"])
-            if l.act_q["zero_point_tensor"]:
-                zs = {int(np.asarray(a).reshape(())) for a in cap_eval[l.act_q["zero_point_tensor"]]}
-                if len(zs) != 1:
-                    raise OnnxModelError(f"layer {l.name}: its dynamic zero point differs "
-                                         f"between samples ({sorted(zs)}); run one sample")
-                z_eval = zs.pop() + (128 if l.act_q["int8"] else 0)
+            if l.act_q["zero_point_tensor"]:      # dynamic: one zero point per sample
+                zs = [int(np.asarray(a).reshape(())) + (128 if l.act_q["int8"] else 0)
+                      for a in cap_eval[l.act_q["zero_point_tensor"]]]
+                n_rows = [_rows([a], l.K, l.trans_a).shape[0] for a in cap_eval[l.act_q["A"]]]
+                z_eval = np.repeat(np.asarray(zs, np.int64), n_rows)
+                if (z_eval == z_eval[0]).all():
+                    z_eval = int(z_eval[0])
         x_cal = None if integer else rows(cap_cal, l.x).astype(np.float64)
         x_eval = None if integer else rows(cap_eval, l.x).astype(np.float64)
         q = quantize_layer(l, x_cal, x_eval, cfg=cfg, act_range=act_range,
@@ -832,7 +838,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
             "name": l.name, "op": l.op, "kind": l.kind, "source": q["source"],
             "M": M, "K": l.K, "N": l.N, "macs": M * l.K * l.N,
             "scale": (None if q["scale"] is None or np.ndim(q["scale"]) else float(q["scale"])),
-            "z": (int(q["z"]) if np.ndim(q["z"]) == 0 else "per-token"),
+            "z": (int(q["z"]) if np.ndim(q["z"]) == 0 else "per-row"),
             "z_calibrated": (q["lq"].z_calibrated if q["lq"] is not None else None),
             "L": q["L"], "r": q["r"],
             "frac_ho_eq_r": float((split_activation(q["A"], q["L"])[0] == q["r"]).mean()),

@@ -125,3 +125,32 @@ def unsupported_weight_op():
              h.make_node("MatMul", ["x", "W"], ["y"], name="mm")]
     return _model(nodes, [h.make_tensor_value_info("x", T.FLOAT, ["M", 4])],
                   [h.make_tensor_value_info("y", T.FLOAT, ["M", 3])], w)
+
+
+def dynamic_quant_matmul_integer(K=20, N=6, seed=5):
+    """onnxruntime's dynamic quantization: ``DynamicQuantizeLinear(x)`` -> ``MatMulInteger``
+    with the run-time zero point -> ``Cast`` -> scale by ``x_scale * w_scale``."""
+    rng = np.random.default_rng(seed)
+    w = {"B": rng.integers(-127, 128, (K, N)).astype(np.int8),
+         "w_scale": np.array(0.01, np.float32)}
+    nodes = [h.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             h.make_node("MatMulInteger", ["xq", "B", "xz"], ["Yi"], name="dmmi"),
+             h.make_node("Cast", ["Yi"], ["Yf"], to=T.FLOAT),
+             h.make_node("Mul", ["xs", "w_scale"], ["s"]),
+             h.make_node("Mul", ["Yf", "s"], ["y"])]
+    return _model(nodes, [h.make_tensor_value_info("x", T.FLOAT, ["M", K])],
+                  [h.make_tensor_value_info("y", T.FLOAT, ["M", N])], w), w
+
+
+def qlinear_matmul(K=16, N=5, seed=6):
+    """``QLinearMatMul`` on a uint8 input (scale 0.05, zero point 100) and int8 weights with a
+    per-column scale, output uint8 (scale 0.5, zero point 128)."""
+    rng = np.random.default_rng(seed)
+    w = {"a_s": np.array(0.05, np.float32), "a_z": np.array(100, np.uint8),
+         "B": rng.integers(-127, 128, (K, N)).astype(np.int8),
+         "b_s": rng.uniform(0.005, 0.02, N).astype(np.float32), "b_z": np.zeros(N, np.int8),
+         "y_s": np.array(0.5, np.float32), "y_z": np.array(128, np.uint8)}
+    nodes = [h.make_node("QLinearMatMul", ["A", "a_s", "a_z", "B", "b_s", "b_z", "y_s", "y_z"],
+                         ["Y"], name="qlm")]
+    return _model(nodes, [h.make_tensor_value_info("A", T.UINT8, ["M", K])],
+                  [h.make_tensor_value_info("Y", T.UINT8, ["M", N])], w), w

@@ -296,3 +296,36 @@ def test_minilm_onnx_layer_inputs_match_numpy_minilm(minilm_graph):
         np.testing.assert_allclose(got, ref[l.name], rtol=0, atol=2e-5 * scale, err_msg=l.name)
     np.testing.assert_allclose(np.stack(cap["embedding"]), forward(sents, model=model),
                                atol=2e-6)
+
+
+def test_dynamic_quantized_matmul_integer_zero_point_per_sample(tmp_path):
+    m, w = om.dynamic_quant_matmul_integer()
+    rng = np.random.default_rng(8)
+    feeds = {f"x:{i}": rng.normal(0.5 * i, 1.0 + i, (4, 20)).astype(np.float32) for i in range(4)}
+    mp, ip = _save(tmp_path, m, feeds)
+    d = onnx_report(mp, cfg=preset("tiny"), inputs=ip, calibration=1)
+    (e,) = d["layers"]
+    assert e["z"] == "per-row" and e["matches_onnxruntime"] is True
+    cap = capture(m, [{"x": feeds[f"x:{i}"]} for i in (1, 2, 3)], ["xq", "xz", "Yi"])
+    assert len({int(z) for z in cap["xz"]}) == 3               # the samples' zero points differ
+    Y = np.concatenate([(a.astype(np.int64) - int(z)) @ w["B"].astype(np.int64)
+                        for a, z in zip(cap["xq"], cap["xz"])])
+    np.testing.assert_array_equal(np.concatenate(cap["Yi"]), Y)
+
+
+def test_qlinear_matmul_requantized_output(tmp_path):
+    from golden_model.onnx_model import quantize_layer
+
+    m, w = om.qlinear_matmul()
+    rng = np.random.default_rng(9)
+    feeds = {f"A:{i}": rng.integers(60, 160, (6, 16)).astype(np.uint8) for i in range(2)}
+    mp, ip = _save(tmp_path, m, feeds)
+    d = onnx_report(mp, cfg=preset("tiny"), inputs=ip)
+    (e,) = d["layers"]
+    assert e["kind"] == "integer" and e["z"] == 100 and e["matches_onnxruntime"] is True
+    layers, _ = find_layers(m)
+    A = feeds["A:0"]
+    q = quantize_layer(layers[0], None, None, cfg=preset("tiny"), A_cal=A, A_eval=A)
+    Y = (A.astype(np.int64) - 100) @ w["B"].astype(np.int64)
+    np.testing.assert_array_equal(q["Y"], Y)
+    np.testing.assert_allclose(q["y"], Y * 0.05 * w["b_s"].astype(np.float64), rtol=1e-6)
