@@ -576,7 +576,7 @@ def _histogram(A, L):
 
 
 def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="minmax",
-                   percentile=99.99, A_cal=None, A_eval=None, z_eval=None):
+                   percentile=99.99, A_cal=None, A_eval=None, z_eval=None, smooth=None):
     """Quantize one layer and run the exact AQS-GEMM on its evaluation input.
 
     Parameters
@@ -591,6 +591,9 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
     z_eval : int, int ndarray (rows,) or None
         Run-time zero point of a MatMulInteger with a dynamic zero point (one per row when
         the samples differ: executed as one GEMM with z = 0 and the row term ``- z C``).
+    smooth : float in [0, 1], optional
+        SmoothQuant alpha for a float layer (:func:`golden_model.calibration.smooth_factors`);
+        the baselines then run on the same smoothed activations.
 
     Returns
     -------
@@ -603,12 +606,16 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
         per_token = act_range == "per-token"
         method = "minmax" if per_token else act_range
         path = "w8a8_asym" if per_token else "w8a8_asym_zpm_dbs"
-        lq = calibrate_layer(x_cal, path=path, N=lay.N, cfg=fcfg, method=method,
-                             percentile=percentile, per_token=per_token)
-        base = calibrate_layer(x_cal, path="w8a8_asym", cfg=fcfg, method=method,
-                               percentile=percentile, per_token=per_token)
-        act_b = base.act if base.act is not None else calibrate_activation(x_eval, per_token=True)
-        A_base = quantize_activation(x_eval, act_b)
+        if smooth is not None and lay.kind != "float":
+            raise OnnxModelError(f"layer {lay.name}: smoothing needs float weights, this layer "
+                                 f"has the model's quantized weights")
+        kw = dict(cfg=fcfg, method=method, percentile=percentile, per_token=per_token,
+                  w=lay.w, smooth=smooth)
+        lq = calibrate_layer(x_cal, path=path, N=lay.N, **kw)
+        base = calibrate_layer(x_cal, path="w8a8_asym", **kw)
+        xs_eval = x_eval / base.smooth if base.smooth is not None else x_eval
+        act_b = base.act if base.act is not None else calibrate_activation(xs_eval, per_token=True)
+        A_base = quantize_activation(xs_eval, act_b)
         if lay.kind == "float":
             y, info = apply_layer(x_eval, lay.w, lay.b, lq, cfg=fcfg)
             A, W, Y, z, L, r = (info[k] for k in ("A", "W", "Y", "z", "L", "r"))
@@ -624,9 +631,10 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
             r, z = plan.r, act.zero_point
             y = dequantize_output(Y, act.scale, lay.w_scale)
             y = y + (lay.b if lay.b is not None else 0.0)
-        src = (f"calibrated ({'per-token dynamic' if per_token else act_range}), ZPM"
-               f"{'' if per_token else ' + DBS'}" + (", model's QDQ weights"
-                                                     if lay.kind == "qdq_weights" else ""))
+        src = (f"calibrated ({'per-token dynamic, no ZPM/DBS' if per_token else act_range})"
+               + ("" if per_token else ", ZPM + DBS")
+               + (f", smoothed alpha {smooth}" if smooth is not None else "")
+               + (", model's QDQ weights" if lay.kind == "qdq_weights" else ""))
         return {"A": A, "W": W, "Y": Y, "z": z, "L": int(L), "r": int(r), "y": y, "lq": lq,
                 "A_base": A_base, "source": src, "scale": lq.act.scale if lq.act else None}
 
@@ -682,7 +690,7 @@ def _check_out_path(path, what, is_dir=False):
 
 
 def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None,
-                act_range="minmax", percentile=99.99, layers=None, sim=None,
+                act_range="minmax", percentile=99.99, smooth=None, layers=None, sim=None,
                 report_path=None, plots_dir=None, seed=0, progress=False) -> dict:
     """Run an ONNX model through the Panacea flow (see the module docstring).
 
@@ -699,6 +707,8 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         ``inputs``: random calibration samples (default 4), plus :data:`RANDOM_EVAL_SAMPLES`.
     act_range : one of :data:`ACT_RANGES`
     percentile : float, for ``act_range="percentile"``
+    smooth : float in [0, 1], optional
+        SmoothQuant alpha for every float layer (see :mod:`golden_model.calibration`).
     layers : list of str, optional
         Layers to run on the RTL (``sim``); validated before any work.
     sim : {"icarus", "verilator"} or None
@@ -793,7 +803,8 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         x_cal = None if integer else rows(cap_cal, l.x).astype(np.float64)
         x_eval = None if integer else rows(cap_eval, l.x).astype(np.float64)
         q = quantize_layer(l, x_cal, x_eval, cfg=cfg, act_range=act_range,
-                           percentile=percentile, A_cal=A_cal, A_eval=A_eval, z_eval=z_eval)
+                           percentile=percentile, A_cal=A_cal, A_eval=A_eval, z_eval=z_eval,
+                           smooth=smooth if l.kind == "float" else None)
         M = int(q["A"].shape[0])
         fcfg = _figure_cfg(cfg, l.K)
         Lb = BASELINE_SPLIT
@@ -885,6 +896,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         "model": str(model_path), "config": cfg.to_dict(),
         "baselines": [sib_cfg.name, dense_cfg.name], "data": data,
         "act_range": act_range, "percentile": percentile if act_range == "percentile" else None,
+        "smooth": smooth,
         "samples": {"calibration": len(cal_feeds), "evaluated": len(eval_feeds),
                     "static": static},
         "quantization": ("float layers: A8 asymmetric per tensor (or per token) with ZPM + DBS, "
@@ -1020,7 +1032,8 @@ def format_onnx_report(d: dict) -> str:
     lines = [f"model {d['model']}; config {pan!r} vs baselines {sib}, {den}",
              f"data: {d['data']}",
              f"activation range: {d['act_range']}"
-             + (f" {d['percentile']}" if d["percentile"] is not None else ""),
+             + (f" {d['percentile']}" if d["percentile"] is not None else "")
+             + (f"; smoothing alpha {d['smooth']}" if d.get("smooth") is not None else ""),
              f"quantization: {d['quantization']}", "",
              f"{'layer':<22}{'op':<8}{'M x K x N':>16}{'MACs':>11}{'z':>5}{'L':>3}{'r':>4}"
              f"{'HO==r':>7}{'skip':>6}{'cycles':>10}{'vs sib':>8}{'vs dense':>9}"

@@ -141,6 +141,13 @@ def cmd_model(args):
         return _cmd_model_onnx(args)
     if args.path is not None:
         raise CLIError(f"model minilm takes no file argument (got {args.path})")
+    for opt in ("inputs", "sim", "layers"):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"--{opt} is for model onnx")
+    if args.calibration is None and (args.smooth is not None or args.smooth_kinds
+                                     or args.act_range != "minmax"):
+        raise CLIError("--smooth, --smooth-kinds and --act-range need --calibration FILE "
+                       "(static calibration) for model minilm")
     from golden_model.model_report import format_report, minilm_report
 
     cfg = _config(args)
@@ -173,8 +180,9 @@ def _cmd_minilm_static(args, cfg, sentences):
         raise CLIError("--act-range per-token is dynamic; minilm --calibration reports it anyway, "
                        "choose minmax or percentile for the static ranges")
     cal = _read_lines(Path(args.calibration), "calibration")
+    kinds = [k for k in args.smooth_kinds.split(",") if k] if args.smooth_kinds else None
     d = minilm_static_report(cal, sentences, cfg=cfg, method=args.act_range,
-                             percentile=args.percentile)
+                             percentile=args.percentile, smooth=args.smooth, smooth_kinds=kinds)
     print(format_static_report(d))
     if args.report:
         write_json_atomic(args.report, d)
@@ -185,7 +193,7 @@ def _cmd_model_onnx(args):
 
     if args.path is None:
         raise CLIError("model onnx needs the model file: panacea model onnx MODEL.onnx")
-    for opt in ("sentences", "save_embeddings"):
+    for opt in ("sentences", "save_embeddings", "smooth_kinds"):
         if getattr(args, opt) is not None:
             raise CLIError(f"--{opt.replace('_', '-')} is for model minilm")
     cal = None
@@ -197,7 +205,8 @@ def _cmd_model_onnx(args):
                            f"{args.calibration!r}") from None
     layers = [n for n in args.layers.split(",") if n] if args.layers else None
     d = onnx_report(args.path, cfg=_config(args), inputs=args.inputs, calibration=cal,
-                    act_range=args.act_range, percentile=args.percentile, layers=layers,
+                    act_range=args.act_range, percentile=args.percentile, smooth=args.smooth,
+                    layers=layers,
                     sim=args.sim, report_path=args.report, plots_dir=args.plots,
                     progress=True)
     print(format_onnx_report(d))
@@ -311,6 +320,12 @@ def build_parser():
                                           "dynamic per token (default: minmax)")
     p.add_argument("--percentile", type=float, default=99.99,
                    help="percentile of --act-range percentile (default: 99.99)")
+    p.add_argument("--smooth", type=float, default=None, metavar="ALPHA",
+                   help="SmoothQuant: move activation outliers into the weights with this "
+                        "alpha in [0, 1] before static calibration (default: off)")
+    p.add_argument("--smooth-kinds", default=None,
+                   help="minilm --calibration: comma-separated layer kinds to smooth "
+                        "(q,k,v,attn_out,ffn_in,ffn_out; default all)")
     p.add_argument("--inputs", type=Path, default=None,
                    help="onnx: .npz of input samples, keys NAME (one run) or NAME:i (sample i)")
     p.add_argument("--sim", choices=("icarus", "verilator"), default=None,
