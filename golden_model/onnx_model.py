@@ -1000,7 +1000,7 @@ def plot_onnx_report(d: dict, plots_dir) -> list:
     a1.set_title(f"{Path(d['model']).name}: per-layer skipping and speed-up of {pan}", fontsize=9)
     fig.tight_layout()
     f1 = out / "onnx_skip_speedup.png"
-    _save_fig(fig, f1, 90)
+    _save_fig(fig, f1, 72)
     plt.close(fig)
 
     n = len(ents)
