@@ -691,7 +691,8 @@ def _check_out_path(path, what, is_dir=False):
 
 def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None,
                 act_range="minmax", percentile=99.99, smooth=None, layers=None, sim=None,
-                report_path=None, plots_dir=None, seed=0, progress=False) -> dict:
+                gemm_job=None, report_path=None, plots_dir=None, seed=0,
+                progress=False) -> dict:
     """Run an ONNX model through the Panacea flow (see the module docstring).
 
     Parameters
@@ -712,8 +713,10 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
     layers : list of str, optional
         Layers to run on the RTL (``sim``); validated before any work.
     sim : {"icarus", "verilator"} or None
-        Run ``layers`` on the generated RTL through :func:`panacea_hdl.jobs.run_gemm_job`
-        (bit-exact and cycle-exact checked there).
+        Run ``layers`` on the generated RTL through ``gemm_job``.
+    gemm_job : callable, required with ``sim``
+        :func:`panacea_hdl.jobs.run_gemm_job` (bit-exact and cycle-exact checked there),
+        passed in so that the golden model does not import the RTL side.
     report_path, plots_dir : optional
         JSON report (written atomically) and PNG plots; validated before any work.
 
@@ -735,6 +738,8 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         raise OnnxModelError("--sim needs --layers NAMES (the layers to run on the RTL)")
     if layers and sim is None:
         raise OnnxModelError("--layers selects layers for --sim; give --sim icarus|verilator")
+    if sim is not None and gemm_job is None:
+        raise ValueError("sim needs gemm_job (panacea_hdl.jobs.run_gemm_job)")
     report_path = _check_out_path(report_path, "report file")
     plots_dir = _check_out_path(plots_dir, "plots directory", is_dir=True)
     model = load_model(model_path)
@@ -868,15 +873,12 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         runs[l.name] = q
 
     for n in layers or ():
-        from panacea_hdl.jobs import run_gemm_job
-
         q = runs[n]
         if np.ndim(q["z"]):
             raise OnnxModelError(f"layer {n}: --sim needs per-tensor activations, not per-token")
         if progress:
             print(f"[onnx] {n} on the RTL ({sim})", file=sys.stderr, flush=True)
-        rep = run_gemm_job(cfg, q["A"], q["W"], int(q["z"]), mode="aqs", L=q["L"], r=q["r"],
-                           sim=sim)
+        rep = gemm_job(cfg, q["A"], q["W"], int(q["z"]), mode="aqs", L=q["L"], r=q["r"], sim=sim)
         Y = rep.pop("Y")
         if not np.array_equal(Y, q["Y"]):
             raise OnnxModelError(f"layer {n}: RTL job result differs from the golden GEMM")

@@ -190,6 +190,7 @@ def _cmd_minilm_static(args, cfg, sentences):
 
 def _cmd_model_onnx(args):
     from golden_model.onnx_model import format_onnx_report, onnx_report
+    from panacea_hdl.jobs import run_gemm_job
 
     if args.path is None:
         raise CLIError("model onnx needs the model file: panacea model onnx MODEL.onnx")
@@ -206,9 +207,8 @@ def _cmd_model_onnx(args):
     layers = [n for n in args.layers.split(",") if n] if args.layers else None
     d = onnx_report(args.path, cfg=_config(args), inputs=args.inputs, calibration=cal,
                     act_range=args.act_range, percentile=args.percentile, smooth=args.smooth,
-                    layers=layers,
-                    sim=args.sim, report_path=args.report, plots_dir=args.plots,
-                    progress=True)
+                    layers=layers, sim=args.sim, gemm_job=run_gemm_job,
+                    report_path=args.report, plots_dir=args.plots, progress=True)
     print(format_onnx_report(d))
     if args.report:
         print(f"report: {args.report}")

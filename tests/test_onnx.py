@@ -253,8 +253,10 @@ def test_cli_report_and_plots(tmp_path, capsys):
 def test_sim_layer_on_rtl_icarus(tmp_path):
     m, _ = om.mlp()
     mp, ip = _save(tmp_path, m, _float_feeds(16, n=3, rows=4))
+    from panacea_hdl.jobs import run_gemm_job
+
     d = onnx_report(mp, cfg=preset("tiny"), inputs=ip, calibration=1, layers=["fc2"],
-                    sim="icarus")
+                    sim="icarus", gemm_job=run_gemm_job)
     e = d["layers"][1]
     assert e["rtl"]["bit_exact"] and e["rtl"]["cycles"] == e["designs"]["tiny"]["cycles"]
 
