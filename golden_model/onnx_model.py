@@ -57,7 +57,7 @@ from .slicing import WEIGHT_MAX, WEIGHT_MIN, split_activation
 
 __all__ = ["OnnxModelError", "Layer", "load_model", "find_layers", "read_inputs",
            "random_inputs", "capture", "baseline_configs", "quantize_layer", "onnx_report",
-           "format_onnx_report", "plot_onnx_report", "ACT_RANGES", "RANDOM_EVAL_SAMPLES"]
+           "format_onnx_report", "plot_onnx_report", "ACT_RANGES", "RANDOM_EVAL_SAMPLES", "RANDOM_DIM"]
 
 #: Activation range options: static min/max, static percentile, dynamic per token.
 ACT_RANGES = ("minmax", "percentile", "per-token")
@@ -65,8 +65,8 @@ ACT_RANGES = ("minmax", "percentile", "per-token")
 WEIGHT_PATH_OPS = ("Identity", "Cast", "Transpose", "DequantizeLinear")
 #: Evaluation samples generated when no inputs are given (beside the calibration ones).
 RANDOM_EVAL_SAMPLES = 4
-#: Size given to a symbolic dimension of random inputs: the first dim, the others.
-RANDOM_DIMS = (1, 8)
+#: Size given to every symbolic dimension of random inputs.
+RANDOM_DIM = 8
 #: Split of the baselines' figures (as model_report: L = 4).
 BASELINE_SPLIT = 4
 
@@ -476,14 +476,14 @@ def read_inputs(model, path):
 
 def random_inputs(model, n, *, seed=0):
     """``n`` random samples: floats N(0, 1), integers uniform in [0, 100), bools fair coins;
-    a symbolic dimension is :data:`RANDOM_DIMS` (1 for the first, 8 for the others)."""
+    every symbolic dimension is :data:`RANDOM_DIM`."""
     rng = np.random.default_rng(seed)
     specs = _input_specs(model)
     feeds = []
     for _ in range(n):
         feed = {}
         for name, (dtype, dims) in specs.items():
-            shape = [d if d is not None else RANDOM_DIMS[min(j, 1)] for j, d in enumerate(dims)]
+            shape = [d if d is not None else RANDOM_DIM for d in dims]
             if np.issubdtype(dtype, np.floating):
                 feed[name] = rng.standard_normal(shape).astype(dtype)
             elif dtype == np.bool_:
@@ -769,7 +769,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         n_cal, static = int(calibration or 4), True
         feeds = random_inputs(model, n_cal + RANDOM_EVAL_SAMPLES, seed=seed)
         data = (f"no inputs given: RANDOM data (floats N(0,1), integers uniform in [0,100), "
-                f"symbolic dims {RANDOM_DIMS[0]} first / {RANDOM_DIMS[1]} others, seed {seed}); "
+                f"symbolic dimensions {RANDOM_DIM}, seed {seed}); "
                 f"{n_cal} random calibration samples (static), {RANDOM_EVAL_SAMPLES} evaluated. "
                 f"Figures on random data say little about a real workload")
     cal_feeds = feeds[:n_cal]
@@ -1037,7 +1037,7 @@ def format_onnx_report(d: dict) -> str:
              + (f" {d['percentile']}" if d["percentile"] is not None else "")
              + (f"; smoothing alpha {d['smooth']}" if d.get("smooth") is not None else ""),
              f"quantization: {d['quantization']}", "",
-             f"{'layer':<22}{'op':<8}{'M x K x N':>16}{'MACs':>11}{'z':>5}{'L':>3}{'r':>4}"
+             f"{'layer':<22}{'op':<8}{'M x K x N':>16}{'MACs':>11}{'z':>8}{'L':>3}{'r':>4}"
              f"{'HO==r':>7}{'skip':>6}{'cycles':>10}{'vs sib':>8}{'vs dense':>9}"
              f"{'ext kB':>9}{'E uJ':>8}{'SQNR dB':>9}"]
     for e in d["layers"]:
@@ -1046,7 +1046,7 @@ def format_onnx_report(d: dict) -> str:
             "-" if e["sqnr_db"] is None else f"{e['sqnr_db']:.1f}")
         lines.append(
             f"{e['name'][:21]:<22}{e['op']:<8}{e['M']:>6}x{e['K']:<4}x{e['N']:<4}"
-            f"{e['macs']:>11}{str(e['z']):>5}{e['L']:>3}{e['r']:>4}{e['frac_ho_eq_r']:7.2f}"
+            f"{e['macs']:>11}{str(e['z']):>8}{e['L']:>3}{e['r']:>4}{e['frac_ho_eq_r']:7.2f}"
             f"{e['frac_vectors_skipped']:6.2f}{p['cycles']:>10}{e['speedup_vs_sibia']:7.2f}x"
             f"{e['speedup_vs_dense']:8.2f}x{p['ext_bytes'] / 1e3:9.1f}{p['energy_pj'] / 1e6:8.3f}"
             f"{sq:>9}" + (f"  RTL {e['rtl']['simulator']}: {e['rtl']['cycles']} cycles, exact"
