@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .aqs_gemm import aqs_gemm, choose_r
-from .calibration import LayerQuant, apply_layer, calibrate_layer
+from .calibration import apply_layer, calibrate_layer
 from .config import PanaceaConfig
 from .quant import calibrate_activation, dequantize_output, quantize_activation
 from .slicing import WEIGHT_MAX, WEIGHT_MIN, split_activation
@@ -291,7 +291,8 @@ def _act_qdq(g: _Graph, name, layer):
         raise OnnxModelError(f"layer {layer}: activation type {dtype} is not 8-bit")
     int8 = dtype == np.int8
     z = int(np.asarray(zp if zp is not None else 0).reshape(())) + (128 if int8 else 0)
-    x = qnode.input[0] if qnode is not None and qnode.op_type == "QuantizeLinear" else qname
+    # the float reference input: QuantizeLinear's input, else the dequantized tensor itself
+    x = qnode.input[0] if qnode is not None and qnode.op_type == "QuantizeLinear" else name
     return {"scale": float(s.reshape(())), "zero_point": z, "A": qname, "int8": int8,
             "zero_point_tensor": None}, x
 
