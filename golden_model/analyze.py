@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .aqs_gemm import MODES, choose_r, slice_plan
+from .aqs_gemm import MODES, choose_r
 from .config import PanaceaConfig
-from .cycle_model import predict
 from .dbs import choose_split, choose_split_zpm
 from .quant import calibrate_activation, check_float_matrix, dequantize_activation, quantize_activation
 from .slicing import check_split
+from .tiling import predict_gemm
 from .zpm import zpm_search
 
 __all__ = ["analyze", "format_analysis"]
@@ -44,9 +44,7 @@ WEIGHT_NOTE = ("cycles, memory traffic and energy depend on the activations and 
 
 
 def _mode_figures(A, mode, L, r, N, cfg):
-    plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg)
-    pred = predict(plan, N, cfg)
-    st = plan.stats()
+    pred, st, _ = predict_gemm(A, N, mode=mode, L=L, r=r, cfg=cfg)
     return {
         "stats": st,
         "cycles": int(pred.counters["cycles"]),
@@ -75,7 +73,7 @@ def analyze(x, *, cfg: PanaceaConfig, L=4, zpm=False, dbs=False, per_token=False
 
     Parameters
     ----------
-    x : float ndarray (M, K), M tokens by K channels (K <= cfg.k_max).
+    x : float ndarray (M, K), M tokens by K channels (a K beyond ``cfg.k_max`` is tiled).
     cfg : PanaceaConfig
     L : int, one of ``cfg.splits``.
     zpm : bool
@@ -117,9 +115,6 @@ def analyze(x, *, cfg: PanaceaConfig, L=4, zpm=False, dbs=False, per_token=False
         raise ValueError(f"N must be an int >= 1, got {N!r}")
     N = int(N)
     M, K = x.shape
-    if K > cfg.k_max:
-        raise ValueError(f"x has K={K} channels, more than the weight buffer depth "
-                         f"k_max={cfg.k_max} of config {cfg.name!r}")
     if zpm and per_token:
         raise ValueError("ZPM searches one per-tensor zero point; it cannot be combined with "
                          "per-token calibration")

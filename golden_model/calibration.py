@@ -267,7 +267,7 @@ def minilm_static_report(calibration, sentences=None, *, cfg: PanaceaConfig,
         Held-out sentences; default :data:`golden_model.model_report.DEFAULT_SENTENCES`.
         Sentences that also appear in ``calibration`` raise ``ValueError``.
     cfg : PanaceaConfig
-        ``k_max`` >= 1536 (DBS on FFN out).
+        Hardware the DBS choices and skipped fractions are for.
     method, percentile
         Calibration range, see :func:`golden_model.quant.calibrate_activation`.
     smooth : float in [0, 1], optional

@@ -25,6 +25,15 @@ ACC_BITS = 32
 SPLIT_RANGE = range(2, 7)
 #: Tiles processed together by one pass of a PEA (double-tile processing).
 TILES_PER_PASS = 2
+#: Width of the DIM_M / DIM_K / DIM_N registers (``docs/registers.md``): the largest M, K, N
+#: one GEMM on the core can have. Longer GEMMs are tiled by the host
+#: (:mod:`golden_model.tiling`).
+DIM_BITS = 16
+DIM_MAX = (1 << DIM_BITS) - 1
+#: Largest reduction length K whose result is guaranteed to fit the signed 32-bit
+#: accumulator / result: ``|Y| <= 255 * 128 * K`` (also for host-tiled GEMMs, whose partial
+#: sums the host adds).
+K_ACC_MAX = (2 ** (ACC_BITS - 1) - 1) // (255 * 128)
 #: Hardware variants the generator builds (``docs/baselines.md``): the Panacea core, and two
 #: baselines with the same host interface — a bit-slice array that skips zero slices only
 #: (``sibia``) and a plain INT8 array without slicing or skipping (``dense``).
@@ -56,7 +65,8 @@ class PanaceaConfig:
     Parameters
     ----------
     name : str
-        Design name; the build directory and the Verilog top module are named after it.
+        Design name: the Verilog top module is named after it; build directories are named
+        ``<name>-<digest>`` (:attr:`digest`), so configs sharing a name never share a build.
     group_size : int
         G, the number of tokens (output rows) in one tile. A skippable activation vector is
         the G high-order slices of one tile at one reduction index k.
@@ -101,8 +111,8 @@ class PanaceaConfig:
             _check_int("each split L", L, SPLIT_RANGE.start, SPLIT_RANGE.stop - 1)
         if tuple(sorted(set(self.splits))) != self.splits:
             raise ConfigError(f"splits must be strictly increasing without repeats, got {self.splits!r}")
-        # |Y| <= 255 * 128 * K must fit the signed 32-bit accumulator.
-        _check_int("k_max", self.k_max, 1, (2 ** (ACC_BITS - 1) - 1) // (255 * 128))
+        # DIM_K must hold k_max, and |Y| <= 255 * 128 * K must fit the 32-bit accumulator.
+        _check_int("k_max", self.k_max, 1, min(DIM_MAX, K_ACC_MAX))
         _check_int("rle_run_bits", self.rle_run_bits, 1, 16)
         if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
@@ -127,6 +137,12 @@ class PanaceaConfig:
     def lo_bits(self) -> int:
         """Storage width of an activation low-order slice: ``max(splits)``."""
         return max(self.splits)
+
+    @property
+    def default_split(self) -> int:
+        """The split L used when none is asked for: 4 if supported, else the smallest split
+        (also the SPLIT register's reset value)."""
+        return 4 if 4 in self.splits else self.splits[0]
 
     @property
     def max_run(self) -> int:
@@ -176,6 +192,14 @@ class PanaceaConfig:
             "y_beat_bits": formats.y_beat_bits(self),
         }
 
+    @property
+    def digest(self) -> str:
+        """Short content digest of the config (the name included): build directories are
+        keyed by it, so two configs of the same name never share a build."""
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
     def to_json(self) -> str:
         """Deterministic JSON: the config plus its derived parameters."""
         return json.dumps({"config": self.to_dict(), "derived": self.derived()},
@@ -183,7 +207,18 @@ class PanaceaConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PanaceaConfig":
+        """A config from a bare dict of fields or a params file's ``{"config", "derived"}``.
+
+        Raises :class:`ConfigError` for unknown keys, invalid values, or a ``derived``
+        section that differs from what the config implies (derived values are outputs of the
+        generator: editing them changes nothing, so an edited file is refused).
+        """
+        derived = None
         if "config" in d and isinstance(d["config"], dict):
+            extra = sorted(set(d) - {"config", "derived"})
+            if extra:
+                raise ConfigError(f"unknown top-level key(s) {extra} beside 'config'")
+            derived = d.get("derived")
             d = d["config"]
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
@@ -192,7 +227,15 @@ class PanaceaConfig:
         d = dict(d)
         if "splits" in d and isinstance(d["splits"], list):
             d["splits"] = tuple(d["splits"])
-        return cls(**d)
+        cfg = cls(**d)
+        if derived is not None:
+            expected = json.loads(json.dumps(cfg.derived()))
+            if derived != expected:
+                bad = sorted(k for k in set(expected) | set(derived if isinstance(derived, dict) else {})
+                             if not isinstance(derived, dict) or derived.get(k) != expected.get(k))
+                raise ConfigError(f"'derived' does not match the config (field(s) {bad}); derived "
+                                  f"values follow from 'config': edit 'config' or drop 'derived'")
+        return cfg
 
     def replace(self, **changes) -> "PanaceaConfig":
         return dataclasses.replace(self, **changes)

@@ -8,7 +8,7 @@ shift of the high-order accumulator and the slice widths change. Every L is exac
 cost choice.
 
 For each L in ``cfg.splits``: ``r = choose_r(A, L)``, the plan of the mode and the hardware's
-cost ``cycle_model.predict(plan, N, cfg)``. The chosen L has the fewest cycles; ties go to
+cost ``tiling.predict_gemm`` (the cycle model, tiled where K exceeds ``k_max``). The chosen L has the fewest cycles; ties go to
 fewer high-order slice products (``work["ho_products"]``), then to the L closest to 4, then
 to the smaller L.
 
@@ -35,9 +35,10 @@ import numpy as np
 
 from .aqs_gemm import MODES, SlicePlan, choose_r, slice_plan
 from .config import PanaceaConfig
-from .cycle_model import Prediction, predict
+from .cycle_model import Prediction
 from .quant import ActQuant
 from .slicing import check_activation
+from .tiling import predict_gemm
 from .zpm import DEFAULT_CLIP_BUDGET, DEFAULT_SHIFT_RANGE, ZPMResult, zpm_search
 
 __all__ = ["DBSResult", "choose_split", "choose_split_zpm"]
@@ -92,8 +93,7 @@ def _check_common(cfg, N, mode):
 
 def _row(A, L, r, N, cfg, mode):
     plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg)
-    pred = predict(plan, N, cfg)
-    st = plan.stats()
+    pred, st, _ = predict_gemm(A, N, mode=mode, L=L, r=r, cfg=cfg)
     row = {"r": r, "cycles": int(pred.counters["cycles"]),
            "frac_vectors_skipped": st["frac_vectors_skipped"],
            "frac_ho_eq_r": st["frac_ho_eq_r"],

@@ -374,9 +374,6 @@ class QuantizedLinear:
 
         x64 = x.astype(np.float64)
         cfg = self._cfg
-        if self._path.endswith("dbs") and cfg.k_max < x.shape[1]:
-            raise ValueError(f"cfg.k_max={cfg.k_max} is below K={x.shape[1]} of layer "
-                             f"{name}; DBS needs a config with k_max >= {x.shape[1]}")
         # per batch: calibrate on the very input evaluated, then apply
         lq = calibrate_layer(x64, path=self._path, N=w.shape[1], cfg=cfg, L=self._L)
         act, z_cal = lq.act, lq.z_calibrated
@@ -486,7 +483,7 @@ def representative_tiles(cfg: PanaceaConfig, *, sentences=None, layers=REPRESENT
     bad = [n for n in layers if n not in names]
     if bad:
         raise ValueError(f"unknown layer name(s) {bad}; names look like {names[:6]}")
-    hook = QuantizedLinear(path, cfg=cfg if cfg.k_max >= 1536 else None)
+    hook = QuantizedLinear(path, cfg=cfg)
     forward(sentences, linear=hook, model=model)
     rows = rows or 2 * cfg.rows_per_pass
     tiles = []

@@ -37,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .aqs_gemm import MODES, choose_r, slice_plan
+from .aqs_gemm import MODES, choose_r
 from .config import PanaceaConfig
-from .cycle_model import predict
+from .fileio import save_npz
 from .minilm import (KIND_GROUPS, PATHS, QuantizedLinear, cosine, forward, fp32_linear,
                      layer_names, load_minilm)
+from .tiling import predict_gemm
 
 __all__ = ["DEFAULT_SENTENCES", "MODE_VARIANTS", "minilm_report", "format_report", "plot_report"]
 
@@ -63,16 +64,10 @@ MODE_VARIANTS = MODES + ("aqs_zpm", "aqs_zpm_dbs")
 _GROUP_TITLES = {"qkv": "attention q/k/v", "attn_out": "attention output",
                  "ffn_in": "FFN in", "ffn_out": "FFN out (after GELU)"}
 
-#: Largest reduction length K of MiniLM-L6 (FFN out); the config's weight buffer must hold it.
-MINILM_K_MAX = 1536
-
-
 def _figures(A, N, mode, L, r, cfg):
     """Slice statistics, cycles and energy of one GEMM (A: uint8 M x K, N columns)."""
-    plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg)
-    st = plan.stats()
-    pred = predict(plan, N, cfg)
-    return {"L": int(L), "r": int(r), "skip_value": int(plan.s),
+    pred, st, _ = predict_gemm(A, N, mode=mode, L=L, r=r, cfg=cfg)
+    return {"L": int(L), "r": int(r), "skip_value": int(st["skip_value"]),
             "frac_ho_eq_r": st["frac_ho_eq_r"], "frac_ho_zero": st["frac_ho_zero"],
             "vectors": st["vectors"], "vectors_skipped": st["vectors_skipped"],
             "frac_vectors_skipped": st["frac_vectors_skipped"],
@@ -165,7 +160,8 @@ def minilm_report(sentences=None, *, cfg: PanaceaConfig, save_embeddings=None, p
         Default :data:`DEFAULT_SENTENCES` (8 short English sentences).
     cfg : PanaceaConfig
         Hardware the cycles are predicted for; its ``group_size`` sets the skippable vectors,
-        its ``splits`` the DBS choices. ``k_max`` must be >= 1536 (MiniLM's largest K).
+        its ``splits`` the DBS choices. Layers with K > ``k_max`` are
+        tiled by the host (:mod:`golden_model.tiling`).
     save_embeddings : path, optional
         ``.npz`` with the normalized embeddings (B x 384 float32) keyed by path name, plus
         ``sentences``.
@@ -181,9 +177,6 @@ def minilm_report(sentences=None, *, cfg: PanaceaConfig, save_embeddings=None, p
     """
     if not isinstance(cfg, PanaceaConfig):
         raise ValueError(f"cfg must be a PanaceaConfig, got {type(cfg).__name__}")
-    if cfg.k_max < MINILM_K_MAX:
-        raise ValueError(f"config {cfg.name!r} has k_max={cfg.k_max}, below MiniLM's largest "
-                         f"K={MINILM_K_MAX} (FFN out); use a config with k_max >= {MINILM_K_MAX}")
     sentences = list(DEFAULT_SENTENCES if sentences is None else sentences)
     model = model or load_minilm()
     tokens = [int(len(t)) for t in model.tokenize(sentences)]
@@ -223,10 +216,7 @@ def minilm_report(sentences=None, *, cfg: PanaceaConfig, save_embeddings=None, p
         "paths": paths, "layers": layers, "groups": groups, "totals": totals, "plots": [],
     }
     if save_embeddings is not None:
-        f = Path(save_embeddings)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(f, sentences=np.array(sentences), **emb)
-        d["embeddings_file"] = str(f)
+        d["embeddings_file"] = str(save_npz(save_embeddings, sentences=np.array(sentences), **emb))
     if plots_dir is not None:
         d["plots"] = plot_report(d, plots_dir)
     return d

@@ -39,10 +39,10 @@ Example::
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,7 @@ import numpy as np
 from .aqs_gemm import aqs_gemm, choose_r
 from .calibration import apply_layer, calibrate_layer
 from .config import PanaceaConfig
+from .fileio import atomic_write, atomic_write_text, check_output_path, to_json
 from .quant import calibrate_activation, dequantize_output, quantize_activation
 from .slicing import WEIGHT_MAX, WEIGHT_MIN, split_activation
 
@@ -557,11 +558,6 @@ def baseline_configs(cfg: PanaceaConfig):
     return tuple(cfg.replace(name=f"{cfg.name}_{v}", variant=v) for v in ("sibia", "dense"))
 
 
-def _figure_cfg(cfg, K):
-    """``cfg`` or, for K > k_max, the same design with a weight buffer of depth K."""
-    return cfg if K <= cfg.k_max else cfg.replace(k_max=K)
-
-
 def _sqnr_db(ref, y):
     ref, y = np.asarray(ref, np.float64), np.asarray(y, np.float64)
     err = float(((ref - y) ** 2).sum())
@@ -602,7 +598,7 @@ def quantize_layer(lay: Layer, x_cal, x_eval, *, cfg: PanaceaConfig, act_range="
     (dequantized float output plus bias, float64), ``lq`` (:class:`LayerQuant` or None),
     ``A_base`` (the asymmetric activations the baselines run on), ``source`` (text).
     """
-    fcfg = _figure_cfg(cfg, lay.K)
+    fcfg = cfg
     if lay.kind in ("float", "qdq_weights"):
         per_token = act_range == "per-token"
         method = "minmax" if per_token else act_range
@@ -671,22 +667,17 @@ def _design_figures(A, N, mode, L, r, cfg):
             "frac_vectors_skipped": f["stats"]["frac_vectors_skipped"]}
 
 
-def _check_out_path(path, what, is_dir=False):
+def _check_out_dir(path):
     if path is None:
         return None
     p = Path(path)
-    if is_dir:
-        if p.exists() and not p.is_dir():
-            raise OnnxModelError(f"{what} {p} exists and is not a directory")
-        anc = p
-    else:
-        if p.is_dir():
-            raise OnnxModelError(f"{what} {p} is a directory")
-        anc = p.parent
+    if p.exists() and not p.is_dir():
+        raise OnnxModelError(f"plots directory {p} exists and is not a directory")
+    anc = p
     while not anc.exists():
         anc = anc.parent
-    if not anc.is_dir() or not os.access(anc, os.W_OK):
-        raise OnnxModelError(f"{what} {p}: cannot create it under {anc}")
+    if not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK):
+        raise OnnxModelError(f"plots directory {p}: cannot create it under {anc}")
     return p
 
 
@@ -741,8 +732,8 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
         raise OnnxModelError("--layers selects layers for --sim; give --sim icarus|verilator")
     if sim is not None and gemm_job is None:
         raise ValueError("sim needs gemm_job (panacea_hdl.jobs.run_gemm_job)")
-    report_path = _check_out_path(report_path, "report file")
-    plots_dir = _check_out_path(plots_dir, "plots directory", is_dir=True)
+    report_path = None if report_path is None else check_output_path(report_path, "report")
+    plots_dir = _check_out_dir(plots_dir)
     model = load_model(model_path)
     found, others = find_layers(model)
     names = [l.name for l in found]
@@ -812,15 +803,13 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
                            percentile=percentile, A_cal=A_cal, A_eval=A_eval, z_eval=z_eval,
                            smooth=smooth if l.kind == "float" else None)
         M = int(q["A"].shape[0])
-        fcfg = _figure_cfg(cfg, l.K)
+        fcfg = cfg
         Lb = BASELINE_SPLIT
         rb = choose_r(q["A_base"], Lb)
         designs = {
             cfg.name: _design_figures(q["A"], l.N, "aqs", q["L"], q["r"], fcfg),
-            sib_cfg.name: _design_figures(q["A_base"], l.N, "sibia", Lb, rb,
-                                          _figure_cfg(sib_cfg, l.K)),
-            dense_cfg.name: _design_figures(q["A_base"], l.N, "dense", Lb, rb,
-                                            _figure_cfg(dense_cfg, l.K)),
+            sib_cfg.name: _design_figures(q["A_base"], l.N, "sibia", Lb, rb, sib_cfg),
+            dense_cfg.name: _design_figures(q["A_base"], l.N, "dense", Lb, rb, dense_cfg),
         }
         pan = designs[cfg.name]
         # FP32 reference and the exactness checks
@@ -868,7 +857,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
             "speedup_vs_dense": designs[dense_cfg.name]["cycles"] / pan["cycles"],
             "sqnr_db": None if sqnr is None or math.isinf(sqnr) else sqnr,
             "reference": ref_note, "matches_onnxruntime": exact,
-            "k_tiled_figures": l.K > cfg.k_max,
+            "k_tiled": l.K > cfg.k_max,
         }
         entries.append(e)
         runs[l.name] = q
@@ -908,64 +897,25 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
                          "on the asymmetric activations at L = 4 before ZPM"),
         "not_weight_layers": others,
         "layers": entries, "totals": tot, "rtl": sims,
-        "notes": ([f"layers with K > k_max={cfg.k_max}: cycle figures for a design with a "
-                   f"weight buffer of depth K"] if any(e["k_tiled_figures"] for e in entries)
-                  else []),
+        "notes": ([f"layers with K > k_max={cfg.k_max} are tiled on the host "
+                   f"(golden_model.tiling): their figures are sums over the runs of the core"]
+                  if any(e["k_tiled"] for e in entries) else []),
         "runtime_s": {"capture": round(t_cap, 2)}, "plots": [],
     }
     if plots_dir is not None:
         d["plots"] = plot_onnx_report(d, plots_dir)
     d["runtime_s"]["total"] = round(time.perf_counter() - t0, 2)
     if report_path is not None:
-        write_json_atomic(report_path, d)
+        atomic_write_text(report_path, to_json(d))
     return d
-
-
-def write_json_atomic(path, data):
-    """Write ``data`` as JSON through a temporary file in the same directory + ``os.replace``."""
-    import json
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, default=_json_default, allow_nan=False)
-            f.write("\n")
-        _publish(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _publish(tmp, path):
-    """Give a finished temporary file the usual permissions and move it into place."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 # ---- plots and text ------------------------------------------------------------------------
 def _save_fig(fig, path, dpi):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A PNG written whole or not at all (:func:`golden_model.fileio.atomic_write`)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    atomic_write(path, buf.getvalue())
 
 
 def plot_onnx_report(d: dict, plots_dir) -> list:

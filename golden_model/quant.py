@@ -62,6 +62,10 @@ def check_float_matrix(x, name="x", ndim=2) -> np.ndarray:
         bad = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(f"{name} holds a non-finite value ({a[tuple(bad)]}) at "
                          f"{tuple(int(i) for i in bad)}; NaN and inf cannot be quantized")
+    lo, hi = float(a.min()), float(a.max())
+    if not np.isfinite(hi - lo) or not np.isfinite((hi - lo) * 256.0):
+        raise ValueError(f"{name} spans [{lo:.3g}, {hi:.3g}], wider than float64 can quantize "
+                         f"(its range overflows); rescale the values")
     return a.astype(np.float64, copy=False)
 
 

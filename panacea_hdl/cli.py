@@ -1,13 +1,17 @@
 """The ``panacea`` command: generate Verilog, run GEMMs (golden or RTL), analyze workloads.
 
 Every subcommand reads files and writes files; ``panacea <cmd> --help`` documents each option.
-Bad input ends with a one-line ``panacea: error: ...`` and exit status 2.
+Inputs and output paths are checked before any expensive work; outputs are written atomically
+(whole or not at all) and the paths printed are the paths written. A failure ends with one line
+``panacea: error: ...`` on stderr (``panacea: interrupted`` for Ctrl-C / SIGTERM) and the exit
+status of :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -15,12 +19,29 @@ import numpy as np
 
 from golden_model.aqs_gemm import COMPENSATIONS, MODES
 from golden_model.config import PRESETS, ConfigError, load_config, preset
+from golden_model.fileio import atomic_write_text, check_output_path, save_npy, to_json
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_CODES"]
+
+#: Exit statuses of ``panacea`` (also in README).
+EXIT_CODES = {
+    0: "success",
+    1: "the RTL disagreed with the golden model, or a simulation failed",
+    2: "invalid input: arguments, input files, configs, parameters, output paths",
+    3: "a tool is missing or failed (simulator, Yosys, nextpnr)",
+    4: "an I/O error while working (disk full, closed output pipe, ...)",
+    70: "internal error (a bug: please report it with the command line)",
+    130: "interrupted (Ctrl-C or SIGTERM); any simulator started is stopped",
+}
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM received: unwinds like Ctrl-C, so running simulators are killed and temporary
+    files removed."""
 
 
 def _add_config_args(p):
@@ -48,19 +69,35 @@ def _load_npy(path: Path, what: str):
         raise CLIError(f"{what} file {path} is not a readable .npy array ({e})") from None
 
 
-def _write_json(path: Path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+def _write_json(path: Path, data) -> Path:
+    """Strict JSON (no NaN/Infinity), written atomically."""
+    return atomic_write_text(path, to_json(data))
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+def _out_path(path, what):
+    """Check an output file path before any work (:func:`check_output_path`)."""
+    if path is None:
+        return None
+    try:
+        return check_output_path(path, what)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _out_dir(path, what):
+    """Check (and create) an output directory before any work."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{what} {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"cannot create {what} {path}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CLIError(f"{what} {path} is not writable")
+    return path
 
 
 # ---- subcommands ------------------------------------------------------------------------
@@ -68,6 +105,7 @@ def cmd_generate(args):
     from panacea_hdl.generate import generate
 
     cfg = _config(args)
+    _out_dir(args.output, "output directory")
     paths = generate(cfg, out_dir=args.output)
     for k, v in paths.items():
         print(f"{k}: {v}")
@@ -76,40 +114,60 @@ def cmd_generate(args):
 def cmd_gemm(args):
     from panacea_hdl.jobs import run_gemm_job
 
+    from panacea_hdl.jobs import check_gemm_args
+
     cfg = _config(args)
     if args.mode is None:           # the variant's most-skipping mode (aqs on panacea)
         args.mode = cfg.modes[-1]
+    if args.r is not None and args.mode != "aqs":
+        raise CLIError(f"--r applies to aqs mode only ({args.mode} mode skips "
+                       f"{'nothing' if args.mode == 'dense' else 'zero high-order slices'})")
+    out = _out_path(args.out, "--out")
+    report_path = _out_path(args.report, "--report")
+    if report_path is not None and report_path.resolve() == out.resolve():
+        raise CLIError("--out and --report name the same file")
     A = _load_npy(args.act, "activation")
     W = _load_npy(args.weight, "weight")
+    check_gemm_args(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
+                    compensation=args.compensation, sim=args.sim, stalls=args.stalls)
     report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
                           compensation=args.compensation, sim=args.sim, stalls=args.stalls,
                           progress=not args.quiet)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, report.pop("Y"))
-    if args.report:
-        _write_json(args.report, report)
+    Y = report.pop("Y")
+    text = to_json(report) if report_path is not None else None
+    save_npy(out, Y)
+    if report_path is not None:
+        atomic_write_text(report_path, text)
     c = report["counters"]
-    print(f"{args.mode}: Y {report['shape']['M']}x{report['shape']['N']} int32 -> {args.out}; "
+    tiles = len(report["tiles"])
+    print(f"{args.mode}: Y {report['shape']['M']}x{report['shape']['N']} int32 -> {out}; "
           f"cycles {c['cycles']}, skipped vectors {report['slice_stats']['frac_vectors_skipped']:.3f}"
+          + (f", {tiles} tiles (host-tiled)" if tiles > 1 else "")
           + (f", RTL ({args.sim}) matches the golden model" if args.sim != "golden" else ""))
+    if report_path is not None:
+        print(f"report: {report_path}")
 
 
 def cmd_analyze(args):
     from golden_model.analyze import analyze, format_analysis
 
     cfg = _config(args)
-    x = _load_npy(args.act, "activation")
+    from golden_model.quant import check_float_matrix
+
+    report_path = _out_path(args.report, "--report")
+    x = check_float_matrix(_load_npy(args.act, "activation"), f"activation file {args.act}")
     d = analyze(x, cfg=cfg, L=args.split, zpm=args.zpm, dbs=args.dbs, per_token=args.per_token,
                 method=args.method, N=args.n)
     print(format_analysis(d))
-    if args.report:
-        _write_json(args.report, d)
+    if report_path is not None:
+        print(f"report: {_write_json(report_path, d)}")
 
 
 def cmd_run(args):
     from panacea_hdl.jobs import run_main_job
 
     cfg = _config(args)
+    _out_dir(args.output, "report directory")
     run_main_job(cfg, sim=args.sim, out_dir=args.output)
 
 
@@ -117,22 +175,28 @@ def cmd_synth(args):
     from panacea_hdl.synth import SynthError, format_synth, run_synth
 
     cfg = _config(args)
+    _out_dir(args.output, "build directory")
     try:
         d = run_synth(cfg, target=args.target, out_dir=args.output, progress=not args.quiet,
                       freq_mhz=args.freq, dsp=args.dsp)
     except SynthError as e:
-        raise CLIError(str(e)) from None
+        raise ToolFailure(str(e)) from None
     print(format_synth(d))
     print(f"report: {Path(d['out_dir']) / 'synth.json'}")
 
 
 def cmd_compare(args):
     from panacea_hdl.compare import format_compare, plot_compare, run_compare
+    from panacea_hdl.synth import SynthError
 
-    d = run_compare(args.base, workloads=tuple(args.workload or ("skewed",)), sim=args.sim,
-                    target=args.target, out_dir=args.output, progress=not args.quiet)
+    _out_dir(args.output, "output directory")
+    try:
+        d = run_compare(args.base, workloads=tuple(args.workload or ("skewed",)), sim=args.sim,
+                        target=args.target, out_dir=args.output, progress=not args.quiet)
+    except SynthError as e:
+        raise ToolFailure(str(e)) from None
     print(format_compare(d))
-    for p in plot_compare(d, args.output or Path(d.get("out_dir", "build/compare"))):
+    for p in plot_compare(d, args.output or Path(d["out_dir"])):
         print(f"plot: {p}")
 
 
@@ -150,17 +214,22 @@ def cmd_model(args):
                        "(static calibration) for model minilm")
     from golden_model.model_report import format_report, minilm_report
 
+    from panacea_hdl.paths import build_root
+
     cfg = _config(args)
-    sentences = None
-    if args.sentences:
-        sentences = _read_lines(args.sentences, "sentences")
+    report_path = _out_path(args.report, "--report")
+    sentences = _read_lines(args.sentences, "sentences") if args.sentences else None
     if args.calibration is not None:
-        return _cmd_minilm_static(args, cfg, sentences)
-    d = minilm_report(sentences, cfg=cfg, save_embeddings=args.save_embeddings,
-                      plots_dir=args.plots or Path("build/minilm"))
+        return _cmd_minilm_static(args, cfg, sentences, report_path)
+    emb_path = _out_path(args.save_embeddings, "--save-embeddings")
+    plots = _out_dir(args.plots if args.plots is not None else build_root() / "minilm",
+                     "plots directory")
+    d = minilm_report(sentences, cfg=cfg, save_embeddings=emb_path, plots_dir=plots)
     print(format_report(d))
-    if args.report:
-        _write_json(args.report, d)
+    if emb_path is not None:
+        print(f"embeddings: {d['embeddings_file']}")
+    if report_path is not None:
+        print(f"report: {_write_json(report_path, d)}")
 
 
 def _read_lines(path: Path, what: str):
@@ -172,20 +241,21 @@ def _read_lines(path: Path, what: str):
     return lines
 
 
-def _cmd_minilm_static(args, cfg, sentences):
+def _cmd_minilm_static(args, cfg, sentences, report_path):
     from golden_model.calibration import format_static_report, minilm_static_report
-    from golden_model.onnx_model import write_json_atomic
 
     if args.act_range == "per-token":
         raise CLIError("--act-range per-token is dynamic; minilm --calibration reports it anyway, "
                        "choose minmax or percentile for the static ranges")
+    if args.save_embeddings is not None:
+        raise CLIError("--save-embeddings is not written with --calibration")
     cal = _read_lines(Path(args.calibration), "calibration")
     kinds = [k for k in args.smooth_kinds.split(",") if k] if args.smooth_kinds else None
     d = minilm_static_report(cal, sentences, cfg=cfg, method=args.act_range,
                              percentile=args.percentile, smooth=args.smooth, smooth_kinds=kinds)
     print(format_static_report(d))
-    if args.report:
-        write_json_atomic(args.report, d)
+    if report_path is not None:
+        print(f"report: {_write_json(report_path, d)}")
 
 
 def _cmd_model_onnx(args):
@@ -208,7 +278,8 @@ def _cmd_model_onnx(args):
     d = onnx_report(args.path, cfg=_config(args), inputs=args.inputs, calibration=cal,
                     act_range=args.act_range, percentile=args.percentile, smooth=args.smooth,
                     layers=layers, sim=args.sim, gemm_job=run_gemm_job,
-                    report_path=args.report, plots_dir=args.plots, progress=True)
+                    report_path=_out_path(args.report, "--report"),
+                    plots_dir=_out_dir(args.plots, "plots directory"), progress=True)
     print(format_onnx_report(d))
     if args.report:
         print(f"report: {args.report}")
@@ -219,6 +290,9 @@ def build_parser():
     ap = argparse.ArgumentParser(
         prog="panacea",
         description="Panacea AQS-GEMM accelerator: RTL generator, golden model and simulations.")
+    ap.add_argument("--build-dir", type=Path, default=None,
+                    help="where generated designs, simulator builds and reports go (default: "
+                         "$PANACEA_BUILD_DIR, else ./build)")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="main job: generate, run the built-in workload on the RTL in "
@@ -227,13 +301,13 @@ def build_parser():
     p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
                    help="simulator (default: verilator)")
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="report directory (default: build/<config>/run)")
+                   help="report directory (default: <build dir>/<config>-<digest>/run)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("generate", help="write the Verilog and params.json of a config")
     _add_config_args(p)
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="output directory (default: build/<config name>)")
+                   help="output directory (default: <build dir>/<config>-<digest>)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("gemm", help="one GEMM Y = (A - z) @ W, golden or on the RTL")
@@ -244,16 +318,19 @@ def build_parser():
     p.add_argument("--mode", choices=MODES, default=None,
                    help="slice-skipping mode (default: aqs; on the baseline variants their "
                         "most-skipping mode: sibia on *_sibia, dense on *_dense)")
-    p.add_argument("--split", type=int, default=4, help="activation split L (default: 4)")
+    p.add_argument("--split", type=int, default=None,
+                   help="activation split L (default: 4, or the design's smallest split)")
     p.add_argument("--r", type=int, default=None,
-                   help="skipped high-order value (default: the most frequent one)")
+                   help="skipped high-order value, aqs mode only (default: the most frequent one)")
     p.add_argument("--compensation", choices=COMPENSATIONS, default="static",
                    help="golden model's compensation form (the RTL implements 'static')")
     p.add_argument("--sim", choices=("golden", "icarus", "verilator"), default="golden",
                    help="golden model only, or also the RTL on a simulator (default: golden)")
     p.add_argument("--stalls", action="store_true",
-                   help="random valid/ready stalls on every stream (RTL only; cycles then exceed the model)")
-    p.add_argument("--out", type=Path, required=True, help="result Y: .npy int32, M x N")
+                   help="random valid/ready stalls on every stream (needs --sim icarus|verilator; "
+                        "cycles then exceed the model)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="result Y: .npy int32, M x N (written to exactly this path)")
     p.add_argument("--report", type=Path, default=None, help="JSON report: statistics, cycles, counters")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_gemm)
@@ -279,7 +356,7 @@ def build_parser():
     p.add_argument("--dsp", choices=("auto", "on", "off"), default="auto",
                    help="FPGA DSP blocks for multipliers (auto: fall back to LUTs if they do not fit)")
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="build directory (default: build/<config>/synth_<target>)")
+                   help="build directory (default: <build dir>/<config>-<digest>/synth_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_synth)
 
@@ -293,7 +370,8 @@ def build_parser():
     p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator", help="simulator (default: verilator)")
     p.add_argument("--target", choices=("generic", "ecp5"), default="ecp5",
                    help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates (no Fmax)")
-    p.add_argument("-o", "--output", type=Path, default=None, help="output directory (default: build/compare)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output directory (default: <build dir>/compare/<base>_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_compare)
 
@@ -308,9 +386,11 @@ def build_parser():
                         "--calibration these are the held-out sentences")
     p.add_argument("--report", type=Path, default=None, help="JSON report")
     p.add_argument("--save-embeddings", type=Path, default=None,
-                   help="minilm: .npz of normalized embeddings keyed by numeric path")
+                   help="minilm: .npz of normalized embeddings keyed by numeric path (written "
+                        "to exactly this path)")
     p.add_argument("--plots", type=Path, default=None,
-                   help="directory for PNG plots (minilm default: build/minilm; onnx: none)")
+                   help="directory for PNG plots (minilm default: <build dir>/minilm; onnx: "
+                        "none)")
     p.add_argument("--calibration", default=None, metavar="N|FILE",
                    help="static calibration. onnx: the first N input samples calibrate, the "
                         "others are evaluated (without --inputs: N random samples); minilm: "
@@ -335,13 +415,67 @@ def build_parser():
     return ap
 
 
+class ToolFailure(Exception):
+    """A tool failed (exit status 3)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Interrupted()
+
+
+def _fail(msg: str, status: int) -> int:
+    text = " ".join(str(msg).split())       # one line, whatever the message held
+    try:
+        print(f"panacea: error: {text}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    return status
+
+
 def main(argv=None):
+    """Run the command line; returns the exit status (:data:`EXIT_CODES`)."""
+    from panacea_hdl.jobs import RTLMismatch
+    from panacea_hdl.paths import BUILD_DIR_ENV
+    from panacea_hdl.toolchain import ToolError
+
+    from sim_tests.runner import BenchError
+
     args = build_parser().parse_args(argv)
+    if args.build_dir is not None:
+        try:
+            args.build_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            return _fail(f"cannot create --build-dir {args.build_dir}: {e.strerror or e}", 2)
+        os.environ[BUILD_DIR_ENV] = str(args.build_dir.resolve())
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args.func(args)
+        sys.stdout.flush()
     except (CLIError, ConfigError, ValueError, OverflowError) as e:
-        print(f"panacea: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(e, 2)
+    except (RTLMismatch, BenchError) as e:
+        return _fail(e, 1)
+    except (ToolError, ToolFailure) as e:
+        return _fail(e, 3)
+    except BrokenPipeError:
+        # stdout was closed by the reader (e.g. `| head`): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _fail("output pipe closed before everything was printed", 4)
+    except OSError as e:
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        return _fail(f"I/O error{where}: {e.strerror or e}", 4)
+    except (KeyboardInterrupt, Interrupted):
+        try:
+            print("panacea: interrupted", file=sys.stderr, flush=True)
+        except OSError:
+            pass
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        return _fail(f"internal error: {type(e).__name__}: {e} (please report this with the "
+                     f"command line)", 70)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -29,13 +29,14 @@ import numpy as np
 from golden_model.aqs_gemm import choose_r
 from golden_model.budget import multiplier_budget
 from golden_model.config import PanaceaConfig, preset
+from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
 from golden_model.workloads import random_weights, skewed_activations
 
-__all__ = ["run_compare", "format_compare", "plot_compare", "make_workloads", "design_area",
-           "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED", "REPO_ROOT"]
+from .paths import build_root, design_dir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["run_compare", "format_compare", "plot_compare", "make_workloads", "design_area",
+           "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED"]
 
 #: Workloads known by name (anything else must be an ``.npz`` file).
 BUILTIN_WORKLOADS = ("skewed", "uniform", "minilm")
@@ -76,10 +77,6 @@ def _designs(base) -> list:
                          f"({base}_sibia, {base}_dense); use tiny or default") from None
 
 
-def _default_split(cfg: PanaceaConfig) -> int:
-    return 4 if 4 in cfg.splits else cfg.splits[len(cfg.splits) // 2]
-
-
 def _generated_shape(cfg: PanaceaConfig):
     return WORKLOAD_PASSES * cfg.rows_per_pass, min(WORKLOAD_K, cfg.k_max), cfg.cols
 
@@ -109,11 +106,14 @@ def _load_npz(path: Path, cfg: PanaceaConfig) -> dict:
     z = scalar("z")
     if not 0 <= z <= 255:
         raise ValueError(f"workload {path}: zero point z={z} is outside [0, 255]")
-    L = scalar("L") if "L" in arrays else _default_split(cfg)
+    L = scalar("L") if "L" in arrays else cfg.default_split
     if L not in cfg.splits:
         raise ValueError(f"workload {path}: split L={L} not supported by {cfg.name} "
                          f"(splits {list(cfg.splits)})")
     r = scalar("r") if "r" in arrays else choose_r(A, L)
+    if not 0 <= r < (1 << (8 - L)):
+        raise ValueError(f"workload {path}: r={r} is outside [0, {(1 << (8 - L)) - 1}] for "
+                         f"split L={L}")
     return {"name": path.stem, "source": str(path), "A": A, "W": W, "z": z, "L": L, "r": r}
 
 
@@ -142,7 +142,7 @@ def make_workloads(cfg: PanaceaConfig, names) -> list:
     Raises
     ------
     ValueError
-        Unknown name, unreadable or malformed file, K beyond ``k_max``, duplicate names, or
+        Unknown name, unreadable or malformed file (r out of range included), duplicate names, or
         ``minilm`` without the model package.
     """
     if isinstance(names, (str, Path)):
@@ -152,7 +152,7 @@ def make_workloads(cfg: PanaceaConfig, names) -> list:
         raise ValueError("no workloads given; choose from "
                          f"{', '.join(BUILTIN_WORKLOADS)} or an .npz file")
     M, K, N = _generated_shape(cfg)
-    L0 = _default_split(cfg)
+    L0 = cfg.default_split
     out = []
     for name in names:
         if not isinstance(name, (str, Path)):
@@ -189,9 +189,6 @@ def make_workloads(cfg: PanaceaConfig, names) -> list:
         if w["name"] in seen:
             raise ValueError(f"workload {w['name']!r} is given twice")
         seen.add(w["name"])
-        if w["A"].shape[1] > cfg.k_max:
-            raise ValueError(f"workload {w['name']!r}: K={w['A'].shape[1]} exceeds the weight "
-                             f"buffer depth k_max={cfg.k_max} of {cfg.name}")
         if w["A"].shape[0] < 1 or w["W"].shape[1] < 1 or w["A"].shape[1] < 1:
             raise ValueError(f"workload {w['name']!r}: empty GEMM {w['A'].shape} x {w['W'].shape}")
     return out
@@ -216,7 +213,7 @@ def _cache_usable(d: dict, cfg: PanaceaConfig, target: str) -> bool:
 
 
 def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=False) -> dict:
-    """``run_synth(cfg, target=target)``, reusing ``build/<name>/synth_<target>/synth.json``.
+    """``run_synth(cfg, target=target)``, reusing ``<design dir>/synth_<target>/synth.json``.
 
     The cached result is used when the Verilog beside it is byte-identical to what
     :func:`panacea_hdl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
@@ -228,7 +225,7 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
 
     vpath = generate(cfg)["verilog"]
     digest = _sha256(vpath)
-    sdir = REPO_ROOT / "build" / cfg.name / f"synth_{target}"
+    sdir = design_dir(cfg) / f"synth_{target}"
     sjson, sver = sdir / "synth.json", sdir / f"{top_name(cfg)}.v"
     if not resynth and sjson.is_file() and sver.is_file() and _sha256(sver) == digest:
         try:
@@ -304,7 +301,7 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         fraction, energy, multiply energy, external bytes, throughput and throughput/area),
         ``ratios`` (per workload, Panacea vs each baseline), ``runtime_s``.
     """
-    from .jobs import run_gemm_job
+    from .jobs import check_gemm_args, run_gemm_job
 
     t_start = time.perf_counter()
     cfgs = _designs(base)
@@ -314,8 +311,12 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         raise ValueError(f"unknown simulator {sim!r}; choose one of {list(SIMS)}")
     t0 = time.perf_counter()
     wls = make_workloads(cfgs[0], workloads)        # all errors before anything runs
+    for w in wls:
+        for cfg in cfgs:
+            check_gemm_args(cfg, w["A"], w["W"], w["z"], mode=BEST_MODE[cfg.variant], L=w["L"],
+                            r=w["r"], sim=sim)
     runtime_workloads = round(time.perf_counter() - t0, 1)
-    out = Path(out_dir) if out_dir is not None else REPO_ROOT / "build" / "compare" / f"{base}_{target}"
+    out = Path(out_dir) if out_dir is not None else build_root() / "compare" / f"{base}_{target}"
     runtime = {"workloads": runtime_workloads, "synth": {}, "sim": {}}
 
     designs = {}
@@ -417,7 +418,7 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
     }
     runtime["total"] = round(time.perf_counter() - t_start, 1)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(d, indent=2) + "\n")
+    atomic_write_text(out / "compare.json", to_json(d))
     _say(progress, f"done in {runtime['total']:.0f} s -> {out / 'compare.json'}")
     return d
 
@@ -542,7 +543,7 @@ def plot_compare(d, out_dir=None) -> list:
 
     out = Path(out_dir if out_dir is not None else d["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(d, indent=2) + "\n")
+    atomic_write_text(out / "compare.json", to_json(d))
     names = _design_names(d)
     dense = names[-1]
     wnames = _workload_names(d)

@@ -54,7 +54,7 @@ class CSR(ConfigComponent):
     bus : In(AXI4LiteSignature(addr_width=8, data_width=32))
         The host port.
     mode, rval, zp, split, dim_m, dim_k, dim_n : Out
-        Register values (2, 8, 8, 4, 16, 16, 16 bits).
+        Register values (2, 8, 8, 4 bits; the dimensions ``regmap.DIM_BITS`` = 16 bits).
     start, abort : Out(1)
         One-cycle pulses: the host wrote CTRL with bit 0 / bit 1 set.
     busy, done, error : In(1)
@@ -80,7 +80,7 @@ class CSR(ConfigComponent):
         super().__init__({
             "bus": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
             "mode": Out(2), "rval": Out(8), "zp": Out(8), "split": Out(4),
-            "dim_m": Out(16), "dim_k": Out(16), "dim_n": Out(16),
+            "dim_m": Out(regmap.DIM_BITS), "dim_k": Out(regmap.DIM_BITS), "dim_n": Out(regmap.DIM_BITS),
             "start": Out(1), "abort": Out(1),
             "busy": In(1), "done": In(1), "error": In(1), "errcode": In(4), "err_word": In(32),
             "counters_clear": In(1),
@@ -92,7 +92,7 @@ class CSR(ConfigComponent):
         cfg = self._config
         m = Module()
         bus = self.bus
-        split_init = 4 if 4 in cfg.splits else min(cfg.splits)
+        split_init = cfg.default_split
 
         # ---- parameter registers: name -> (address, signal, width) ---------------------------
         params = {

@@ -1,9 +1,10 @@
 """Generate the Verilog of a Panacea core and its ``params.json``.
 
-``generate(config)`` writes ``build/<name>/panacea_<name>.v`` (top module ``panacea_<name>``,
-no source locations, byte-identical across runs) and ``build/<name>/params.json``
-(:meth:`PanaceaConfig.to_json`). Files are rewritten only when their content changes, so
-simulator builds that depend on them stay cached.
+``generate(config)`` writes ``<build>/<name>-<digest>/panacea_<name>.v`` (top module
+``panacea_<name>``, no source locations, byte-identical across runs) and ``params.json`` beside
+it (:meth:`PanaceaConfig.to_json`); the directory is :func:`panacea_hdl.paths.design_dir`.
+Files are written atomically and only when their content changes, so simulator builds that
+depend on them stay cached; concurrent generations of one design take turns (a lock).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from pathlib import Path
 
 from golden_model.config import PanaceaConfig
 
-__all__ = ["generate", "top_name", "verilog_text", "REPO_ROOT"]
+from golden_model.fileio import atomic_write_text
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .paths import design_dir, file_lock
+from .toolchain import use_pinned_yosys
+
+__all__ = ["generate", "top_name", "verilog_text"]
 
 
 def top_name(config: PanaceaConfig) -> str:
@@ -28,12 +32,13 @@ def verilog_text(config: PanaceaConfig) -> str:
 
     from .top import PanaceaCore
 
+    use_pinned_yosys()
     return verilog.convert(PanaceaCore(config=config), name=top_name(config), emit_src=False)
 
 
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        atomic_write_text(path, text)
 
 
 def generate(config: PanaceaConfig, out_dir=None) -> dict:
@@ -44,7 +49,7 @@ def generate(config: PanaceaConfig, out_dir=None) -> dict:
     config : PanaceaConfig
         The design.
     out_dir : path-like, optional
-        Output directory; default ``build/<config.name>`` in the repository.
+        Output directory; default :func:`panacea_hdl.paths.design_dir` of ``config``.
 
     Returns
     -------
@@ -54,11 +59,13 @@ def generate(config: PanaceaConfig, out_dir=None) -> dict:
     if not isinstance(config, PanaceaConfig):
         raise TypeError(f"config must be a golden_model.config.PanaceaConfig, "
                         f"not {type(config).__name__}")
-    out = Path(out_dir) if out_dir is not None else REPO_ROOT / "build" / config.name
+    out = Path(out_dir) if out_dir is not None else design_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vpath = out / f"{top}.v"
     ppath = out / "params.json"
-    _write_if_changed(vpath, verilog_text(config))
-    _write_if_changed(ppath, config.to_json())
+    text = verilog_text(config)
+    with file_lock(out):
+        _write_if_changed(vpath, text)
+        _write_if_changed(ppath, config.to_json())
     return {"verilog": vpath, "params": ppath, "top": top}

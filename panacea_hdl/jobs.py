@@ -2,89 +2,147 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from golden_model.aqs_gemm import MODES, aqs_gemm, choose_r, reference_gemm
+from golden_model.aqs_gemm import MODES, check_zero_point, choose_r, reference_gemm
 from golden_model.config import PanaceaConfig
-from golden_model.cycle_model import COUNTERS, predict
+from golden_model.cycle_model import COUNTERS
 from golden_model.energy import SOURCE as ENERGY_SOURCE
+from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
+from golden_model.tiling import tiled_gemm
+from golden_model.workloads import builtin_workload
 
-__all__ = ["run_gemm_job", "run_main_job", "RTLMismatch"]
+from .toolchain import ensure_verilator_path, require_iverilog
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["run_gemm_job", "run_main_job", "check_gemm_args", "RTLMismatch", "RTL_SIMS"]
+
+#: Simulators the RTL runs on.
+RTL_SIMS = ("icarus", "verilator")
 
 
 class RTLMismatch(RuntimeError):
     """The RTL disagreed with the golden model."""
 
 
-def _check_fits(cfg: PanaceaConfig, A, W):
-    K = A.shape[1]
-    if K > cfg.k_max:
-        raise ValueError(f"K={K} exceeds this design's weight buffer depth k_max={cfg.k_max}; "
-                         f"use a config with a larger k_max")
+def check_gemm_args(cfg: PanaceaConfig, A, W, z, *, mode, L=None, r=None,
+                    compensation="static", sim="golden", stalls=False):
+    """Validate one GEMM's inputs before any work; returns ``(A, W, z, L)``.
 
-
-def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=4, r=None, compensation="static",
-                 sim="golden", stalls=False, progress=False, seed=0) -> dict:
-    """Run one GEMM; returns the report dict, with the int32 result under ``"Y"``.
-
-    With ``sim`` = ``icarus`` or ``verilator`` the same GEMM also runs on the RTL; the RTL
-    result must equal the golden one bit for bit and its counters the predicted ones (cycles
-    too unless ``stalls``), else :class:`RTLMismatch` is raised. A ``mode`` the config's
-    hardware variant cannot run (``cfg.modes``) raises :class:`ValueError` before anything runs.
+    Raises
+    ------
+    ValueError
+        Naming the bad input: a mode the variant cannot run, a split it does not support,
+        ``r`` out of range, stalls without an RTL simulator, the runtime
+        compensation form on the RTL, wrong dtypes, ranges or shapes.
+    panacea_hdl.toolchain.ToolError
+        If the simulator ``sim`` is not installed.
     """
-    cfg.check_mode(mode)            # a mode this hardware variant cannot run: ValueError
-    A, W = check_activation(A), check_weight(W)
+    cfg.check_mode(mode)
+    if sim != "golden" and sim not in RTL_SIMS:
+        raise ValueError(f"sim must be golden or one of {RTL_SIMS}, got {sim!r}")
+    A, W, z = check_activation(A), check_weight(W), check_zero_point(z)
+    if A.shape[1] != W.shape[0]:
+        raise ValueError(f"shape mismatch: activation is {A.shape[0]}x{A.shape[1]} (M x K), "
+                         f"weight is {W.shape[0]}x{W.shape[1]} (K x N); K must agree")
+    if min(A.shape) < 1 or W.shape[1] < 1:
+        raise ValueError(f"empty GEMM: A is {A.shape[0]}x{A.shape[1]}, W is "
+                         f"{W.shape[0]}x{W.shape[1]}")
+    L = cfg.default_split if L is None else L
     if L not in cfg.splits:
-        raise ValueError(f"split L={L} is not supported by config {cfg.name!r} (splits {list(cfg.splits)})")
-    _check_fits(cfg, A, W)
+        raise ValueError(f"split L={L} is not supported by config {cfg.name!r} "
+                         f"(splits {list(cfg.splits)})")
+    if r is not None:
+        hi = (1 << (8 - L)) - 1
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r <= hi:
+            raise ValueError(f"r must be an int in [0, {hi}] for L={L}, got {r!r}")
+    if stalls and sim == "golden":
+        raise ValueError("stalls apply to RTL simulation only: add --sim icarus|verilator")
+    if compensation != "static" and sim != "golden":
+        raise ValueError("the RTL implements the static compensation form; use "
+                         "--compensation static")
+    if sim == "icarus":              # the simulator is there before anything is generated
+        require_iverilog()
+    elif sim == "verilator":
+        ensure_verilator_path()
+    return A, W, z, L
+
+
+def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
+                 compensation="static", sim="golden", stalls=False, progress=False,
+                 seed=0) -> dict:
+    """Run one GEMM ``(A - z) @ W``; returns the report dict, with the int32 result under ``"Y"``.
+
+    A GEMM larger than one run of the core (K > ``k_max``, M or N beyond the DIM registers)
+    is tiled by the host (:mod:`golden_model.tiling`): the report's ``tiles`` lists each run
+    with its counters, and ``counters`` / ``prediction`` are the sums over the runs.
+
+    With ``sim`` = ``icarus`` or ``verilator`` every run also executes on the RTL (one
+    simulator session); each run's result must equal the golden one bit for bit and its
+    counters the predicted ones (cycles too unless ``stalls``), else :class:`RTLMismatch` is
+    raised. Inputs are checked first (:func:`check_gemm_args`).
+    """
+    A, W, z, L = check_gemm_args(cfg, A, W, z, mode=mode, L=L, r=r, compensation=compensation,
+                                 sim=sim, stalls=stalls)
     if r is None:
         r = choose_r(A, L)
-    Y, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg, compensation=compensation)
-    ref = reference_gemm(A, W, z)
-    if not np.array_equal(Y, ref):          # cannot happen unless the golden model is broken
+    tg = tiled_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg, compensation=compensation)
+    if not np.array_equal(tg.Y, reference_gemm(A, W, z)):   # only if the golden model is broken
         raise RTLMismatch("golden AQS-GEMM differs from the integer reference")
-    pred = predict(plan, W.shape[1], cfg)
+    pred = tg.prediction
     report = {
         "config": cfg.to_dict(),
         "shape": {"M": A.shape[0], "K": A.shape[1], "N": W.shape[1]},
         "mode": mode, "L": L, "r": int(r), "zero_point": int(z), "compensation": compensation,
-        "slice_stats": plan.stats(),
+        "slice_stats": tg.stats,
         "prediction": pred.to_dict(),
         "counters": dict(pred.counters),
+        "tiles": [{**run.tile.to_dict(), "counters": dict(run.prediction.counters)}
+                  for run in tg.runs],
         "energy_source": ENERGY_SOURCE,
         "sim": sim,
-        "Y": Y,
+        "Y": tg.Y,
     }
     if sim == "golden":
         return report
-    if compensation != "static":
-        raise ValueError("the RTL implements the static compensation form; use --compensation static")
-    from sim_tests.gemm_sim import run_gemm_sim
 
+    from sim_tests.gemm_sim import job_from_run, run_jobs_sim
+    from golden_model.streams import unpack_y
+
+    jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z)
+            for run in tg.runs]
     t0 = time.perf_counter()
     info = {}
-    Y_rtl, counters = run_gemm_sim(cfg, A, W, z, mode=mode, L=L, r=r, sim=sim, stalls=stalls,
-                                   seed=seed, progress=progress, info=info)
+    results = run_jobs_sim(cfg, jobs, sim=sim, stalls=stalls, seed=seed, progress=progress,
+                           info=info)
     wall = time.perf_counter() - t0
-    if not np.array_equal(Y_rtl, Y):
-        bad = np.argwhere(Y_rtl != Y)
-        m, n = bad[0]
-        raise RTLMismatch(f"RTL result differs from the golden model at {len(bad)} places, first "
-                          f"Y[{m},{n}]: RTL {Y_rtl[m, n]} vs golden {Y[m, n]}")
-    diff = {k: (counters[k], pred.counters[k]) for k in COUNTERS
-            if counters[k] != pred.counters[k] and not (stalls and k == "cycles")}
-    if diff:
-        raise RTLMismatch(f"RTL counters differ from the golden model (rtl, model): {diff}")
-    report["counters"] = {k: int(counters[k]) for k in COUNTERS}
+    total = dict.fromkeys(COUNTERS, 0)
+    for i, (run, (beats, counters)) in enumerate(zip(tg.runs, results)):
+        t = run.tile
+        where = f" (tile {i + 1} of {len(tg.runs)}: rows {t.m0}:{t.m1}, k {t.k0}:{t.k1}, " \
+                f"columns {t.n0}:{t.n1})" if tg.tiled else ""
+        Y_rtl = unpack_y(beats, *run.Y.shape, cfg)
+        if not np.array_equal(Y_rtl, run.Y):
+            bad = np.argwhere(Y_rtl != run.Y)
+            m, n = bad[0]
+            raise RTLMismatch(f"RTL result differs from the golden model at {len(bad)} places"
+                              f"{where}, first Y[{m},{n}]: RTL {Y_rtl[m, n]} vs golden "
+                              f"{run.Y[m, n]}")
+        want = run.prediction.counters
+        diff = {k: (counters[k], want[k]) for k in COUNTERS
+                if counters[k] != want[k] and not (stalls and k == "cycles")}
+        if diff:
+            raise RTLMismatch(f"RTL counters differ from the golden model{where} "
+                              f"(rtl, model): {diff}")
+        report["tiles"][i]["counters"] = dict(counters)
+        for k in COUNTERS:
+            total[k] += counters[k]
+    report["counters"] = total
     report["rtl"] = {"simulator": sim, "stalls": stalls, "wall_seconds": wall,
-                     "cycles_per_second": counters["cycles"] / wall if wall else None,
+                     "cycles_per_second": total["cycles"] / wall if wall else None,
                      "bench_cycles_per_second": info.get("bench_cycles_per_s"),
                      "matches_golden": True}
     return report
@@ -98,20 +156,28 @@ def _table(rows, headers):
     return "\n".join(out)
 
 
+def main_workload(cfg: PanaceaConfig):
+    """The main job's built-in workload, sized to the design: ``(A, W, z)``.
+
+    The skewed workload of :func:`golden_model.workloads.builtin_workload` (24 x 256 x 40),
+    with K cut to the design's ``k_max`` so that it runs without host tiling on every preset.
+    """
+    return builtin_workload(K=min(256, cfg.k_max))
+
+
 def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None) -> dict:
     """Generate ``cfg``, run the built-in workload on the RTL in every mode its variant
-    supports, check, report."""
-    from golden_model.workloads import builtin_workload
+    supports, check, report (``report.json`` in ``out_dir``, default ``<design dir>/run``)."""
     from panacea_hdl.generate import generate
+    from panacea_hdl.paths import design_dir
 
-    out_dir = Path(out_dir) if out_dir else REPO_ROOT / "build" / cfg.name / "run"
+    out_dir = Path(out_dir) if out_dir else design_dir(cfg) / "run"
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = generate(cfg)
     print(f"generated {paths['verilog']} and {paths['params']}")
-    A, W, z = builtin_workload()
+    A, W, z = main_workload(cfg)
     K = A.shape[1]
-    _check_fits(cfg, A, W)
-    L = 4 if 4 in cfg.splits else cfg.splits[0]
+    L = cfg.default_split
     r = choose_r(A, L)
     print(f"built-in workload: A {A.shape[0]}x{K} uint8 (skewed, z={z}), W {K}x{W.shape[1]} int8; "
           f"L={L}, r={r}; variant {cfg.variant}; simulator {sim}")
@@ -139,6 +205,6 @@ def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None) -> dict:
     summary = {"config": cfg.to_dict(), "simulator": sim, "workload": {
         "M": A.shape[0], "K": K, "N": W.shape[1], "zero_point": z, "L": L, "r": r},
         "modes": reports, "table": table}
-    (out_dir / "report.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-    print(f"report: {out_dir / 'report.json'}")
+    path = atomic_write_text(out_dir / "report.json", to_json(summary))
+    print(f"report: {path}")
     return summary

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from golden_model.config import DIM_BITS
 from golden_model.cycle_model import COUNTERS
 
 __all__ = [
@@ -16,7 +17,7 @@ __all__ = [
     "ERR_WORD", "INFO", "KMAX", "COUNTER_BASE", "COUNTERS", "COUNTER_ADDR", "counter_addr",
     "CTRL_START", "CTRL_ABORT",
     "STATUS_BUSY", "STATUS_DONE", "STATUS_ERROR", "STATUS_ERRCODE_SHIFT", "STATUS_ERRCODE_MASK",
-    "MODE_MASK", "RVAL_MASK", "ZP_MASK", "SPLIT_MASK", "DIM_MASK",
+    "MODE_MASK", "RVAL_MASK", "ZP_MASK", "SPLIT_MASK", "DIM_MASK", "DIM_BITS",
     "INFO_G_SHIFT", "INFO_PEA_COLS_SHIFT", "INFO_NUM_PEAS_SHIFT", "INFO_RUN_BITS_SHIFT",
     "REGISTERS", "ADDR_BITS", "decode_status", "info_value",
 ]
@@ -73,7 +74,7 @@ MODE_MASK = 0x3
 RVAL_MASK = 0xFF
 ZP_MASK = 0xFF
 SPLIT_MASK = 0xF
-DIM_MASK = 0xFFFF
+DIM_MASK = (1 << DIM_BITS) - 1     #: DIM_M / DIM_K / DIM_N hold DIM_BITS bits
 
 INFO_G_SHIFT = 0
 INFO_PEA_COLS_SHIFT = 8

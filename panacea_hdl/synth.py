@@ -38,11 +38,12 @@ import time
 from pathlib import Path
 
 from golden_model.config import PanaceaConfig
+from golden_model.fileio import atomic_write_text, to_json
+
+from .paths import design_dir, file_lock
 
 __all__ = ["run_synth", "format_synth", "io_wrapper", "SynthError", "TARGETS", "BLOCKS",
            "DEVICES"]
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Flows ``run_synth`` knows.
 TARGETS = ("generic", "ecp5", "ice40")
@@ -158,8 +159,11 @@ def _emit(component, name):
     from amaranth.hdl._ast import Value, ValueCastable
     from amaranth.lib import wiring
 
+    from .toolchain import use_pinned_yosys
+
     if not isinstance(getattr(component, "signature", None), wiring.Signature):
         raise TypeError(f"top must be an Amaranth wiring.Component, not {type(component).__name__}")
+    use_pinned_yosys()
     # Ports exactly as amaranth.back.verilog.convert derives them from the signature.
     ports = {}
     for path, member, value in component.signature.flatten(component):
@@ -692,15 +696,22 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         else:
             component, name = top, f"{type(top).__name__.lower()}_{config.name}"
         sub = f"_{name}"
-    out = Path(out_dir) if out_dir is not None else REPO_ROOT / "build" / config.name / f"synth_{target}{sub}"
+    out = Path(out_dir) if out_dir is not None else design_dir(config) / f"synth_{target}{sub}"
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
 
     _say(progress, f"elaborating {name}")
     text, blocks = _emit(component, name)
     t_verilog = time.perf_counter() - t_start
+    with file_lock(out):        # one synthesis at a time in one directory
+        return _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_mhz,
+                         seed, dsp, t_start, t_verilog)
+
+
+def _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_mhz, seed, dsp,
+              t_start, t_verilog):
     vname = f"{name}.v"
-    (out / vname).write_text(text)
+    atomic_write_text(out / vname, text)
     modules = _verilog_modules(text)
     if name not in modules:
         raise SynthError(f"top module {name} not in the emitted Verilog")
@@ -724,7 +735,7 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
                                "yosys": result.pop("runtime_yosys_s"),
                                "nextpnr": result.pop("runtime_nextpnr_s")}
     result["runtime_s"]["total"] = round(time.perf_counter() - t_start, 1)
-    (out / "synth.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "synth.json", to_json(result))
     _say(progress, f"done in {result['runtime_s']['total']:.1f} s -> {out / 'synth.json'}")
     return result
 

@@ -186,8 +186,8 @@ class PanaceaCore(ConfigComponent):
         load_k = Signal(k_shape(cfg))            # next weight row to load
         load_last = Signal()                     # load_k is the block's last row (K - 1):
                                                  # registered, no adder before the FSM
-        rows_left = Signal(16)                  # rows of A from this pass on
-        cols_left = Signal(16)                  # columns of W from this block on
+        rows_left = Signal(regmap.DIM_BITS)     # rows of A from this pass on
+        cols_left = Signal(regmap.DIM_BITS)     # columns of W from this block on
         ho_index = Signal(32)                   # RLE words accepted in this GEMM
         done = Signal()
         error = Signal()

