@@ -347,3 +347,15 @@ def test_smoothing_through_the_onnx_path(tmp_path):
     smooth = onnx_report(mp, cfg=preset("default"), inputs=ip, smooth=0.5)
     assert "smoothed alpha 0.5" in smooth["layers"][0]["source"]
     assert smooth["layers"][0]["sqnr_db"] > plain["layers"][0]["sqnr_db"] + 1.0   # 32.0 -> 34.7 dB
+
+
+def test_sim_layer_beyond_k_max_is_tiled_on_the_host(tmp_path):
+    from panacea_hdl.jobs import run_gemm_job
+
+    m, _ = om.mlp(K=80, H=4, N=2)                       # fc1: K = 80 > tiny's k_max = 64
+    mp, ip = _save(tmp_path, m, _float_feeds(80, n=2, rows=4))
+    d = onnx_report(mp, cfg=preset("tiny"), inputs=ip, calibration=1, layers=["fc1"],
+                    sim="icarus", gemm_job=run_gemm_job)
+    e = d["layers"][0]
+    assert e["K"] == 80 and e["k_tiled"] and d["notes"]
+    assert e["rtl"]["bit_exact"] and e["rtl"]["cycles"] == e["designs"]["tiny"]["cycles"]
