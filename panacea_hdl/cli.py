@@ -458,7 +458,7 @@ def main(argv=None):
     except (ToolError, ToolFailure) as e:
         return _fail(e, 3)
     except BrokenPipeError:
-        # stdout was closed by the reader (e.g. `| head`): stop quietly, as other tools do
+        # stdout was closed by the reader (e.g. `| head`): say so on stderr, print nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return _fail("output pipe closed before everything was printed", 4)

@@ -60,15 +60,16 @@ def job_from_run(cfg: PanaceaConfig, run, W, z) -> dict:
 
 
 def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r) -> dict:
-    """:func:`job_from_run` of a GEMM that fits one run of the core (for benches and tests);
-    also checks the golden model against the plain integer product."""
+    """:func:`job_from_run` of a GEMM that fits one run of the core (for benches and tests),
+    with the expected int32 result under ``"Y"`` (list of rows); also checks the golden model
+    against the plain integer product."""
     from golden_model.tiling import TileRun
 
     Y, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg)
     if not np.array_equal(Y, reference_gemm(A, W, z)):    # guards the golden model itself
         raise AssertionError("golden AQS-GEMM differs from the integer reference")
     run = TileRun(tile=None, plan=plan, Y=Y, prediction=predict(plan, W.shape[1], cfg))
-    return job_from_run(cfg, run, np.asarray(W), z)
+    return dict(job_from_run(cfg, run, np.asarray(W), z), Y=Y.tolist())
 
 
 def save_job(job: dict, path) -> Path:

@@ -110,6 +110,9 @@ def test_csr_dimension_registers_have_the_declared_width():
     from panacea_hdl import regmap
     from panacea_hdl.csr import CSR
 
+    from amaranth.hdl import Fragment
+
     csr = CSR(config=TINY)
+    Fragment.get(csr, None)                  # elaborated (and so not an unused component)
     assert regmap.DIM_MASK == DIM_MAX
     assert {len(csr.dim_m), len(csr.dim_k), len(csr.dim_n)} == {config_mod.DIM_BITS}
