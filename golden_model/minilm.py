@@ -370,27 +370,14 @@ class QuantizedLinear:
         return self._cfg
 
     def __call__(self, name, x, w, b):
-        from . import quant, zpm, dbs
+        from .calibration import apply_layer, calibrate_layer
 
         x64 = x.astype(np.float64)
-        cfg, L = self._cfg, self._L
-        if self._path == "w8a8_sym":
-            act = quant.calibrate_activation_symmetric(x64)
-        else:
-            act = quant.calibrate_activation(x64)
-        z_cal = act.zero_point
-        zres = dres = None
-        r = None
-        if self._path.endswith("dbs"):
-            # joint ZPM + DBS: the best shift depends on L, so search it at every split
-            dres = dbs.choose_split_zpm(x64, act, N=w.shape[1], cfg=cfg)
-            zres, L, r = dres.zpm, dres.L, dres.r
-            act = zres.act
-        elif "zpm" in self._path:
-            zres = zpm.zpm_search(x64, act, L=L, group_size=cfg.group_size)
-            act = zres.act
-        y, info = quant.quantized_linear(x64, w.astype(np.float64), b.astype(np.float64),
-                                         act=act, mode="aqs", L=L, r=r, cfg=cfg)
+        cfg = self._cfg
+        # per batch: calibrate on the very input evaluated, then apply
+        lq = calibrate_layer(x64, path=self._path, N=w.shape[1], cfg=cfg, L=self._L)
+        act, z_cal = lq.act, lq.z_calibrated
+        y, info = apply_layer(x64, w.astype(np.float64), b.astype(np.float64), lq, cfg=cfg)
         self.records[name] = {
             "name": name, "kind": layer_kind(name), "group": kind_group(name),
             "path": self._path, "M": int(x.shape[0]), "K": int(x.shape[1]),
@@ -398,8 +385,7 @@ class QuantizedLinear:
             "z_calibrated": int(z_cal), "L": int(info["L"]), "r": int(info["r"]),
             "A": info["A"], "W": info["W"], "w_scale": info["w_scale"], "Y": info["Y"],
             "y": y, "stats": info["stats"],
-            "zpm": zres.to_dict() if zres is not None else None,
-            "dbs": dres.to_dict() if dres is not None else None,
+            "zpm": lq.zpm, "dbs": lq.dbs,
         }
         return y
 

