@@ -200,6 +200,25 @@ def cmd_compare(args):
         print(f"plot: {p}")
 
 
+def cmd_sweep(args):
+    from panacea_hdl.sweep import format_summary, load_spec, run_sweep
+    from panacea_hdl.paths import build_root
+
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise CLIError("--workers sizes the embedded cluster; with --scheduler the cluster "
+                       "has its own workers")
+    spec = load_spec(args.spec)
+    out = _out_dir(args.output if args.output is not None
+                   else build_root() / "sweep" / spec.name, "output directory")
+    d = run_sweep(spec, out_dir=out, scheduler=args.scheduler, workers=args.workers,
+                  progress=not args.quiet, retry_failed=args.retry_failed)
+    print(format_summary(d))
+    for p in d["files"]:
+        print(f"wrote: {p}")
+
+
 def cmd_model(args):
     if args.name == "onnx":
         return _cmd_model_onnx(args)
@@ -374,6 +393,21 @@ def build_parser():
                    help="output directory (default: <build dir>/compare/<base>_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="design-space sweep on Dask: config grid x workloads; "
+                                     "generate, synthesize, run; table and Pareto plots")
+    p.add_argument("spec", type=Path, help="sweep spec, .json or .yaml (docs/sweep.md)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="existing Dask scheduler, e.g. tcp://host:8786 (default: an embedded "
+                        "LocalCluster, one worker per core)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="workers of the embedded LocalCluster (default: the number of cores)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output directory and per-point cache (default: <build dir>/sweep/<name>)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run cached failed items again (default: report them as cached)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("model", help="a real model through the quantization flow: MiniLM-L6 "
                                      "(built in) or an ONNX file")
