@@ -507,8 +507,12 @@ class _Engine:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
+            target = {"address": self.scheduler}
+            if not str(self.scheduler).startswith(("tcp://", "tls://", "ucx://", "inproc://")) \
+                    and Path(self.scheduler).is_file():   # dask scheduler --scheduler-file
+                target = {"scheduler_file": str(self.scheduler)}
             try:
-                self.client = Client(self.scheduler, timeout="20s")
+                self.client = Client(**target, timeout="20s")
             except (OSError, TimeoutError) as e:
                 raise ValueError(f"cannot connect to the Dask scheduler {self.scheduler}: "
                                  f"{' '.join(str(e).split())}") from None
