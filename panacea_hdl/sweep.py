@@ -639,7 +639,7 @@ def _run_tasks(spec, todo, out, root, results, stats, bar, scheduler, workers):
             payload = {"name": name, "fields": fields, "todo": missing, "build_root": root,
                        "timeout": spec.timeout}
             fut = client.submit(_point_task, payload, key=f"sweep-{name}-{_digest(missing, 6)}",
-                                pure=False)
+                                pure=False, priority=_size(fields))
             futures[fut] = (name, fields, missing)
         for fut in as_completed(futures):
             name, fields, missing = futures[fut]
@@ -658,6 +658,17 @@ def _run_tasks(spec, todo, out, root, results, stats, bar, scheduler, workers):
                 atomic_write_text(pdir / f"{it['key']}.json", to_json(r))
                 results[name][it["key"]] = r
             bar.update(1)
+
+
+def _size(fields) -> int:
+    """A rough cost of a point for ordering (larger first, so that the longest tasks do not
+    come last and leave workers idle): its multiplier count G x pea_cols x num_peas, 0 when
+    the fields are not ints."""
+    n = 1
+    for k in ("group_size", "pea_cols", "num_peas"):
+        v = fields.get(k)
+        n *= v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+    return n
 
 
 def _takes_n_workers(client) -> bool:
