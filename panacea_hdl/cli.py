@@ -398,8 +398,8 @@ def build_parser():
                                      "generate, synthesize, run; table and Pareto plots")
     p.add_argument("spec", type=Path, help="sweep spec, .json or .yaml (docs/sweep.md)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="existing Dask scheduler, e.g. tcp://host:8786 (default: an embedded "
-                        "LocalCluster, one worker per core)")
+                   help="existing Dask scheduler: tcp://host:8786 or a scheduler file "
+                        "(default: an embedded LocalCluster, one worker per core)")
     p.add_argument("--workers", type=int, default=None,
                    help="workers of the embedded LocalCluster (default: the number of cores)")
     p.add_argument("-o", "--output", type=Path, default=None,
