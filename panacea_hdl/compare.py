@@ -374,7 +374,7 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
                 "cycles": cycles,
                 "predicted_cycles": int(rep["prediction"]["counters"]["cycles"]),
                 "time_us": (cycles / fmax) if (target == "ecp5" and fmax) else None,
-                "frac_vectors_skipped": (0.0 if cfg.variant == "dense"
+                "frac_vectors_skipped": (0.0 if not cfg.caps.sliced
                                          else float(rep["slice_stats"]["frac_vectors_skipped"])),
                 "energy_pj": float(e["total"]),
                 "mult_energy_pj": float(e["int8_mults"] + e["slice_mults"]),

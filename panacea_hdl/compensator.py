@@ -17,6 +17,7 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
+from golden_model.timing import TERM_LATENCY
 
 from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                     product_stage, shift_by_split)
@@ -24,8 +25,6 @@ from .layouts import ConfigComponent, check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
 
-#: A LOAD write in cycle t is in ``term`` from cycle t + TERM_LATENCY, when ``init`` pulses.
-TERM_LATENCY = 4
 
 
 class Compensator(ConfigComponent):
@@ -65,7 +64,7 @@ class Compensator(ConfigComponent):
 
     def __init__(self, *, config):
         self._config = cfg = check_config(config)
-        skip_r = cfg.variant == "panacea"
+        skip_r = cfg.caps.skip_value
         members = {
             "load": In(1),
             "clear": In(1),
@@ -89,7 +88,7 @@ class Compensator(ConfigComponent):
         # (they come straight from CSR registers), one copy per column: one register would
         # fan out to every column's lane.
         cols = cfg.pea_cols
-        if cfg.variant == "panacea":
+        if cfg.caps.skip_value:
             s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
             f_pos, f_neg = s_shift - self.z, self.z - s_shift
         else:                       # nothing skipped at a nonzero value: -z * C only

@@ -162,7 +162,7 @@ class CSR(ConfigComponent):
             for addr, reg in regs.items():
                 with m.Case(addr >> 2):
                     m.d.comb += write_ok.eq(~self.busy)
-                    if addr == regmap.RVAL and cfg.variant != "panacea":
+                    if addr == regmap.RVAL and not cfg.caps.skip_value:
                         continue        # no r logic: RVAL stays 0
                     with m.If(do_write & ~self.busy):
                         merged = (reg & ~bit_mask[:len(reg)]) | (w_data[:len(reg)] & bit_mask[:len(reg)])

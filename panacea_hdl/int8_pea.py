@@ -32,7 +32,7 @@ __all__ = ["Int8PEA", "BeatIssuer"]
 
 def _check_dense(config, what):
     cfg = check_config(config)
-    if cfg.variant != "dense":
+    if cfg.caps.sliced:
         raise ValueError(f"{what} is the INT8 array of the 'dense' variant; config "
                          f"{cfg.name!r} is variant {cfg.variant!r}")
     return cfg

@@ -106,7 +106,7 @@ class PEA(ConfigComponent):
             "dwo_tile": In(1),
             "dwo_ah": In(ho_vector_layout(cfg)),
         }
-        if cfg.variant == "panacea":
+        if cfg.caps.skip_value:
             members["s"] = In(unsigned(cfg.ho_bits))
         members.update({
             "z": In(unsigned(ACT_BITS)),
@@ -125,7 +125,7 @@ class PEA(ConfigComponent):
         m.submodules.comp = comp = Compensator(config=cfg)
         m.submodules.accs = accs = Accumulators(config=cfg, p_bits=len(swo.p[0]),
                                                 q_bits=len(dwo.q[0]))
-        skip_r = cfg.variant == "panacea"
+        skip_r = cfg.caps.skip_value
         s = self.s if skip_r else 0          # sibia: no r logic, the skip value is 0
         m.d.comb += [
             # weight buffer: LOAD write port, SWO on read port A, DWO on read port B

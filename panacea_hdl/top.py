@@ -19,18 +19,21 @@ ready; only MODE dense).
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
-from golden_model.cycle_model import COUNTERS, DRAIN_CYCLES
+from golden_model.cycle_model import COUNTERS
+from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES
 
 from . import regmap
 from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
 from .csr import CSR
 from .int8_pea import BeatIssuer, Int8PEA
-from .lanes import MAC_STAGES
 from .layouts import (ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout,
                       w_beat_layout, y_beat_layout)
 from .pea import PEA
@@ -39,8 +42,6 @@ from .skip_controller import SkipController
 
 __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 
-#: Register stages between the skip controller's issue and the PEAs' issue inputs.
-ISSUE_CYCLES = 1
 
 
 class PanaceaCore(ConfigComponent):
@@ -94,8 +95,9 @@ class PanaceaCore(ConfigComponent):
         m = Module()
         rows_pp, cols, pea_cols = cfg.rows_per_pass, cfg.cols, cfg.pea_cols
 
-        variant = cfg.variant
-        int8_array = variant == "dense"          # no slicing, no skipping, no ho stream
+        caps = cfg.caps
+        int8_array = not caps.sliced             # no slicing, no skipping, no ho stream
+        skip = caps.skip_value                   # r logic: RVAL, is_aqs, s
         m.submodules.csr = csr = CSR(config=cfg)
         if int8_array:
             m.submodules.ctrl = ctrl = BeatIssuer(config=cfg)
@@ -126,18 +128,18 @@ class PanaceaCore(ConfigComponent):
         # ---- parameters (the CSR refuses writes to them while busy) ------------------------
         mode, rval, zp, split = csr.mode, csr.rval, csr.zp, csr.split
         dim_m, dim_k, dim_n = csr.dim_m, csr.dim_k, csr.dim_n
-        if variant == "panacea":
+        if skip:
             is_aqs = Signal()
             m.d.comb += is_aqs.eq(mode == regmap.MODE_CODES["aqs"])
         split_ok = Signal()
-        if variant == "panacea":
+        if skip:
             rval_ok = Signal()
         m.d.comb += split_ok.eq(0)
-        if variant == "panacea":
+        if skip:
             m.d.comb += rval_ok.eq(0)
         for L in cfg.splits:
             with m.If(split == L):
-                if variant == "panacea":
+                if skip:
                     m.d.comb += [split_ok.eq(1), rval_ok.eq(rval < (1 << (8 - L)))]
                 else:
                     m.d.comb += split_ok.eq(1)
@@ -147,38 +149,29 @@ class PanaceaCore(ConfigComponent):
         bad_param = Signal()
         start = Signal()
         m.d.sync += start.eq(csr.start)
-        if variant == "panacea":
-            m.d.sync += bad_param.eq((mode > max(regmap.MODE_CODES.values())) | ~split_ok
-                                     | (is_aqs & ~rval_ok) | (dim_m == 0) | (dim_k == 0)
-                                     | (dim_n == 0) | (dim_k > cfg.k_max))
-        else:   # the baselines: modes beyond the variant's (codes are in order) are refused
-            top_mode = max(regmap.MODE_CODES[md] for md in cfg.modes)
-            m.d.sync += bad_param.eq((mode > top_mode) | ~split_ok | (dim_m == 0)
-                                     | (dim_k == 0) | (dim_n == 0) | (dim_k > cfg.k_max))
+        # modes beyond the variant's are refused (MODE codes are in order of the modes)
+        top_mode = max(regmap.MODE_CODES[md] for md in cfg.modes)
+        bad = [mode > top_mode, ~split_ok]
+        if skip:
+            bad.append(is_aqs & ~rval_ok)
+        bad += [dim_m == 0, dim_k == 0, dim_n == 0, dim_k > cfg.k_max]
+        m.d.sync += bad_param.eq(functools.reduce(operator.or_, bad))
         k_len = Signal(k_shape(cfg))
-        if variant == "panacea":
+        issue = [k_len.eq(dim_k)]
+        if skip:
             s = Signal(unsigned(cfg.ho_bits))
-            m.d.comb += [
-                k_len.eq(dim_k),
-                s.eq(Mux(is_aqs, rval, 0)),
-                ctrl.k_len.eq(k_len),
-                ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]),
-            ]
-        elif variant == "sibia":
-            m.d.comb += [
-                k_len.eq(dim_k),
-                ctrl.k_len.eq(k_len),
-                ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]),
-            ]
-        else:
-            m.d.comb += [k_len.eq(dim_k), ctrl.k_len.eq(k_len)]
+            issue.append(s.eq(Mux(is_aqs, rval, 0)))
+        issue.append(ctrl.k_len.eq(k_len))
+        if not int8_array:
+            issue.append(ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]))
+        m.d.comb += issue
 
         # the PEAs' parameters are registered copies: they are stable from START on, and the
         # registers keep the CSR decode and the parameter checks apart from the wide datapath
         pe_split = Signal.like(split, name="pe_split")
         pe_z = Signal.like(zp, name="pe_z")
         m.d.sync += [pe_split.eq(split), pe_z.eq(zp)]
-        if variant == "panacea":
+        if skip:
             pe_s = Signal.like(s, name="pe_s")
             m.d.sync += pe_s.eq(s)
 
@@ -252,7 +245,7 @@ class PanaceaCore(ConfigComponent):
                 continue
             m.d.comb += load + [
                 *[getattr(pea, name).eq(issue[name]) for name in issue_names],
-                *([pea.s.eq(pe_s)] if variant == "panacea" else []), pea.z.eq(pe_z),
+                *([pea.s.eq(pe_s)] if skip else []), pea.z.eq(pe_z),
                 pea.split.eq(pe_split),
                 pea.acc_clear.eq(handoff),
             ]
