@@ -19,10 +19,7 @@ ready; only MODE dense).
 
 from __future__ import annotations
 
-import functools
-import operator
-
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,6 +33,7 @@ from .csr import CSR
 from .int8_pea import BeatIssuer, Int8PEA
 from .layouts import (ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout,
                       w_beat_layout, y_beat_layout)
+from .params import ParamCheck
 from .pea import PEA
 from .regmap import ErrorCode
 from .skip_controller import SkipController
@@ -126,54 +124,17 @@ class PanaceaCore(ConfigComponent):
             wiring.connect(m, ho_in.o, ctrl.ho)
 
         # ---- parameters (the CSR refuses writes to them while busy) ------------------------
-        mode, rval, zp, split = csr.mode, csr.rval, csr.zp, csr.split
-        dim_m, dim_k, dim_n = csr.dim_m, csr.dim_k, csr.dim_n
-        if skip:
-            is_aqs = Signal()
-            m.d.comb += is_aqs.eq(mode == regmap.MODE_CODES["aqs"])
-        split_ok = Signal()
-        if skip:
-            rval_ok = Signal()
-        m.d.comb += split_ok.eq(0)
-        if skip:
-            m.d.comb += rval_ok.eq(0)
-        for L in cfg.splits:
-            with m.If(split == L):
-                if skip:
-                    m.d.comb += [split_ok.eq(1), rval_ok.eq(rval < (1 << (8 - L)))]
-                else:
-                    m.d.comb += split_ok.eq(1)
-        # START and the parameter check are registered: the START write acts one cycle later
-        # (the parameters were written at least one cycle before it), so no path runs from
-        # the CSR decode or the parameter comparators into the sequencer's wide updates
-        bad_param = Signal()
-        start = Signal()
-        m.d.sync += start.eq(csr.start)
-        # modes beyond the variant's are refused (MODE codes are in order of the modes)
-        top_mode = max(regmap.MODE_CODES[md] for md in cfg.modes)
-        bad = [mode > top_mode, ~split_ok]
-        if skip:
-            bad.append(is_aqs & ~rval_ok)
-        bad += [dim_m == 0, dim_k == 0, dim_n == 0, dim_k > cfg.k_max]
-        m.d.sync += bad_param.eq(functools.reduce(operator.or_, bad))
-        k_len = Signal(k_shape(cfg))
-        issue = [k_len.eq(dim_k)]
-        if skip:
-            s = Signal(unsigned(cfg.ho_bits))
-            issue.append(s.eq(Mux(is_aqs, rval, 0)))
-        issue.append(ctrl.k_len.eq(k_len))
+        m.submodules.params = params = ParamCheck(config=cfg)
+        m.d.comb += [
+            params.mode.eq(csr.mode), params.rval.eq(csr.rval), params.zp.eq(csr.zp),
+            params.split.eq(csr.split), params.dim_m.eq(csr.dim_m), params.dim_k.eq(csr.dim_k),
+            params.dim_n.eq(csr.dim_n), params.start_in.eq(csr.start),
+            ctrl.k_len.eq(params.k_len),
+        ]
         if not int8_array:
-            issue.append(ctrl.dense.eq(mode == regmap.MODE_CODES["dense"]))
-        m.d.comb += issue
-
-        # the PEAs' parameters are registered copies: they are stable from START on, and the
-        # registers keep the CSR decode and the parameter checks apart from the wide datapath
-        pe_split = Signal.like(split, name="pe_split")
-        pe_z = Signal.like(zp, name="pe_z")
-        m.d.sync += [pe_split.eq(split), pe_z.eq(zp)]
-        if skip:
-            pe_s = Signal.like(s, name="pe_s")
-            m.d.sync += pe_s.eq(s)
+            m.d.comb += ctrl.dense.eq(params.dense)
+        start, bad_param, k_len = params.start, params.bad, params.k_len
+        dim_m, dim_n = csr.dim_m, csr.dim_n
 
         # ---- sequencer state --------------------------------------------------------------
         load_k = Signal(k_shape(cfg))            # next weight row to load
@@ -239,14 +200,14 @@ class PanaceaCore(ConfigComponent):
             if int8_array:
                 m.d.comb += load + [
                     *[getattr(pea, name).eq(issue[name]) for name in issue_names],
-                    pea.z.eq(pe_z),
+                    pea.z.eq(params.pe_z),
                     pea.acc_clear.eq(handoff),
                 ]
                 continue
             m.d.comb += load + [
                 *[getattr(pea, name).eq(issue[name]) for name in issue_names],
-                *([pea.s.eq(pe_s)] if skip else []), pea.z.eq(pe_z),
-                pea.split.eq(pe_split),
+                *([pea.s.eq(params.pe_s)] if skip else []), pea.z.eq(params.pe_z),
+                pea.split.eq(params.pe_split),
                 pea.acc_clear.eq(handoff),
             ]
         # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
