@@ -33,6 +33,7 @@ from .csr import CSR
 from .int8_pea import BeatIssuer, Int8PEA
 from .layouts import (ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout,
                       w_beat_layout, y_beat_layout)
+from .output_bank import OutputBank
 from .params import ParamCheck
 from .pea import PEA
 from .regmap import ErrorCode
@@ -153,23 +154,11 @@ class PanaceaCore(ConfigComponent):
             csr.err_word.eq(err_word), self.irq.eq(done | error),
         ]
 
-        # ---- output bank -----------------------------------------------------------------
-        bank = [Signal(y_beat_layout(cfg), name=f"bank_{r}") for r in range(rows_pp)]
-        bank_count = Signal(range(rows_pp + 1))
-        bank_ptr = Signal(range(rows_pp))      # row sent next: the rows stay in place, a y
-                                                # beat only moves the pointer (the ready of
-                                                # the y stream must not enable every row)
-        bank_last = Signal()                    # the bank holds the GEMM's last pass
+        # ---- output bank ---------------------------------------------------------------------
+        m.submodules.bank = bank = OutputBank(config=cfg)
+        wiring.connect(m, bank.y, y_out.i)
         y_go = Signal()
-        with m.Switch(bank_ptr):
-            for r in range(rows_pp):
-                with m.Case(r):
-                    m.d.comb += y_out.i.payload.eq(bank[r])
-        m.d.comb += [
-            y_out.i.valid.eq(bank_count != 0),
-            y_out.last.eq(bank_last & (bank_count == 1)),
-            y_go.eq(y_out.i.valid & y_out.i.ready),
-        ]
+        m.d.comb += [y_out.last.eq(bank.y_last), y_go.eq(bank.y.valid & bank.y.ready)]
 
         # ---- per-cycle control (driven by the FSM below) -------------------------------------
         w_go = Signal()          # a weight beat is accepted
@@ -281,7 +270,7 @@ class PanaceaCore(ConfigComponent):
             # then the copy, flagged by a register: it fans out to every accumulator and bank
             # flip-flop, so it must not be decoded from the bank count and the stream ready
             with m.State("WAIT_BANK"):
-                with m.If((bank_count == 0) & ~csr.abort):
+                with m.If(bank.empty & ~csr.abort):
                     m.d.sync += handoff.eq(1)
                     m.next = "HANDOFF"
                 abort_check()
@@ -301,7 +290,7 @@ class PanaceaCore(ConfigComponent):
                     m.next = "FINISH"
                 abort_check()
             with m.State("FINISH"):
-                with m.If(y_go & (bank_count == 1)):
+                with m.If(y_go & bank.y_last):      # the bank holds the last pass
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
                 abort_check()
@@ -312,30 +301,17 @@ class PanaceaCore(ConfigComponent):
             with m.If(self.busy & ctrl.word_valid):
                 m.d.sync += ho_index.eq(ho_index + 1)
 
-        # ---- output bank: load at HANDOFF, send one row per y beat --------------------
-        # the rows do not depend on flush (an error or ABORT only has to empty the count):
-        # flush comes from the CSR decode and the RLE decoder, and must not fan out to
-        # every bank flip-flop
-        with m.If(handoff):
-            for r in range(rows_pp):
-                for p, pea in enumerate(peas):
-                    for c in range(pea_cols):
-                        m.d.sync += bank[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
-            m.d.sync += bank_ptr.eq(0)
-        with m.Elif(y_go):
-            m.d.sync += bank_ptr.eq(bank_ptr + 1)
-        with m.If(flush):
-            # AXI4-Stream: a beat on offer (tvalid without tready) stays, with its tlast, until
-            # it is taken; the rest of the bank is dropped
-            keep = y_out.i.valid & ~y_out.i.ready
-            m.d.sync += [bank_count.eq(keep), bank_last.eq(keep & y_out.last)]
-        with m.Elif(handoff):
-            m.d.sync += [
-                bank_count.eq(Mux(last_pass, rows_left, rows_pp)),
-                bank_last.eq(last_pass & last_block),
-            ]
-        with m.Elif(y_go):
-            m.d.sync += bank_count.eq(bank_count - 1)
+        # ---- output bank: load at HANDOFF (the PEAs' rows), send one row per y beat ----------
+        for r in range(rows_pp):
+            for p, pea in enumerate(peas):
+                for c in range(pea_cols):
+                    m.d.comb += bank.rows[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
+        m.d.comb += [
+            bank.load.eq(handoff),
+            bank.load_count.eq(Mux(last_pass, rows_left, rows_pp)),
+            bank.load_last.eq(last_pass & last_block),
+            bank.flush.eq(flush),
+        ]
 
         # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
         if int8_array:      # one MAC beat per cycle on the INT8 array, counted as the SWO's
