@@ -25,18 +25,18 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
 from golden_model.cycle_model import COUNTERS
-from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES
+from golden_model.timing import ISSUE_CYCLES  # noqa: F401  (re-exported: the issue register)
 
 from . import regmap
 from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
 from .csr import CSR
 from .int8_pea import BeatIssuer, Int8PEA
-from .layouts import (ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout,
+from .layouts import (ConfigComponent, check_config, lo_beat_layout, rle_word_layout,
                       w_beat_layout, y_beat_layout)
 from .output_bank import OutputBank
 from .params import ParamCheck
+from .sequencer import Sequencer
 from .pea import PEA
-from .regmap import ErrorCode
 from .skip_controller import SkipController
 
 __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
@@ -46,6 +46,10 @@ __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 class PanaceaCore(ConfigComponent):
     """The accelerator core with its host interfaces.
 
+    Made of named components joined here: the CSR block, the parameter check
+    (:class:`~panacea_hdl.params.ParamCheck`), the sequencer
+    (:class:`~panacea_hdl.sequencer.Sequencer`), the skip controller (or the INT8 array's beat
+    issuer), the PEAs and the output bank (:class:`~panacea_hdl.output_bank.OutputBank`).
     Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
     first DRAIN cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the
     copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
@@ -93,7 +97,7 @@ class PanaceaCore(ConfigComponent):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        rows_pp, cols, pea_cols = cfg.rows_per_pass, cfg.cols, cfg.pea_cols
+        rows_pp, pea_cols = cfg.rows_per_pass, cfg.pea_cols
 
         caps = cfg.caps
         int8_array = not caps.sliced             # no slicing, no skipping, no ho stream
@@ -135,37 +139,33 @@ class PanaceaCore(ConfigComponent):
         ]
         if not int8_array:
             m.d.comb += ctrl.dense.eq(params.dense)
-        start, bad_param, k_len = params.start, params.bad, params.k_len
-        dim_m, dim_n = csr.dim_m, csr.dim_n
 
-        # ---- sequencer state --------------------------------------------------------------
-        load_k = Signal(k_shape(cfg))            # next weight row to load
-        load_last = Signal()                     # load_k is the block's last row (K - 1):
-                                                 # registered, no adder before the FSM
-        rows_left = Signal(regmap.DIM_BITS)     # rows of A from this pass on
-        cols_left = Signal(regmap.DIM_BITS)     # columns of W from this block on
-        ho_index = Signal(32)                   # RLE words accepted in this GEMM
-        done = Signal()
-        error = Signal()
-        errcode = Signal(4)
-        err_word = Signal(32)
-        m.d.comb += [
-            csr.done.eq(done), csr.error.eq(error), csr.errcode.eq(errcode),
-            csr.err_word.eq(err_word), self.irq.eq(done | error),
-        ]
-
-        # ---- output bank ---------------------------------------------------------------------
+        # ---- sequencer and output bank --------------------------------------------------------
+        m.submodules.seq = seq = Sequencer(config=cfg)
         m.submodules.bank = bank = OutputBank(config=cfg)
         wiring.connect(m, bank.y, y_out.i)
-        y_go = Signal()
-        m.d.comb += [y_out.last.eq(bank.y_last), y_go.eq(bank.y.valid & bank.y.ready)]
-
-        # ---- per-cycle control (driven by the FSM below) -------------------------------------
+        y_go = Signal()          # a y beat is sent
         w_go = Signal()          # a weight beat is accepted
-        handoff = Signal()       # the HANDOFF copy happens this cycle (a register)
-        start_gemm = Signal()    # START accepted with good parameters
-        flush = Signal()         # leave a GEMM early (error / abort): empty the bank
-        m.d.comb += w_go.eq(w_in.o.valid & w_in.o.ready)
+        m.d.comb += [
+            y_out.last.eq(bank.y_last), y_go.eq(bank.y.valid & bank.y.ready),
+            seq.start.eq(params.start), seq.bad_param.eq(params.bad), seq.k_len.eq(params.k_len),
+            seq.dim_m.eq(csr.dim_m), seq.dim_n.eq(csr.dim_n), seq.abort.eq(csr.abort),
+            seq.w_valid.eq(w_in.o.valid), w_in.o.ready.eq(seq.w_ready),
+            w_go.eq(w_in.o.valid & w_in.o.ready),
+            seq.pass_done.eq(ctrl.pass_done),
+            ctrl.active.eq(seq.ctrl_active), ctrl.restart.eq(seq.ctrl_restart),
+            seq.bank_empty.eq(bank.empty), seq.bank_done.eq(y_go & bank.y_last),
+            bank.load.eq(seq.handoff), bank.load_count.eq(seq.pass_rows),
+            bank.load_last.eq(seq.pass_last), bank.flush.eq(seq.flush),
+            csr.done.eq(seq.done), csr.error.eq(seq.error), csr.errcode.eq(seq.errcode),
+            csr.err_word.eq(seq.err_word), csr.counters_clear.eq(seq.counters_clear),
+            self.irq.eq(seq.done | seq.error),
+            self.busy.eq(seq.busy), csr.busy.eq(seq.busy),
+        ]
+        if not int8_array:
+            m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
+                         seq.word_valid.eq(ctrl.word_valid)]
+        handoff, load_k = seq.handoff, seq.load_k
 
         # PEAs: weights from w, work from the controller, parameters from the CSR
         w_bits = w_in.o.payload.as_value()
@@ -200,118 +200,12 @@ class PanaceaCore(ConfigComponent):
                 pea.split.eq(params.pe_split),
                 pea.acc_clear.eq(handoff),
             ]
-        # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
-        # START decision is registered first: it is off the wide paths; LOAD re-initialises
-        # the accumulators and the bank is empty in IDLE, so neither needs a clear at START)
-        start_gemm_r = Signal()
-        m.d.sync += start_gemm_r.eq(start_gemm)
-        m.d.comb += ctrl.restart.eq(handoff | start_gemm_r)
-
-        drain_count = Signal(range(DRAIN_CYCLES))
-        # registered with rows_left / cols_left (no comparator in front of the FSM)
-        last_pass = Signal()                    # rows_left <= rows_pp
-        last_block = Signal()                   # cols_left <= cols
-
-        def abort_check():
-            # ABORT from any busy state; placed last in each state so that it wins
-            with m.If(csr.abort):
-                m.d.comb += flush.eq(1)
-                m.d.sync += [done.eq(0), error.eq(1), errcode.eq(ErrorCode.ABORTED)]
-                m.next = "IDLE"
-
-        with m.FSM(name="seq") as fsm:
-            with m.State("IDLE"):
-                with m.If(start):
-                    m.d.comb += csr.counters_clear.eq(1)
-                    m.d.sync += [done.eq(0), error.eq(0), errcode.eq(ErrorCode.NONE),
-                                 err_word.eq(0), ho_index.eq(0)]
-                    with m.If(bad_param):
-                        m.d.sync += [error.eq(1), errcode.eq(ErrorCode.BAD_PARAM)]
-                    with m.Else():
-                        m.d.comb += start_gemm.eq(1)
-                        m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1),
-                                     rows_left.eq(dim_m), cols_left.eq(dim_n),
-                                     last_pass.eq(dim_m <= rows_pp),
-                                     last_block.eq(dim_n <= cols)]
-                        m.next = "LOAD"
-            with m.State("LOAD"):
-                m.d.comb += w_in.o.ready.eq(1)
-                with m.If(w_go):
-                    m.d.sync += [load_k.eq(load_k + 1), load_last.eq(load_k + 2 == k_len)]
-                    with m.If(load_last):
-                        m.next = "PASS"
-                abort_check()
-            with m.State("PASS"):
-                m.d.comb += ctrl.active.eq(1)
-                if int8_array:                  # nothing to decode: no stream errors
-                    with m.If(ctrl.pass_done):  # this cycle is the first DRAIN cycle
-                        m.d.sync += drain_count.eq(0)
-                        m.next = "DRAIN"
-                else:
-                    with m.If(ctrl.error):
-                        m.d.comb += flush.eq(1)
-                        m.d.sync += [error.eq(1), errcode.eq(ctrl.error_code),
-                                     err_word.eq(ho_index - 1)]
-                        m.next = "IDLE"
-                    with m.Elif(ctrl.pass_done):   # this cycle is the first DRAIN cycle
-                        m.d.sync += drain_count.eq(0)
-                        m.next = "DRAIN"
-                abort_check()
-            # the other DRAIN_CYCLES - 1 DRAIN cycles: the last MACs go down the pipeline of
-            # panacea_hdl.lanes and reach the accumulators at the end of the last one
-            assert DRAIN_CYCLES == ISSUE_CYCLES + MAC_STAGES
-            with m.State("DRAIN"):
-                m.d.sync += drain_count.eq(drain_count + 1)
-                with m.If(drain_count == DRAIN_CYCLES - 2):
-                    m.d.sync += drain_count.eq(0)
-                    m.next = "WAIT_BANK"
-                abort_check()
-            # HANDOFF takes two cycles (HANDOFF_CYCLES): WAIT_BANK until the bank is empty,
-            # then the copy, flagged by a register: it fans out to every accumulator and bank
-            # flip-flop, so it must not be decoded from the bank count and the stream ready
-            with m.State("WAIT_BANK"):
-                with m.If(bank.empty & ~csr.abort):
-                    m.d.sync += handoff.eq(1)
-                    m.next = "HANDOFF"
-                abort_check()
-            with m.State("HANDOFF"):
-                m.d.sync += handoff.eq(0)
-                with m.If(~last_pass):
-                    m.d.sync += [rows_left.eq(rows_left - rows_pp),
-                                 last_pass.eq(rows_left <= 2 * rows_pp)]
-                    m.next = "PASS"
-                with m.Elif(~last_block):
-                    m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
-                                 last_block.eq(cols_left <= 2 * cols),
-                                 last_pass.eq(dim_m <= rows_pp),
-                                 load_k.eq(0), load_last.eq(k_len == 1)]
-                    m.next = "LOAD"
-                with m.Else():
-                    m.next = "FINISH"
-                abort_check()
-            with m.State("FINISH"):
-                with m.If(y_go & bank.y_last):      # the bank holds the last pass
-                    m.d.sync += done.eq(1)
-                    m.next = "IDLE"
-                abort_check()
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
-        m.d.comb += [csr.busy.eq(self.busy)]
-
-        if not int8_array:
-            with m.If(self.busy & ctrl.word_valid):
-                m.d.sync += ho_index.eq(ho_index + 1)
 
         # ---- output bank: load at HANDOFF (the PEAs' rows), send one row per y beat ----------
         for r in range(rows_pp):
             for p, pea in enumerate(peas):
                 for c in range(pea_cols):
                     m.d.comb += bank.rows[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
-        m.d.comb += [
-            bank.load.eq(handoff),
-            bank.load_count.eq(Mux(last_pass, rows_left, rows_pp)),
-            bank.load_last.eq(last_pass & last_block),
-            bank.flush.eq(flush),
-        ]
 
         # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
         if int8_array:      # one MAC beat per cycle on the INT8 array, counted as the SWO's
