@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Amaranth-simulator test of :class:`panacea_hdl.output_bank.OutputBank`: random loads
+"""Amaranth-simulator test of :class:`panacea_hdl.rtl.output_bank.OutputBank`: random loads
 (only when empty, as the sequencer does), a randomly stalling sink and flushes; the beats seen
 must be exactly the loaded rows in order (the first ``load_count`` of each load, cut by a
 flush except for the beat on offer), ``y_last`` on the last row of a last pass only, and
@@ -13,7 +13,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden_model.config import preset
-from panacea_hdl.output_bank import OutputBank
+from panacea_hdl.rtl.output_bank import OutputBank
 
 
 @pytest.mark.parametrize("name", ["tiny", "default"])

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Amaranth-simulator test of :class:`panacea_hdl.params.ParamCheck` against the rules of
+"""Amaranth-simulator test of :class:`panacea_hdl.rtl.params.ParamCheck` against the rules of
 ``docs/registers.md`` (BAD_PARAM), written out here independently of the RTL."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from golden_model.config import PRESETS, preset
 from panacea_hdl import regmap
-from panacea_hdl.params import ParamCheck
+from panacea_hdl.rtl.params import ParamCheck
 
 
 def _bad(cfg, p):

@@ -1,9 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""Amaranth-simulator test of :class:`panacea_hdl.sequencer.Sequencer` on its own.
+"""Amaranth-simulator test of :class:`panacea_hdl.rtl.sequencer.Sequencer` on its own.
 
 Around it: a stand-in controller that issues for K cycles and reports ``pass_done`` in the
 next one (what the skip controller does when every vector is skipped or in dense mode), an
-always-ready weight stream, the real :class:`~panacea_hdl.output_bank.OutputBank` with a sink
+always-ready weight stream, the real :class:`~panacea_hdl.rtl.output_bank.OutputBank` with a sink
 that takes a beat with probability ``p_ready``. With ``p_ready`` = 1 the busy cycles must
 equal :func:`golden_model.cycle_model.predict` for the INT8 array (passes of K cycles); the
 beats must be the GEMM's M rows per column block, the last one flagged; ABORT and BAD_PARAM
@@ -23,9 +23,9 @@ from golden_model.aqs_gemm import aqs_gemm
 from golden_model.config import preset
 from golden_model.cycle_model import predict
 from golden_model.workloads import random_weights, skewed_activations
-from panacea_hdl.output_bank import OutputBank
+from panacea_hdl.rtl.output_bank import OutputBank
 from panacea_hdl.regmap import ErrorCode
-from panacea_hdl.sequencer import Sequencer
+from panacea_hdl.rtl.sequencer import Sequencer
 
 CFG = preset("tiny_dense")
 

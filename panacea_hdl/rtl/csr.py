@@ -10,9 +10,9 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
-from . import regmap
-from .axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
-from .layouts import ConfigComponent, check_config
+from panacea_hdl import regmap
+from panacea_hdl.rtl.axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config
 
 __all__ = ["CSR", "COUNTER_BITS", "counter_inc_bits"]
 

@@ -7,7 +7,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from .layouts import ConfigComponent, check_config, y_beat_layout
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, y_beat_layout
 
 __all__ = ["OutputBank"]
 

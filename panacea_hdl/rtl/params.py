@@ -14,8 +14,8 @@ import operator
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib.wiring import In, Out
 
-from . import regmap
-from .layouts import ConfigComponent, check_config, k_shape
+from panacea_hdl import regmap
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape
 
 __all__ = ["ParamCheck"]
 

@@ -17,9 +17,9 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES
 
-from . import regmap
-from .layouts import ConfigComponent, check_config, k_shape
-from .regmap import ErrorCode
+from panacea_hdl import regmap
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape
+from panacea_hdl.regmap import ErrorCode
 
 __all__ = ["Sequencer"]
 
@@ -35,7 +35,7 @@ class Sequencer(ConfigComponent):
     Attributes
     ----------
     start, bad_param : In(1)
-        The registered START and parameter check (:class:`~panacea_hdl.params.ParamCheck`).
+        The registered START and parameter check (:class:`~panacea_hdl.rtl.params.ParamCheck`).
     k_len : In(k_shape)
         K.
     dim_m, dim_n : In(regmap.DIM_BITS)
@@ -171,7 +171,7 @@ class Sequencer(ConfigComponent):
                         m.next = "DRAIN"
                 abort_check()
             # the other DRAIN_CYCLES - 1 DRAIN cycles: the last MACs go down the pipeline of
-            # panacea_hdl.lanes and reach the accumulators at the end of the last one
+            # panacea_hdl.rtl.lanes and reach the accumulators at the end of the last one
             assert DRAIN_CYCLES == ISSUE_CYCLES + MAC_STAGES
             with m.State("DRAIN"):
                 m.d.sync += drain_count.eq(drain_count + 1)

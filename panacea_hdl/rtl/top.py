@@ -12,8 +12,8 @@ while the next pass runs.
 
 The same generator builds the baselines of ``docs/baselines.md`` (``config.variant``) behind
 the same host interface: ``sibia`` (the same bit-slice PEAs without r logic; MODE aqs is a
-BAD_PARAM) and ``dense`` (:class:`~panacea_hdl.int8_pea.Int8PEA` arrays fed one ``lo`` beat of
-whole activations per cycle by a :class:`~panacea_hdl.int8_pea.BeatIssuer`; ``ho`` is never
+BAD_PARAM) and ``dense`` (:class:`~panacea_hdl.rtl.pea.int8_pea.Int8PEA` arrays fed one ``lo`` beat of
+whole activations per cycle by a :class:`~panacea_hdl.rtl.pea.int8_pea.BeatIssuer`; ``ho`` is never
 ready; only MODE dense).
 """
 
@@ -27,17 +27,17 @@ from golden_model import formats
 from golden_model.cycle_model import COUNTERS
 from golden_model.timing import ISSUE_CYCLES  # noqa: F401  (re-exported: the issue register)
 
-from . import regmap
-from .axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
-from .csr import CSR
-from .int8_pea import BeatIssuer, Int8PEA
-from .layouts import (ConfigComponent, check_config, lo_beat_layout, rle_word_layout,
+from panacea_hdl import regmap
+from panacea_hdl.rtl.axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
+from panacea_hdl.rtl.csr import CSR
+from panacea_hdl.rtl.pea.int8_pea import BeatIssuer, Int8PEA
+from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, lo_beat_layout, rle_word_layout,
                       w_beat_layout, y_beat_layout)
-from .output_bank import OutputBank
-from .params import ParamCheck
-from .sequencer import Sequencer
-from .pea import PEA
-from .skip_controller import SkipController
+from panacea_hdl.rtl.output_bank import OutputBank
+from panacea_hdl.rtl.params import ParamCheck
+from panacea_hdl.rtl.sequencer import Sequencer
+from panacea_hdl.rtl.pea.pea import PEA
+from panacea_hdl.rtl.skip_controller import SkipController
 
 __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 
@@ -47,9 +47,9 @@ class PanaceaCore(ConfigComponent):
     """The accelerator core with its host interfaces.
 
     Made of named components joined here: the CSR block, the parameter check
-    (:class:`~panacea_hdl.params.ParamCheck`), the sequencer
-    (:class:`~panacea_hdl.sequencer.Sequencer`), the skip controller (or the INT8 array's beat
-    issuer), the PEAs and the output bank (:class:`~panacea_hdl.output_bank.OutputBank`).
+    (:class:`~panacea_hdl.rtl.params.ParamCheck`), the sequencer
+    (:class:`~panacea_hdl.rtl.sequencer.Sequencer`), the skip controller (or the INT8 array's beat
+    issuer), the PEAs and the output bank (:class:`~panacea_hdl.rtl.output_bank.OutputBank`).
     Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
     first DRAIN cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the
     copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
