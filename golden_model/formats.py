@@ -24,10 +24,14 @@ tile 1's.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import ACC_BITS, ACT_BITS, PanaceaConfig
+from .bits import ACC_BITS, ACT_BITS
+
+if TYPE_CHECKING:       # annotations only: config imports this module for derived widths
+    from .config import PanaceaConfig
 
 __all__ = [
     "RLEKind", "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "KIND_BITS", "rle_fields", "RLEError",

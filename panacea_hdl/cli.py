@@ -102,7 +102,7 @@ def _out_dir(path, what):
 
 # ---- subcommands ------------------------------------------------------------------------
 def cmd_generate(args):
-    from panacea_hdl.flows.generate import generate
+    from panacea_hdl.rtl.generate import generate
 
     cfg = _config(args)
     _out_dir(args.output, "output directory")
@@ -242,7 +242,7 @@ def _read_lines(path: Path, what: str):
 
 
 def _cmd_minilm_static(args, cfg, sentences, report_path):
-    from golden_model.calibration import format_static_report, minilm_static_report
+    from golden_model.model_report import format_static_report, minilm_static_report
 
     if args.act_range == "per-token":
         raise CLIError("--act-range per-token is dynamic; minilm --calibration reports it anyway, "

@@ -236,7 +236,7 @@ def test_minilm_workload_is_four_tiles():
 def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
     """A cached synth.json is reused only beside a byte-identical Verilog file."""
     from panacea_hdl.flows import synth
-    from panacea_hdl.flows.generate import generate, top_name
+    from panacea_hdl.rtl.generate import generate, top_name
 
     calls = []
 

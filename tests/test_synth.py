@@ -77,7 +77,7 @@ def test_generic_tiny_table(generic_tiny):
 
 def test_verilog_is_generates(generic_tiny):
     """The synthesized Verilog is byte for byte what ``panacea generate`` writes."""
-    from panacea_hdl.flows.generate import verilog_text
+    from panacea_hdl.rtl.generate import verilog_text
 
     d, out = generic_tiny
     assert (out / "panacea_tiny.v").read_text() == verilog_text(TINY)

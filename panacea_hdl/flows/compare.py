@@ -200,7 +200,7 @@ def _sha256(path: Path) -> str:
 
 
 def _cache_usable(d: dict, cfg: PanaceaConfig, target: str) -> bool:
-    from panacea_hdl.flows.generate import top_name
+    from panacea_hdl.rtl.generate import top_name
     from panacea_hdl.flows.synth import DEVICES
 
     if d.get("target") != target or d.get("top") != top_name(cfg) or d.get("config") != cfg.to_dict():
@@ -216,11 +216,11 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
     """``run_synth(cfg, target=target)``, reusing ``<design dir>/synth_<target>/synth.json``.
 
     The cached result is used when the Verilog beside it is byte-identical to what
-    :func:`panacea_hdl.flows.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
+    :func:`panacea_hdl.rtl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
     with the settings used here (whole core; ECP5: default clock target, seed 1, ``-nodsp``).
     Returns the synthesis dict with ``"cached"`` (bool) and ``"verilog_sha256"`` added.
     """
-    from panacea_hdl.flows.generate import generate, top_name
+    from panacea_hdl.rtl.generate import generate, top_name
     from panacea_hdl.flows.synth import run_synth
 
     vpath = generate(cfg)["verilog"]

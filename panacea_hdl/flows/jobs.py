@@ -168,7 +168,7 @@ def main_workload(cfg: PanaceaConfig):
 def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None) -> dict:
     """Generate ``cfg``, run the built-in workload on the RTL in every mode its variant
     supports, check, report (``report.json`` in ``out_dir``, default ``<design dir>/run``)."""
-    from panacea_hdl.flows.generate import generate
+    from panacea_hdl.rtl.generate import generate
     from panacea_hdl.paths import design_dir
 
     out_dir = Path(out_dir) if out_dir else design_dir(cfg) / "run"

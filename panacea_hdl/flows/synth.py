@@ -639,7 +639,7 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         What to synthesize instead of the whole core: a component and its Verilog module name
         (default name: the class name in lower case plus ``_<config.name>``).
         Default: :class:`~panacea_hdl.rtl.top.PanaceaCore` named
-        :func:`panacea_hdl.flows.generate.top_name` — the same Verilog ``panacea generate`` writes.
+        :func:`panacea_hdl.rtl.generate.top_name` — the same Verilog ``panacea generate`` writes.
     progress : bool
         Print one line per step on stderr.
     timeout : float
@@ -684,7 +684,7 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
 
     t_start = time.perf_counter()
     if top is None:
-        from panacea_hdl.flows.generate import top_name
+        from panacea_hdl.rtl.generate import top_name
         from panacea_hdl.rtl.top import PanaceaCore
 
         component, name, sub = PanaceaCore(config=config), top_name(config), ""

@@ -107,10 +107,10 @@ def _generator_digest(cfg: PanaceaConfig) -> str:
 
 
 def _generate_cached(cfg: PanaceaConfig) -> dict:
-    """:func:`panacea_hdl.flows.generate.generate`, skipped when nothing it depends on changed
+    """:func:`panacea_hdl.rtl.generate.generate`, skipped when nothing it depends on changed
     (converting the default preset takes several seconds)."""
     from golden_model.fileio import atomic_write_text
-    from panacea_hdl.flows.generate import generate, top_name
+    from panacea_hdl.rtl.generate import generate, top_name
     from panacea_hdl.paths import design_dir, file_lock
 
     out = design_dir(cfg)

@@ -199,7 +199,7 @@ def test_sibia_ignores_rval_in_the_datapath():
 
 def test_verilog_converts_deterministically(tmp_path):
     """(The sibia variant's Verilog is built by the cocotb test.)"""
-    from panacea_hdl.flows.generate import generate
+    from panacea_hdl.rtl.generate import generate
 
     name = "tiny_dense"
     cfg = PRESETS[name]

@@ -459,7 +459,7 @@ def test_rejects_non_config():
 
 def test_generate_is_deterministic(tmp_path):
     """generate(): top module panacea_<name>, byte-identical Verilog, params.json = to_json()."""
-    from panacea_hdl.flows.generate import generate
+    from panacea_hdl.rtl.generate import generate
 
     cfg = TINY
     a = generate(cfg, out_dir=tmp_path / "a")
