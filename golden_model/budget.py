@@ -39,11 +39,11 @@ def multiplier_budget(cfg: PanaceaConfig) -> dict:
     G, rows = cfg.group_size, cfg.rows_per_pass
     swo = dwo = int8 = 0
     mults = 0
-    if cfg.variant == "dense":
+    if not cfg.caps.sliced:
         int8 = rows * ACT_BITS * WEIGHT_BITS
         mults = rows
     else:
-        d_bits = cfg.ho_bits + (1 if cfg.variant == "panacea" else 0)
+        d_bits = cfg.ho_bits + (1 if cfg.caps.skip_value else 0)
         swo = rows * (cfg.lo_bits * WL_BITS + cfg.lo_bits * WH_BITS)
         dwo = G * (d_bits * WL_BITS + d_bits * WH_BITS)
         mults = 2 * rows + 2 * G

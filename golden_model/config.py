@@ -4,7 +4,8 @@ The same :class:`PanaceaConfig` parameterizes the Amaranth generator, the golden
 cycle/memory model and the testbenches. It is written beside the Verilog as JSON
 (:meth:`PanaceaConfig.to_json`) so that every consumer reads the same numbers.
 
-This module imports nothing but the standard library.
+This module imports nothing but the standard library and :mod:`golden_model.bits` (and
+:mod:`golden_model.formats` inside :meth:`PanaceaConfig.derived`, one way only).
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ import json
 from dataclasses import dataclass
 
 __all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config", "VARIANTS",
-           "VARIANT_MODES"]
+           "VARIANT_MODES", "VARIANT_SPECS", "Variant"]
 
-#: Bits of an activation (unsigned) and of a weight (signed) — fixed by the numerics.
-ACT_BITS = 8
-WEIGHT_BITS = 8
-#: Accumulator / result width (two's complement).
-ACC_BITS = 32
+from .bits import ACC_BITS, ACT_BITS, WEIGHT_BITS  # noqa: F401  (part of the config's API)
+
 #: Splits L the hardware can ever be built for (A = 2**L * AH + AL).
 SPLIT_RANGE = range(2, 7)
 #: Tiles processed together by one pass of a PEA (double-tile processing).
@@ -34,16 +32,44 @@ DIM_MAX = (1 << DIM_BITS) - 1
 #: accumulator / result: ``|Y| <= 255 * 128 * K`` (also for host-tiled GEMMs, whose partial
 #: sums the host adds).
 K_ACC_MAX = (2 ** (ACC_BITS - 1) - 1) // (255 * 128)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a hardware variant has: the generator, the cycle model and the streams read these
+    capabilities, never the variant's name.
+
+    Attributes
+    ----------
+    name : str
+    modes : tuple of str
+        Run-time modes (``golden_model.aqs_gemm.MODES``) it can execute, in MODE-code order.
+    skip_value : bool
+        It skips high-order vectors equal to a run-time value r (RVAL register, the compensator
+        folds ``2**L * r``); without it the skip value is always 0.
+    sliced : bool
+        A bit-slice array (SWO, DWO, ``ho`` RLE stream); without it an INT8 array that reads
+        whole activations on ``lo`` and has no ``ho`` stream.
+    """
+
+    name: str
+    modes: tuple
+    skip_value: bool
+    sliced: bool
+
+
 #: Hardware variants the generator builds (``docs/baselines.md``): the Panacea core, and two
 #: baselines with the same host interface — a bit-slice array that skips zero slices only
-#: (``sibia``) and a plain INT8 array without slicing or skipping (``dense``).
-VARIANTS = ("panacea", "sibia", "dense")
-#: Run-time modes (``golden_model.aqs_gemm.MODES``) each variant can execute.
-VARIANT_MODES = {
-    "panacea": ("dense", "sibia", "aqs"),
-    "sibia": ("dense", "sibia"),
-    "dense": ("dense",),
+#: (``sibia``) and a plain INT8 array without slicing or skipping (``dense``). A new variant
+#: is one more row here.
+VARIANT_SPECS = {
+    "panacea": Variant("panacea", ("dense", "sibia", "aqs"), skip_value=True, sliced=True),
+    "sibia": Variant("sibia", ("dense", "sibia"), skip_value=False, sliced=True),
+    "dense": Variant("dense", ("dense",), skip_value=False, sliced=False),
 }
+VARIANTS = tuple(VARIANT_SPECS)
+#: Run-time modes each variant can execute (``VARIANT_SPECS[v].modes``).
+VARIANT_MODES = {name: v.modes for name, v in VARIANT_SPECS.items()}
 
 
 class ConfigError(ValueError):
@@ -150,9 +176,14 @@ class PanaceaConfig:
         return (1 << self.rle_run_bits) - 1
 
     @property
+    def caps(self) -> Variant:
+        """Capabilities of this config's hardware variant (:data:`VARIANT_SPECS`)."""
+        return VARIANT_SPECS[self.variant]
+
+    @property
     def modes(self) -> tuple:
         """Run-time modes this variant can execute (:data:`VARIANT_MODES`)."""
-        return VARIANT_MODES[self.variant]
+        return self.caps.modes
 
     def check_mode(self, mode) -> str:
         """Return ``mode`` if this variant can run it, else raise :class:`ValueError`."""
@@ -174,7 +205,7 @@ class PanaceaConfig:
 
     def derived(self) -> dict:
         """Derived parameters, written to the params JSON for readers of the Verilog."""
-        from . import formats  # local import: formats imports this module
+        from . import formats  # formats needs no config module: no import circle
 
         return {
             "cols": self.cols,

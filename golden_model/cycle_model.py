@@ -34,14 +34,10 @@ from .aqs_gemm import SlicePlan
 from .config import PanaceaConfig
 from .energy import ENERGY_PJ
 from .formats import beat_bytes, lo_beat_bits, rle_word_bits, rle_word_count, w_beat_bits, y_beat_bits
+from .timing import DRAIN_CYCLES, HANDOFF_CYCLES
 
 __all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS"]
 
-#: Cycles between the last operand of a pass and its results being final.
-DRAIN_CYCLES = 5
-#: Cycles to move a pass's results into the output bank: one that finds the bank empty (it
-#: repeats while the bank still sends), one that copies (from a register, for Fmax).
-HANDOFF_CYCLES = 2
 
 #: Performance counters of the hardware, in register order (one definition, see docs/registers.md).
 COUNTERS = (
@@ -86,7 +82,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
     if K > cfg.k_max:
         raise ValueError(f"K={K} exceeds the weight buffer depth k_max={cfg.k_max}")
     cfg.check_mode(plan.mode)
-    int8_array = cfg.variant == "dense"
+    int8_array = not cfg.caps.sliced
     rows_pp = cfg.rows_per_pass
     blocks = math.ceil(N / cfg.cols)
     passes = plan.AH.shape[0] // rows_pp

@@ -1,6 +1,6 @@
 """Bit-level formats: RLE words of high-order slice streams and the host stream beats.
 
-Every format is defined here once; the Amaranth layouts in ``panacea_hdl.layouts`` are built
+Every format is defined here once; the Amaranth layouts in ``panacea_hdl.rtl.layouts`` are built
 from these widths, the testbenches pack/unpack with these functions, and ``docs/formats.md``
 tabulates them.
 
@@ -23,20 +23,44 @@ tile 1's.
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .config import ACC_BITS, ACT_BITS, PanaceaConfig
+from .bits import ACC_BITS, ACT_BITS
+
+if TYPE_CHECKING:       # annotations only: config imports this module for derived widths
+    from .config import PanaceaConfig
 
 __all__ = [
-    "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "RLEError",
+    "RLEKind", "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "KIND_BITS", "rle_fields", "RLEError",
     "rle_word_bits", "w_beat_bits", "lo_lane_bits", "lo_beat_bits", "y_beat_bits",
     "pack_rle_word", "unpack_rle_word", "rle_encode", "rle_decode", "rle_word_count",
     "pack_lanes", "unpack_lanes", "beat_bytes",
 ]
 
-LIT, SKIP, END, RESERVED = 0, 1, 2, 3
+class RLEKind(IntEnum):
+    """The ``kind`` field of an RLE word."""
+
+    LIT = 0
+    SKIP = 1
+    END = 2
+    RESERVED = 3
+
+
+LIT, SKIP, END, RESERVED = RLEKind
 KIND_NAMES = {LIT: "LIT", SKIP: "SKIP", END: "END", RESERVED: "reserved"}
 KIND_BITS = 2
+
+
+def rle_fields(cfg: PanaceaConfig):
+    """The fields of an RLE word, LSB first: ``[(name, bits), ...]`` — ``data`` (G slices of
+    H bits, tile row i at bits ``[i*H, (i+1)*H)``), ``run`` (R bits), ``kind`` (2 bits).
+    :func:`pack_rle_word`, :func:`unpack_rle_word` and the hardware layout
+    (``panacea_hdl.rtl.layouts.rle_word_layout``) all read this one table."""
+    return [("data", cfg.group_size * cfg.ho_bits), ("run", cfg.rle_run_bits),
+            ("kind", KIND_BITS)]
 
 
 class RLEError(ValueError):
@@ -55,7 +79,7 @@ class RLEError(ValueError):
 
 # ---- widths --------------------------------------------------------------------------
 def rle_word_bits(cfg: PanaceaConfig) -> int:
-    return cfg.group_size * cfg.ho_bits + cfg.rle_run_bits + KIND_BITS
+    return sum(bits for _, bits in rle_fields(cfg))
 
 
 def w_beat_bits(cfg: PanaceaConfig) -> int:
@@ -66,7 +90,7 @@ def w_beat_bits(cfg: PanaceaConfig) -> int:
 def lo_lane_bits(cfg: PanaceaConfig) -> int:
     """Width of one ``lo`` lane: the low-order slice (``lo_bits``); in the ``dense`` variant
     (an INT8 array, no slicing) the whole 8-bit activation."""
-    return ACT_BITS if cfg.variant == "dense" else cfg.lo_bits
+    return cfg.lo_bits if cfg.caps.sliced else ACT_BITS
 
 
 def lo_beat_bits(cfg: PanaceaConfig) -> int:
@@ -105,22 +129,27 @@ def unpack_lanes(beat: int, width: int, lanes: int, signed: bool) -> np.ndarray:
 
 # ---- RLE -----------------------------------------------------------------------------
 def pack_rle_word(cfg: PanaceaConfig, kind: int, run: int, data=None) -> int:
-    G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
-    if not 0 <= run <= cfg.max_run:
-        raise ValueError(f"run {run} does not fit {R} bits")
-    d = 0 if data is None else pack_lanes(data, H)
-    if d >> (G * H):
-        raise ValueError("RLE data does not fit the word")
-    return d | (run << (G * H)) | (kind << (G * H + R))
+    """One RLE word from its fields (:func:`rle_fields`); ``data`` is the G slices."""
+    values = {"data": 0 if data is None else pack_lanes(data, cfg.ho_bits), "run": run,
+              "kind": int(kind)}
+    word, shift = 0, 0
+    for name, bits in rle_fields(cfg):
+        if not 0 <= values[name] < (1 << bits):
+            raise ValueError(f"RLE {name} {values[name]} does not fit {bits} bits")
+        word |= values[name] << shift
+        shift += bits
+    return word
 
 
 def unpack_rle_word(cfg: PanaceaConfig, word: int):
-    """Return ``(kind, run, data_int, slices)`` of one word."""
-    G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
-    data = word & ((1 << (G * H)) - 1)
-    run = (word >> (G * H)) & ((1 << R) - 1)
-    kind = (word >> (G * H + R)) & 3
-    return kind, run, data, unpack_lanes(data, H, G, signed=False)
+    """Return ``(kind, run, data_int, slices)`` of one word (:func:`rle_fields`)."""
+    fields, shift = {}, 0
+    for name, bits in rle_fields(cfg):
+        fields[name] = (word >> shift) & ((1 << bits) - 1)
+        shift += bits
+    data = fields["data"]
+    return (fields["kind"], fields["run"], data,
+            unpack_lanes(data, cfg.ho_bits, cfg.group_size, signed=False))
 
 
 def rle_encode(cfg: PanaceaConfig, ho_tile, skip) -> list:

@@ -1,6 +1,6 @@
 """Post-training quantization for Panacea: A8 asymmetric activations, W8 symmetric weights.
 
-The numerics are those of ``/work/shared/panacea-reference.md`` section 3:
+The numerics are the project's definitions (``docs/quantization.md``, ``docs/decisions.md``):
 
 * activations: ``A = clamp(round(x / s_a) + z, 0, 255)`` (uint8, zero point ``z`` in [0, 255]),
   calibrated per tensor (default) or per token (one ``s_a``, ``z`` per row);

@@ -66,7 +66,7 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
     # activation-side beats are the same for every block: build once
     lo_pass, ho_pass = [], []
     lane = lo_lane_bits(cfg)
-    dense_array = cfg.variant == "dense"
+    dense_array = not cfg.caps.sliced
     for p in range(passes):
         rs = slice(p * rows, (p + 1) * rows)
         if dense_array:     # whole activations (the padding rows are s * 2^L = 0 in dense mode)

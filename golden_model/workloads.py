@@ -1,6 +1,6 @@
 """Built-in deterministic workloads: skewed, asymmetric activations like a transformer's.
 
-Real layer inputs (``../shared/panacea-reference.md`` §4) sit mostly in a narrow band around
+Real layer inputs (measured on MiniLM, ``docs/minilm.md``) sit mostly in a narrow band around
 the zero point, with a few wide "outlier" channels. :func:`skewed_activations` draws that
 shape directly in the integer domain: per channel a Laplace spread whose scale is log-normal
 across channels, centred at ``center``.

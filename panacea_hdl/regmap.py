@@ -6,13 +6,16 @@ Amaranth, so host software, testbenches and the CLI can use it freely.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 
-from golden_model.config import DIM_BITS
+from golden_model.aqs_gemm import MODES
+from golden_model.config import DIM_BITS, VARIANTS
 from golden_model.cycle_model import COUNTERS
 
 __all__ = [
-    "ErrorCode", "MODE_CODES", "MODE_NAMES",
+    "Mode", "Field", "Register", "REGISTER_MAP", "register", "markdown_table",
+    "ErrorCode", "MODE_CODES", "MODE_NAMES", "INFO_VARIANT_SHIFT",
     "CTRL", "STATUS", "MODE", "RVAL", "ZP", "SPLIT", "DIM_M", "DIM_K", "DIM_N",
     "ERR_WORD", "INFO", "KMAX", "COUNTER_BASE", "COUNTERS", "COUNTER_ADDR", "counter_addr",
     "CTRL_START", "CTRL_ABORT",
@@ -25,20 +28,96 @@ __all__ = [
 #: Width of the AXI4-Lite byte address.
 ADDR_BITS = 8
 
-# ---- addresses ----------------------------------------------------------------------------
-CTRL = 0x00       #: W: bit 0 START, bit 1 ABORT
-STATUS = 0x04     #: R: bit 0 BUSY, 1 DONE, 2 ERROR, 7:4 ERRCODE
-MODE = 0x08       #: RW 1:0
-RVAL = 0x0C       #: RW 7:0
-ZP = 0x10         #: RW 7:0
-SPLIT = 0x14      #: RW 3:0
-DIM_M = 0x18      #: RW 15:0
-DIM_K = 0x1C      #: RW 15:0
-DIM_N = 0x20      #: RW 15:0
-ERR_WORD = 0x24   #: R 31:0
-INFO = 0x28       #: R: 7:0 G, 15:8 pea_cols, 23:16 num_peas, 31:24 rle_run_bits
-KMAX = 0x2C       #: R 31:0
-COUNTER_BASE = 0x40  #: R: COUNTER[i] at COUNTER_BASE + 4*i, order of COUNTERS
+
+class Mode(IntEnum):
+    """MODE register values, in the order of ``golden_model.aqs_gemm.MODES``."""
+
+    DENSE = 0
+    SIBIA = 1
+    AQS = 2
+
+
+assert tuple(m.name.lower() for m in Mode) == MODES
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of a register: ``width`` bits from bit ``offset``."""
+
+    name: str
+    offset: int
+    width: int
+    doc: str = ""
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.width) - 1
+
+    @property
+    def bits(self) -> str:
+        hi = self.offset + self.width - 1
+        return f"{hi}:{self.offset}" if self.width > 1 else f"{self.offset}"
+
+
+@dataclass(frozen=True)
+class Register:
+    """A 32-bit register: byte address, access (``R``, ``W``, ``RW``), fields, meaning."""
+
+    name: str
+    addr: int
+    access: str
+    fields: tuple
+    doc: str
+
+    def field(self, name) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+def _value_field(width, name="value"):
+    return (Field(name, 0, width),)
+
+
+#: The register map, in address order: the one declaration the CSR block, the hosts and
+#: ``docs/registers.md`` (whose table is :func:`markdown_table`, checked by a test) follow.
+REGISTER_MAP = (
+    Register("CTRL", 0x00, "W", (Field("START", 0, 1), Field("ABORT", 1, 1)),
+             "START begins a GEMM (ignored while busy); ABORT returns to idle with error ABORTED"),
+    Register("STATUS", 0x04, "R", (Field("BUSY", 0, 1), Field("DONE", 1, 1),
+                                   Field("ERROR", 2, 1), Field("ERRCODE", 4, 4)),
+             "DONE and ERROR clear at START"),
+    Register("MODE", 0x08, "RW", _value_field(2),
+             "0 dense, 1 sibia, 2 aqs (the baseline variants accept only their modes, see below)"),
+    Register("RVAL", 0x0C, "RW", _value_field(8),
+             "r, the skipped high-order value in aqs mode; reads 0 in the baseline variants "
+             "(no r logic)"),
+    Register("ZP", 0x10, "RW", _value_field(8), "activation zero point z"),
+    Register("SPLIT", 0x14, "RW", _value_field(4), "L; must be one of the config's splits"),
+    Register("DIM_M", 0x18, "RW", _value_field(DIM_BITS), "M, rows of A"),
+    Register("DIM_K", 0x1C, "RW", _value_field(DIM_BITS), "K, 1..k_max"),
+    Register("DIM_N", 0x20, "RW", _value_field(DIM_BITS), "N, columns of W"),
+    Register("ERR_WORD", 0x24, "R", _value_field(32),
+             "index (in the GEMM's ho stream) of the malformed RLE word"),
+    Register("INFO", 0x28, "R", (Field("G", 0, 8), Field("pea_cols", 8, 8),
+                                 Field("num_peas", 16, 8), Field("rle_run_bits", 24, 5),
+                                 Field("variant", 29, 3)),
+             "identifies the build; variant: 0 panacea, 1 sibia, 2 dense "
+             "(the order of `golden_model.config.VARIANTS`)"),
+    Register("KMAX", 0x2C, "R", _value_field(32), "k_max"),
+)
+#: Performance counters: COUNTER[i] at COUNTER_BASE + 4*i, in the order of ``COUNTERS``.
+COUNTER_BASE = 0x40
+
+_BY_NAME = {r.name: r for r in REGISTER_MAP}
+
+
+def register(name) -> Register:
+    """The :class:`Register` called ``name``."""
+    return _BY_NAME[name]
+
+
+# ---- addresses (from the table) -----------------------------------------------------------
+CTRL, STATUS, MODE, RVAL, ZP, SPLIT, DIM_M, DIM_K, DIM_N, ERR_WORD, INFO, KMAX = (
+    r.addr for r in REGISTER_MAP)
 
 
 def counter_addr(name_or_index) -> int:
@@ -54,35 +133,34 @@ COUNTER_ADDR = {name: counter_addr(i) for i, name in enumerate(COUNTERS)}
 
 #: name -> (address, access) of every register (counters included).
 REGISTERS = {
-    "CTRL": (CTRL, "W"), "STATUS": (STATUS, "R"), "MODE": (MODE, "RW"), "RVAL": (RVAL, "RW"),
-    "ZP": (ZP, "RW"), "SPLIT": (SPLIT, "RW"), "DIM_M": (DIM_M, "RW"), "DIM_K": (DIM_K, "RW"),
-    "DIM_N": (DIM_N, "RW"), "ERR_WORD": (ERR_WORD, "R"), "INFO": (INFO, "R"), "KMAX": (KMAX, "R"),
+    **{r.name: (r.addr, r.access) for r in REGISTER_MAP},
     **{f"COUNTER_{name.upper()}": (addr, "R") for name, addr in COUNTER_ADDR.items()},
 }
 
-# ---- fields ---------------------------------------------------------------------------------
-CTRL_START = 1 << 0
-CTRL_ABORT = 1 << 1
+# ---- fields (from the table) ----------------------------------------------------------------
+CTRL_START = 1 << register("CTRL").field("START").offset
+CTRL_ABORT = 1 << register("CTRL").field("ABORT").offset
 
-STATUS_BUSY = 1 << 0
-STATUS_DONE = 1 << 1
-STATUS_ERROR = 1 << 2
-STATUS_ERRCODE_SHIFT = 4
-STATUS_ERRCODE_MASK = 0xF
+STATUS_BUSY = 1 << register("STATUS").field("BUSY").offset
+STATUS_DONE = 1 << register("STATUS").field("DONE").offset
+STATUS_ERROR = 1 << register("STATUS").field("ERROR").offset
+STATUS_ERRCODE_SHIFT = register("STATUS").field("ERRCODE").offset
+STATUS_ERRCODE_MASK = register("STATUS").field("ERRCODE").mask
 
-MODE_MASK = 0x3
-RVAL_MASK = 0xFF
-ZP_MASK = 0xFF
-SPLIT_MASK = 0xF
+MODE_MASK = register("MODE").field("value").mask
+RVAL_MASK = register("RVAL").field("value").mask
+ZP_MASK = register("ZP").field("value").mask
+SPLIT_MASK = register("SPLIT").field("value").mask
 DIM_MASK = (1 << DIM_BITS) - 1     #: DIM_M / DIM_K / DIM_N hold DIM_BITS bits
 
-INFO_G_SHIFT = 0
-INFO_PEA_COLS_SHIFT = 8
-INFO_NUM_PEAS_SHIFT = 16
-INFO_RUN_BITS_SHIFT = 24
+INFO_G_SHIFT = register("INFO").field("G").offset
+INFO_PEA_COLS_SHIFT = register("INFO").field("pea_cols").offset
+INFO_NUM_PEAS_SHIFT = register("INFO").field("num_peas").offset
+INFO_RUN_BITS_SHIFT = register("INFO").field("rle_run_bits").offset
+INFO_VARIANT_SHIFT = register("INFO").field("variant").offset
 
-#: MODE register values.
-MODE_CODES = {"dense": 0, "sibia": 1, "aqs": 2}
+#: MODE register values by mode name.
+MODE_CODES = {m.name.lower(): int(m) for m in Mode}
 MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 
 
@@ -124,11 +202,33 @@ def decode_status(value: int) -> dict:
 
 def info_value(config) -> int:
     """The INFO register value of a build of ``config`` (a ``PanaceaConfig``)."""
-    fields = ((config.group_size, INFO_G_SHIFT), (config.pea_cols, INFO_PEA_COLS_SHIFT),
-              (config.num_peas, INFO_NUM_PEAS_SHIFT), (config.rle_run_bits, INFO_RUN_BITS_SHIFT))
+    values = {"G": config.group_size, "pea_cols": config.pea_cols,
+              "num_peas": config.num_peas, "rle_run_bits": config.rle_run_bits,
+              "variant": VARIANTS.index(config.variant)}
     v = 0
-    for value, shift in fields:
-        if not 0 <= value <= 0xFF:
-            raise ValueError(f"INFO field value {value} does not fit 8 bits")
-        v |= value << shift
+    for f in register("INFO").fields:
+        if not 0 <= values[f.name] <= f.mask:
+            raise ValueError(f"INFO.{f.name} value {values[f.name]} does not fit {f.width} bits")
+        v |= values[f.name] << f.offset
     return v
+
+
+def decode_info(value: int) -> dict:
+    """Split an INFO read into its fields (``variant`` as its name)."""
+    d = {f.name: (int(value) >> f.offset) & f.mask for f in register("INFO").fields}
+    d["variant"] = VARIANTS[d["variant"]] if d["variant"] < len(VARIANTS) else d["variant"]
+    return d
+
+
+def markdown_table() -> str:
+    """The register table of ``docs/registers.md``, made from :data:`REGISTER_MAP`."""
+    rows = ["| addr | name | access | bits | meaning |", "|---|---|---|---|---|"]
+    for r in REGISTER_MAP:
+        if len(r.fields) == 1 and r.fields[0].name == "value":
+            bits = r.fields[0].bits
+        else:
+            bits = ", ".join(f"{f.bits} {f.name}" for f in r.fields)
+        rows.append(f"| 0x{r.addr:02X} | {r.name} | {r.access} | {bits} | {r.doc} |")
+    rows.append(f"| 0x{COUNTER_BASE:02X} + 4i | COUNTER[i] | R | 31:0 | performance counter i, in "
+                f"the order of `golden_model.cycle_model.COUNTERS`; cleared at START |")
+    return "\n".join(rows) + "\n"

@@ -49,13 +49,12 @@ def ho_vector_layout(config) -> data.ArrayLayout:
 
 
 def rle_word_layout(config) -> data.StructLayout:
-    """One RLE word: ``data`` (G slices, LSB), ``run``, ``kind`` (MSB)."""
+    """One RLE word, fields in the order and widths of :func:`golden_model.formats.rle_fields`:
+    ``data`` (G slices, LSB), ``run``, ``kind`` (MSB)."""
     cfg = check_config(config)
-    layout = data.StructLayout({
-        "data": data.ArrayLayout(unsigned(cfg.ho_bits), cfg.group_size),
-        "run": unsigned(cfg.rle_run_bits),
-        "kind": unsigned(formats.KIND_BITS),
-    })
+    shapes = {"data": data.ArrayLayout(unsigned(cfg.ho_bits), cfg.group_size)}
+    layout = data.StructLayout({name: shapes.get(name, unsigned(bits))
+                                for name, bits in formats.rle_fields(cfg)})
     return _sized(layout, formats.rle_word_bits(cfg), "RLE word")
 
 

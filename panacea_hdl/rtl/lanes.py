@@ -15,7 +15,7 @@ t+4   the combined products are added into the accumulators (:func:`lane_accumul
 ====  ==========================================================================
 
 so a MAC is in the accumulators at the edge ending t+4 (:data:`MAC_STAGES`; the top level
-adds one issue register in front, ``panacea_hdl.top.ISSUE_CYCLES``, and
+adds one issue register in front, ``panacea_hdl.rtl.top.ISSUE_CYCLES``, and
 ``golden_model.cycle_model.DRAIN_CYCLES`` is the sum). Every stage ends in a register: no path
 goes from a memory's read data, or through a multiplier, into an adder chain of the
 accumulators.
@@ -26,16 +26,12 @@ from amaranth.lib import data
 
 from golden_model.config import ACC_BITS, SPLIT_RANGE
 from golden_model.slicing import WEIGHT_SLICE_SHIFT, split_weight
+from golden_model.timing import COMBINE_CYCLE, MAC_STAGES  # noqa: F401  (the lanes' contract)
 
 __all__ = ["MAC_STAGES", "COMBINE_CYCLE", "SPLIT_BITS", "RADIX4_DIGIT", "SEL_ZERO", "SEL_POS",
            "SEL_NEG", "radix4_terms", "digit_stage", "operand_stage", "product_stage", "combine_stage",
            "delay", "shift_by_split", "lane_accumulator"]
 
-#: Register stages from an issue at a PEA's inputs to its accumulators.
-MAC_STAGES = 4
-#: Cycles from an issue to the cycle of its combine stage (:func:`combine_stage`), where the
-#: operators gate their products with the issue's valid (and the DWO's tile).
-COMBINE_CYCLE = MAC_STAGES - 1
 
 #: Width of the split register L.
 SPLIT_BITS = (SPLIT_RANGE.stop - 1).bit_length()

@@ -1,0 +1,29 @@
+"""Every latency of the core, in cycles: one definition, read by the cycle model and the RTL.
+
+The RTL builds its pipelines to these numbers (``panacea_hdl.rtl.lanes``, ``compensator``,
+``top``) and the cycle model (:mod:`golden_model.cycle_model`) predicts with them; the
+cycle-exact tests hold the two together.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ISSUE_CYCLES", "MAC_STAGES", "COMBINE_CYCLE", "TERM_LATENCY", "DRAIN_CYCLES",
+           "HANDOFF_CYCLES"]
+
+#: Register stages between the skip controller's issue and the PEAs' issue inputs.
+ISSUE_CYCLES = 1
+#: Register stages of a MAC lane, from an issue at a PEA's inputs to its accumulators
+#: (digits, products, their sum, accumulate).
+MAC_STAGES = 4
+#: Cycles from an issue to its lane's combine stage, where the operators gate their products
+#: with the issue's valid (and the DWO's tile).
+COMBINE_CYCLE = MAC_STAGES - 1
+#: A LOAD write in cycle t is in the compensator's term from cycle t + TERM_LATENCY.
+TERM_LATENCY = 4
+#: Cycles between the last operand of a pass and its results being final.
+DRAIN_CYCLES = ISSUE_CYCLES + MAC_STAGES
+#: Cycles to move a pass's results into the output bank: one that finds the bank empty (it
+#: repeats while the bank still sends), one that copies (from a register, for Fmax).
+HANDOFF_CYCLES = 2
+
+assert TERM_LATENCY <= MAC_STAGES, "a MAC right after the LOAD must land after the term"
