@@ -201,7 +201,7 @@ def cmd_compare(args):
 
 
 def cmd_sweep(args):
-    from panacea_hdl.sweep import format_summary, load_spec, run_sweep
+    from panacea_hdl.flows.sweep import format_summary, load_spec, run_sweep
     from panacea_hdl.paths import build_root
 
     if args.workers is not None and args.workers < 1:

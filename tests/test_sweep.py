@@ -1,4 +1,4 @@
-"""panacea sweep (panacea_hdl.sweep): a few tiny points on a 2-worker LocalCluster (cycle model
+"""panacea sweep (panacea_hdl.flows.sweep): a few tiny points on a 2-worker LocalCluster (cycle model
 and Icarus), numbers checked against the golden model computed here; a point that fails cleanly;
 a timeout; resuming re-runs nothing done (cache-file mtimes and the run counters); a sweep
 killed mid-way continues; spec errors are one line, exit 2. Generic synthesis is a slow test."""
@@ -21,9 +21,9 @@ from golden_model.aqs_gemm import aqs_gemm, choose_r, reference_gemm
 from golden_model.config import PanaceaConfig, preset
 from golden_model.cycle_model import predict
 from golden_model.workloads import random_weights, skewed_activations
-from panacea_hdl import sweep
+from panacea_hdl.flows import sweep
 from panacea_hdl.cli import main
-from panacea_hdl.sweep import load_spec, parse_spec, pareto_front, point_name, run_sweep
+from panacea_hdl.flows.sweep import load_spec, parse_spec, pareto_front, point_name, run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = preset("tiny")

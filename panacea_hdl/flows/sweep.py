@@ -2,7 +2,7 @@
 
 A *spec* (JSON or YAML, :func:`load_spec`) names a base config, a grid over any fields of
 :class:`golden_model.config.PanaceaConfig` (plus explicit points and an optional random sample),
-the workloads (names :func:`panacea_hdl.compare.make_workloads` knows, or ``.npz`` files), where
+the workloads (names :func:`panacea_hdl.flows.compare.make_workloads` knows, or ``.npz`` files), where
 each workload runs (cycle model or RTL) and which syntheses to make. ``docs/sweep.md`` documents
 the format.
 
@@ -11,7 +11,7 @@ Engine
 Every point is one Dask task (:func:`_point_task`). By default the command starts an embedded
 ``distributed.LocalCluster`` (one single-threaded worker process per core) and closes it at the
 end; with ``scheduler="tcp://host:8786"`` it connects to an existing cluster instead. A task runs
-its point in a child process (``python -m panacea_hdl.sweep DIR``) so that a timeout can kill
+its point in a child process (``python -m panacea_hdl.flows.sweep DIR``) so that a timeout can kill
 the point with its simulator, and a crash cannot take the worker down. Builds go to
 :func:`panacea_hdl.paths.design_dir` of the point's config under the build root passed in the
 task (``PANACEA_BUILD_DIR``); each point's config has its own name ``sw_<digest>``, so points
@@ -53,7 +53,7 @@ from pathlib import Path
 from golden_model.config import PanaceaConfig, preset
 from golden_model.fileio import atomic_write_text, to_json
 
-from .paths import BUILD_DIR_ENV, build_root
+from panacea_hdl.paths import BUILD_DIR_ENV, build_root
 
 __all__ = ["load_spec", "parse_spec", "SweepSpec", "run_sweep", "format_summary", "pareto_front",
            "plot_pareto", "point_name", "CONFIG_FIELDS", "SPEC_KEYS", "SIMS", "SYNTH_TARGETS",
@@ -67,7 +67,7 @@ SPEC_KEYS = ("name", "base", "grid", "points", "sample", "add_baselines", "workl
              "synth", "area", "timeout")
 #: Where a workload runs: the cycle model alone, or the RTL (bit- and cycle-exact or it fails).
 SIMS = ("golden", "icarus", "verilator")
-#: Synthesis targets a sweep can ask for (:func:`panacea_hdl.compare.design_area`).
+#: Synthesis targets a sweep can ask for (:func:`panacea_hdl.flows.compare.design_area`).
 SYNTH_TARGETS = ("generic", "ecp5")
 #: Baseline variants a point is compared with (same fields, other variant).
 BASELINE_VARIANTS = ("sibia", "dense")
@@ -204,7 +204,7 @@ def parse_spec(d, *, base_dir=".", default_name="sweep") -> SweepSpec:
         One line per problem, before any work. A point whose *values* are invalid (e.g.
         ``group_size: 0``) is not a spec error: it becomes a failed row of the table.
     """
-    from .compare import BEST_MODE, BUILTIN_WORKLOADS
+    from panacea_hdl.flows.compare import BEST_MODE, BUILTIN_WORKLOADS
 
     if not isinstance(d, dict):
         raise ValueError("sweep spec: expected a mapping at the top level")
@@ -336,7 +336,7 @@ def _reason(stage, e) -> str:
 
 
 def _workload_metrics(cfg, w, mode, sim) -> dict:
-    from .jobs import run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
     t0 = time.perf_counter()
     rep = run_gemm_job(cfg, w["A"], w["W"], w["z"], mode=mode, L=w["L"], r=w["r"], sim=sim)
@@ -359,8 +359,8 @@ def _workload_metrics(cfg, w, mode, sim) -> dict:
 def _execute_point(payload: dict, out: Path) -> None:
     """Run the items of one point, writing ``<out>/<key>.json`` after each (the parent reads
     them, also after a timeout)."""
-    from .compare import BEST_MODE, _area_summary, design_area, make_workloads
-    from .generate import generate
+    from panacea_hdl.flows.compare import BEST_MODE, _area_summary, design_area, make_workloads
+    from panacea_hdl.rtl.generate import generate
 
     todo = payload["todo"]
 
@@ -416,7 +416,7 @@ def _watch_parent():
 
 
 def _point_main(argv) -> int:
-    """``python -m panacea_hdl.sweep DIR``: run the point described by ``DIR/payload.json``."""
+    """``python -m panacea_hdl.flows.sweep DIR``: run the point described by ``DIR/payload.json``."""
     work = Path(argv[0])
     payload = json.loads((work / "payload.json").read_text())
     _watch_parent()
@@ -438,14 +438,20 @@ def _tail(path: Path, n=3) -> str:
 def _point_task(payload: dict) -> dict:
     """The Dask task of one point: run it in a child process (killed after the timeout).
 
-    Returns ``{"items": {key: result}, "seconds", "host", "returncode"}``; every item of
+    Returns ``{"items": {key: result}, "seconds", "cpu_seconds", "host", "returncode"}``
+    (``cpu_seconds``: CPU time of the point process and the tools it ran); every item of
     ``payload["todo"]`` has a result (missing ones: the timeout or the child's exit as reason).
     """
+    import resource
     import socket
 
     import panacea_hdl
 
-    t0 = time.perf_counter()
+    def cpu():      # CPU time of this worker's finished children (the point and its tools)
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu()
     env = dict(os.environ)
     env[BUILD_DIR_ENV] = payload["build_root"]
     src = str(Path(panacea_hdl.__file__).resolve().parent.parent)    # the same code as here
@@ -457,7 +463,7 @@ def _point_task(payload: dict) -> dict:
         log = work / "point.log"
         timed_out = False
         with open(log, "wb") as logf:
-            proc = subprocess.Popen([sys.executable, "-m", "panacea_hdl.sweep", str(work)],
+            proc = subprocess.Popen([sys.executable, "-m", "panacea_hdl.flows.sweep", str(work)],
                                     env=env, cwd=payload["build_root"], stdin=subprocess.DEVNULL,
                                     stdout=logf, stderr=subprocess.STDOUT,
                                     start_new_session=True)
@@ -484,7 +490,8 @@ def _point_task(payload: dict) -> dict:
                 items[item["key"]] = {"ok": False, "error": f"point process exited with status "
                                                             f"{proc.returncode}: {_tail(log)}"}
     return {"items": items, "seconds": round(time.perf_counter() - t0, 2),
-            "host": socket.gethostname(), "returncode": proc.returncode}
+            "cpu_seconds": round(cpu() - c0, 2), "host": socket.gethostname(),
+            "returncode": proc.returncode}
 
 
 # ---- the engine ---------------------------------------------------------------------------
@@ -606,7 +613,7 @@ def run_sweep(spec: SweepSpec, *, out_dir, scheduler=None, workers=None, progres
 
     stats = {"points": len(names), "points_submitted": len(todo),
              "items_cached": cached_items, "items_run": sum(len(m) for _, _, m in todo),
-             "engine": None, "workers": None, "point_seconds": {}}
+             "engine": None, "workers": None, "point_seconds": {}, "point_cpu_seconds": {}}
     bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f"sweep {spec.name}",
                unit="point", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     try:
@@ -647,6 +654,7 @@ def _run_tasks(spec, todo, out, root, results, stats, bar, scheduler, workers):
                 res = fut.result()
                 got = res["items"]
                 stats["point_seconds"][name] = res["seconds"]
+                stats["point_cpu_seconds"][name] = res["cpu_seconds"]
             except Exception as e:  # noqa: BLE001 - a lost worker etc.: this point fails
                 got = {it["key"]: {"ok": False, "error": _reason("dask", e)} for it in missing}
             pdir = out / "points" / name
