@@ -297,3 +297,33 @@ def test_generic_synthesis_columns(tmp_path):
     assert rows["dense"]["area"] < rows["panacea"]["area"]
     assert rows["panacea"]["area_vs_dense"] == pytest.approx(
         rows["panacea"]["area"] / rows["dense"]["area"])
+
+
+def test_existing_scheduler_by_address_and_file(tmp_path, capsys):
+    """--scheduler: the sweep runs on a cluster it did not start, which stays up after."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"base": "tiny", "grid": {"group_size": [1, 2]},
+                                "workloads": ["skewed"], "sim": "golden", "synth": []}))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      silence_logs=logging.ERROR, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        rc = main(["--build-dir", str(tmp_path / "build"), "sweep", str(spec), "-o",
+                   str(tmp_path / "a"), "--scheduler", cluster.scheduler_address, "-q"])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        assert f"on scheduler {cluster.scheduler_address} with 1 worker(s)" in out
+        d = json.loads((tmp_path / "a" / "sweep.json").read_text())
+        assert [r["status"] for r in d["rows"]] == ["ok", "ok"]
+        sched_file = tmp_path / "scheduler.json"
+        client.write_scheduler_file(str(sched_file))
+        d2 = run_sweep(load_spec(spec), out_dir=tmp_path / "b", build_dir=tmp_path / "build",
+                       scheduler=str(sched_file), progress=False)
+        assert d2["stats"]["points_submitted"] == 2
+        assert _results(d2["rows"]) == _results(d["rows"])
+        assert client.submit(lambda: 41 + 1).result() == 42       # the cluster is still up
+    assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:9", "--workers", "2"]) == 2
+    assert "--workers sizes the embedded cluster" in capsys.readouterr().err
