@@ -51,7 +51,8 @@ class PanaceaCore(ConfigComponent):
     copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
     -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
     without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
-    or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank.
+    or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank
+    (all but a ``y`` beat already on offer, which AXI4-Stream requires to stay until taken).
     START is ignored while busy, ABORT while idle. The performance counters clear at START and
     count exactly as :func:`golden_model.cycle_model.predict` does. A MODE the config's variant
     cannot run (``config.modes``) is a BAD_PARAM.
@@ -370,7 +371,10 @@ class PanaceaCore(ConfigComponent):
         with m.Elif(y_go):
             m.d.sync += bank_ptr.eq(bank_ptr + 1)
         with m.If(flush):
-            m.d.sync += [bank_count.eq(0), bank_last.eq(0)]
+            # AXI4-Stream: a beat on offer (tvalid without tready) stays, with its tlast, until
+            # it is taken; the rest of the bank is dropped
+            keep = y_out.i.valid & ~y_out.i.ready
+            m.d.sync += [bank_count.eq(keep), bank_last.eq(keep & y_out.last)]
         with m.Elif(handoff):
             m.d.sync += [
                 bank_count.eq(Mux(last_pass, rows_left, rows_pp)),
