@@ -15,6 +15,10 @@ checked by the simulation tests (``sim_tests/unit/test_pea_blocks.py`` and other
 
 from __future__ import annotations
 
+import linecache
+import re
+from pathlib import Path
+
 import pytest
 from amaranth.hdl import Assert, Elaboratable, Module, Signal
 
@@ -25,12 +29,21 @@ _MISSING = missing_tools()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=f"formal tools: {_MISSING}")
 
 
+def failed_properties(log):
+    """The source lines of the assertions sby reports as failed (it names file:line only)."""
+    lines = []
+    for path, line in re.findall(r"Assert failed in \S+: (\S+\.py):(\d+)", log):
+        lines.append(f"{Path(path).name}:{line}: {linecache.getline(path, int(line)).strip()}")
+    return "\n".join(dict.fromkeys(lines))
+
+
 def prove(harness, tmp_path, *, mode, depth, script_extra="flatten"):
     """Run sby on ``harness`` in ``tmp_path``; fail with its log unless it reports PASS."""
     result = run_sby(harness, tmp_path, name="proof", mode=mode, depth=depth,
                      script_extra=script_extra)
     assert result.passed, (f"sby {mode} depth {depth}: {result.status} after "
-                           f"{result.seconds:.1f} s (work dir {tmp_path})\n{result.log[-6000:]}")
+                           f"{result.seconds:.1f} s (work dir {tmp_path})\n"
+                           f"{failed_properties(result.log)}\n{result.log[-6000:]}")
     return result
 
 
