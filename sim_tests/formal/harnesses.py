@@ -431,10 +431,20 @@ class CoreHarness(Elaboratable):
                                  f"{name}_src")
         m.d.comb += core.y.tready.eq(free(m, 1, "y_tready"))
 
+        # passes begun since START (saturating), for the covers
+        passes = Signal(2, name="passes")
+        with m.If(csr.counters_clear):
+            m.d.sync += passes.eq(0)
+        with m.Elif(core_m.submodules.ctrl.restart & (passes != 3)):
+            m.d.sync += passes.eq(passes + 1)
+
         if self.check == "y_stream":
             assert_stream_source(m, core.y.tvalid, core.y.tready,
                                  Cat(core.y.tdata, core.y.tlast), "y")
-            m.d.comb += Cover(core.y.tvalid & core.y.tready & core.y.tlast)
+            m.d.comb += [
+                Cover(core.y.tvalid & core.y.tready & core.y.tlast),
+                Cover(core.y.tvalid & ~core.y.tready & (passes == 2)),  # 1st pass's rows wait
+            ]
 
         if self.check == "counters":
             m.d.comb += [
@@ -457,5 +467,6 @@ class CoreHarness(Elaboratable):
                 Assert(~rle_error | (csr.err_word == (n_ho - 1)[:8]),
                        "ERR_WORD is not the index of the malformed word"),
                 Cover(rle_error),
+                Cover(rle_error & (passes == 2)),   # in the GEMM's second pass
             ]
         return m

@@ -66,7 +66,7 @@ class SbyResult:
 
 
 def run_sby(harness, workdir, *, name, mode, depth, script_extra="", timeout=600):
-    """Prove the ``Assert`` statements of ``harness`` with sby and the ``smtbmc z3`` engine.
+    """Check the properties of ``harness`` with sby and the ``smtbmc z3`` engine.
 
     Parameters
     ----------
@@ -77,8 +77,9 @@ def run_sby(harness, workdir, *, name, mode, depth, script_extra="", timeout=600
         Directory for the sby job (a pytest ``tmp_path``); the job is ``workdir/name``.
     name : str
         Job name.
-    mode : {"prove", "bmc"}
-        k-induction (base case and induction step to ``depth``) or bounded model checking.
+    mode : {"prove", "bmc", "cover"}
+        k-induction (base case and induction step to ``depth``), bounded model checking, or
+        a search for a trace reaching every ``Cover`` within ``depth`` cycles.
     depth : int
         Induction length / BMC depth in cycles.
     script_extra : str
