@@ -5,7 +5,8 @@ Each harness is an :class:`~amaranth.hdl.Elaboratable` whose inputs are ``AnySeq
 (any value in any cycle), constrained only by ``Assume`` statements that state the protocol
 or the contract of the block's user, and whose ``Assert`` statements are the properties. The
 harness holds the ``sync`` reset low: every register starts from its reset value (the
-``init`` the proof's first cycle uses) and ABORT / START / ``restart`` are the only clears.
+``init`` the proof's first cycle uses, unless a harness's script frees it) and ABORT / START /
+``restart`` are the only clears.
 """
 
 from __future__ import annotations
@@ -58,17 +59,12 @@ def assume_stream_source(m, valid, ready, payload, prefix):
         m.d.comb += Assume(valid & (payload == p_q))
 
 
-def assert_stream_source(m, valid, ready, payload, prefix, exempt=0):
-    """Assert ``valid``/``payload`` obey the AXI4-Stream source rule (held until ``ready``).
-
-    ``exempt`` (a 1-bit value of the previous cycle's inputs, e.g. a reset) releases the rule
-    for one cycle.
-    """
+def assert_stream_source(m, valid, ready, payload, prefix):
+    """Assert ``valid``/``payload`` obey the AXI4-Stream source rule (held until ``ready``)."""
     v_q = past(m, valid, f"{prefix}_valid_q")
     r_q = past(m, ready, f"{prefix}_ready_q")
     p_q = past(m, payload, f"{prefix}_payload_q")
-    e_q = past(m, exempt, f"{prefix}_exempt_q")
-    with m.If(v_q & ~r_q & ~e_q):
+    with m.If(v_q & ~r_q):
         m.d.comb += [
             Assert(valid, f"{prefix}: valid withdrawn before ready"),
             Assert(payload == p_q, f"{prefix}: payload changed before ready"),
@@ -95,9 +91,10 @@ class RLEDecoderHarness(Elaboratable):
       in the same cycle; at most ``2 (K + 1)`` words are accepted per pass (every word but
       END advances k, so a malformed stream cannot keep a pass busy);
     * the position never passes K (after a malformed word, which the decoder consumes with
-      its run, it may: the pass is then dead, nothing more is accepted); a good word moves it as the spec says (LIT: k + run + 1,
-      SKIP: k + run, END: 0 and the next tile); a literal is issued exactly for a good LIT,
-      at ``k + run < K`` with the word's data; ``skipped`` is a good word's run;
+      its run, it may: the pass is then dead, nothing more is accepted); a good word moves it
+      as the spec says (LIT: k + run + 1, SKIP: k + run, END: 0 and the next tile); a literal
+      is issued exactly for a good LIT, at ``k + run < K`` with the word's data; ``skipped``
+      is a good word's run;
     * every malformed word sets ``error`` in the next cycle with its class in ``error_code``,
       and nothing is accepted after it until the restart, so the bad word is the last one
       accepted: its index is (words accepted) - 1, which is what the core reports in
