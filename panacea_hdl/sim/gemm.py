@@ -255,7 +255,8 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
     bench_wall = sum(r["wall_seconds"] for r in result["results"])
     if info is not None:
         info.update(wall_s=wall, bench_cycles_per_s=cycles / bench_wall if bench_wall else 0.0)
-    say(f"done: {len(jobs)} GEMM(s), {cycles:.0f} cycles in {wall:.1f} s wall")
+    say(f"done: {len(jobs)} run(s) of the core, {cycles:.0f} simulated cycles (register "
+        f"programming and readout included) in {wall:.1f} s wall")
     return [(None, None) if r.get("aborted") else
             (r["y"], {k: int(r["counters"][k]) for k in COUNTERS}) for r in result["results"]]
 
