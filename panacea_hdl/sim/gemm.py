@@ -135,12 +135,14 @@ def bench_env(cfg: PanaceaConfig, **extra):
     return paths["verilog"], paths["top"], env
 
 
-def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None, run_dir=None):
-    """Build (cached) the top level of ``cfg`` for ``sim`` and run bench tests ``testcase``."""
+def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None, run_dir=None,
+              test_module=BENCH_MODULE):
+    """Build (cached) the top level of ``cfg`` for ``sim`` and run the tests ``testcase`` of
+    the cocotb module ``test_module`` (default: the product's GEMM-job host)."""
     from panacea_hdl.sim.runner import run_cocotb
 
     verilog, top, benv = bench_env(cfg, **(env or {}))
-    return run_cocotb(sources=[verilog], toplevel=top, test_module=BENCH_MODULE, sim=sim,
+    return run_cocotb(sources=[verilog], toplevel=top, test_module=test_module, sim=sim,
                       build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase,
                       run_dir=run_dir)
 
