@@ -229,7 +229,10 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
     t0 = time.perf_counter()
     try:
         save_job({"jobs": jobs, "stalls": bool(stalls), "seed": int(seed)}, job_path)
-        say(f"building {top} for {sim} in {bdir} (cached) and running {len(jobs)} GEMM(s)")
+        first = not any(bdir.glob("sim.vvp" if sim == "icarus" else "Vtop*"))
+        say(f"{'building' if first else 'reusing the build of'} {top} for {sim} in {bdir}"
+            + (" (a first Verilator build of a large design takes minutes)" if first and
+               sim == "verilator" else "") + f"; then {len(jobs)} run(s) of the core")
         if progress:
             watcher = _ProgressBar(progress_path, total, f"{top} {jobs[0]['mode']}")
         try:
