@@ -75,7 +75,7 @@ def test_missing_and_unreadable_files(tmp_path, capsys):
     rc, err = _err(capsys, ["gemm", "--act", str(tmp_path / "junk.npy"), "--weight",
                             str(tmp_path / "junk.npy"), "--zero-point", "0", "--out",
                             str(tmp_path / "Y.npy")])
-    assert rc == 2 and "not a readable .npy" in err[0]
+    assert rc == 2 and "is not a .npy array" in err[0]
 
 
 def test_bad_config_file(tmp_path, gemm_files, capsys):
