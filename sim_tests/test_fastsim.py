@@ -1,0 +1,205 @@
+"""The fast RTL path (:mod:`panacea_hdl.fastsim`): the GEMM job on a compiled Verilator host.
+
+Every expectation comes from the golden model's job (:func:`sim_tests.gemm_sim.make_job`):
+the ``y`` beats of :func:`golden_model.streams.host_streams`, the integer reference result and
+the counters of :func:`golden_model.cycle_model.predict`. One harness build per design
+(cached in ``build/<preset>/sim_verilator_fast``); each run takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from golden_model import formats
+from golden_model.aqs_gemm import choose_r, reference_gemm
+from golden_model.config import PRESETS
+from golden_model.streams import unpack_y
+from golden_model.workloads import random_weights, skewed_activations
+from panacea_hdl import regmap
+from panacea_hdl.fastsim import FastSimError, run_job_fast, use_fast
+from sim_tests.gemm_sim import bench_env, build_dir, make_job
+
+VARIANTS = ("tiny", "tiny_sibia", "tiny_dense")
+
+
+def _gemm(cfg, mode, *, seed, z=104):
+    """A skewed GEMM whose M, N are not multiples of the pass/tile and K of nothing (as
+    tb_top's ``_shape``); returns ``(A, W, z, job)``."""
+    M, K = 2 * cfg.rows_per_pass + 3, min(cfg.k_max, 37)
+    N = cfg.cols + max(1, cfg.cols // 2) + 1
+    A = skewed_activations(M, K, seed=seed, center=z)
+    W = random_weights(K, N, seed=seed)
+    L = 4 if 4 in cfg.splits else cfg.splits[0]
+    return A, W, z, make_job(cfg, A, W, z, mode=mode, L=L, r=choose_r(A, L))
+
+
+def _run(cfg, job, **kw):
+    verilog, top, _ = bench_env(cfg)
+    return run_job_fast(cfg, job, verilog, top, build_dir(cfg, "verilator_fast"), **kw)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_mode_bit_and_cycle_exact(name):
+    """Each mode of the variant: the y beats, the result and every counter (cycles too)."""
+    cfg = PRESETS[name]
+    for mode in cfg.modes:
+        A, W, z, job = _gemm(cfg, mode, seed=1)
+        beats, counters, info = _run(cfg, job)
+        assert beats == job["y"], mode
+        Y = unpack_y(beats, job["M"], job["N"], cfg)
+        np.testing.assert_array_equal(Y, reference_gemm(A, W, z), err_msg=mode)
+        assert counters == job["counters"], mode
+        assert info["busy_cycles"] == job["counters"]["cycles"], mode
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_random_stalls(name):
+    """Random valid/ready gaps on w, lo, ho and y: still bit-exact, every counter but cycles
+    equal, and the stalls cost cycles."""
+    cfg = PRESETS[name]
+    for i, mode in enumerate(cfg.modes):
+        _, _, _, job = _gemm(cfg, mode, seed=10 + i)
+        beats, counters, _ = _run(cfg, job, stalls=True, seed=i)
+        assert beats == job["y"], mode
+        pred = job["counters"]
+        assert {k: v for k, v in counters.items() if k != "cycles"} == \
+               {k: v for k, v in pred.items() if k != "cycles"}, mode
+        assert counters["cycles"] > pred["cycles"], mode
+
+
+def test_run_gemm_job_takes_the_fast_path_and_checks_it(monkeypatch):
+    """``run_gemm_job(sim="verilator")`` runs the harness by default and compares its Y and
+    counters with the golden model: a wrong beat or counter from the RTL is an RTLMismatch."""
+    from panacea_hdl import fastsim
+    from panacea_hdl.jobs import RTLMismatch, run_gemm_job
+
+    cfg = PRESETS["tiny"]
+    A, W, z, _ = _gemm(cfg, "aqs", seed=2)
+    rep = run_gemm_job(cfg, A, W, z, mode="aqs", L=4, sim="verilator")
+    assert rep["rtl"]["harness"] == "fast"
+    np.testing.assert_array_equal(rep["Y"], reference_gemm(A, W, z))
+
+    real = fastsim.run_job_fast
+
+    def corrupt(what):
+        def run(*args, **kw):
+            beats, counters, info = real(*args, **kw)
+            if what == "y":
+                beats = beats[:-1] + [beats[-1] ^ 1]
+            else:
+                counters = dict(counters, skipped_vectors=counters["skipped_vectors"] + 1)
+            return beats, counters, info
+        return run
+
+    for what, msg in (("y", "RTL result differs"), ("counter", "skipped_vectors")):
+        monkeypatch.setattr(fastsim, "run_job_fast", corrupt(what))
+        with pytest.raises(RTLMismatch, match=msg):
+            run_gemm_job(cfg, A, W, z, mode="aqs", L=4, sim="verilator")
+
+
+def test_backend_choice():
+    assert use_fast("verilator", None) is True
+    assert use_fast("icarus", None) is False
+    assert use_fast("verilator", False) is False
+    with pytest.raises(ValueError, match="Verilator only"):
+        use_fast("icarus", True)
+
+
+def test_malformed_job_is_refused_before_anything_runs(tmp_path):
+    cfg = PRESETS["tiny"]
+    _, _, _, job = _gemm(cfg, "aqs", seed=3)
+    missing = {k: v for k, v in job.items() if k != "streams"}
+    too_wide = dict(job, streams=dict(job["streams"], w=[1 << formats.w_beat_bits(cfg)]))
+    other = _gemm(PRESETS["tiny_sibia"], "sibia", seed=3)[3]
+    cases = [(missing, "missing key"), (too_wide, f"w beat 0 is not a {formats.w_beat_bits(cfg)}-bit"),
+             (dict(job, M=-1), "M must be an int"), (other, "made for config 'tiny_sibia'")]
+    for bad, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            run_job_fast(cfg, bad, tmp_path / "absent.v", "panacea_tiny", tmp_path)
+    assert not any(tmp_path.iterdir()), "something was built for a malformed job"
+
+
+@pytest.mark.parametrize("name, stream", [("tiny", "ho"), ("tiny_dense", "lo")])
+def test_truncated_stream_times_out(name, stream):
+    """The last beat of a stream missing: the core waits for it; the harness stops at the
+    STATUS poll budget (tb_top's) with a clear error instead of hanging."""
+    cfg = PRESETS[name]
+    _, _, _, job = _gemm(cfg, cfg.modes[-1], seed=4)
+    job["streams"][stream] = job["streams"][stream][:-1]
+    t = time.perf_counter()
+    with pytest.raises(FastSimError, match="core still busy after"):
+        _run(cfg, job, timeout_s=60)
+    assert time.perf_counter() - t < 60
+
+
+def test_job_of_another_variant_fails_on_status():
+    """An aqs job on the sibia build (INFO cannot tell them apart): BAD_PARAM, reported."""
+    cfg = PRESETS["tiny"]
+    _, _, _, job = _gemm(cfg, "aqs", seed=5)
+    sibia = PRESETS["tiny_sibia"]
+    verilog, top, _ = bench_env(sibia)
+    with pytest.raises(FastSimError, match=r"STATUS 0x14 \(expected DONE only"):
+        run_job_fast(cfg, job, verilog, top, build_dir(sibia, "verilator_fast"))
+
+
+_STUB = """
+// A broken core with the ports of {top}: identifies itself like the real one, then stays
+// BUSY for ever; never accepts a write whose data is 0xbeef.
+module {top}(
+  input clk, input rst,
+  input [7:0] csr__awaddr, input [2:0] csr__awprot, input csr__awvalid, output csr__awready,
+  input [31:0] csr__wdata, input [3:0] csr__wstrb, input csr__wvalid, output csr__wready,
+  output [1:0] csr__bresp, output reg csr__bvalid = 0, input csr__bready,
+  input [7:0] csr__araddr, input [2:0] csr__arprot, input csr__arvalid, output csr__arready,
+  output reg [31:0] csr__rdata = 0, output [1:0] csr__rresp, output reg csr__rvalid = 0,
+  input csr__rready,
+  input [{w}:0] w__tdata, input w__tvalid, input w__tlast, output w__tready,
+  input [{lo}:0] lo__tdata, input lo__tvalid, input lo__tlast, output lo__tready,
+  input [{ho}:0] ho__tdata, input ho__tvalid, input ho__tlast, output ho__tready,
+  output [{y}:0] y__tdata, output y__tvalid, output y__tlast, input y__tready,
+  output busy, output irq);
+  assign csr__awready = csr__awvalid & csr__wvalid & ~csr__bvalid & (csr__wdata != 32'hbeef);
+  assign csr__wready = csr__awready;
+  assign csr__bresp = 0;
+  assign csr__rresp = 0;
+  assign csr__arready = csr__arvalid & ~csr__rvalid;
+  always @(posedge clk)
+    if (rst) csr__bvalid <= 0;
+    else if (csr__awready) csr__bvalid <= 1;
+    else if (csr__bready) csr__bvalid <= 0;
+  always @(posedge clk)
+    if (rst) csr__rvalid <= 0;
+    else if (csr__arready) begin
+      csr__rvalid <= 1;
+      csr__rdata <= csr__araddr == {info_addr} ? 32'd{info} : csr__araddr == {kmax_addr} ? 32'd{kmax}
+                    : csr__araddr == {status_addr} ? 32'd{busy_bit} : 32'd0;
+    end else if (csr__rready) csr__rvalid <= 0;
+  assign {{w__tready, lo__tready, ho__tready, y__tvalid, y__tlast}} = 0;
+  assign y__tdata = 0;
+  assign busy = 1;
+  assign irq = 0;
+endmodule
+"""
+
+
+def test_hung_design_fails_within_the_time_out(tmp_path):
+    """A core that never finishes, and one that never answers a register write: a clear
+    error from the cycle guards, not a hang."""
+    cfg = PRESETS["tiny"]
+    top = "fastsim_stub"
+    verilog = tmp_path / f"{top}.v"
+    verilog.write_text(_STUB.format(
+        top=top, w=formats.w_beat_bits(cfg) - 1, lo=formats.lo_beat_bits(cfg) - 1,
+        ho=formats.rle_word_bits(cfg) - 1, y=formats.y_beat_bits(cfg) - 1,
+        info_addr=regmap.INFO, info=regmap.info_value(cfg), kmax_addr=regmap.KMAX,
+        kmax=cfg.k_max, status_addr=regmap.STATUS, busy_bit=regmap.STATUS_BUSY))
+    _, _, _, job = _gemm(cfg, "aqs", seed=6)
+    for bad, msg in ((job, "core still busy after"),
+                     (dict(job, N=0xbeef), r"write of DIM_N \(0x20\) got no response")):
+        t = time.perf_counter()
+        with pytest.raises(FastSimError, match=msg):
+            run_job_fast(cfg, bad, verilog, top, tmp_path / "build", timeout_s=60)
+        assert time.perf_counter() - t < 120    # includes the stub's one build
