@@ -203,3 +203,20 @@ def test_hung_design_fails_within_the_time_out(tmp_path):
         with pytest.raises(FastSimError, match=msg):
             run_job_fast(cfg, bad, verilog, top, tmp_path / "build", timeout_s=60)
         assert time.perf_counter() - t < 120    # includes the stub's one build
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stalls", [False, True])
+def test_default_preset(stalls):
+    """The default core, the built-in workload in every mode (the CLI's main job), as
+    ``test_top_cocotb.test_run_gemm_sim_default_preset`` runs it through cocotb."""
+    from golden_model.workloads import builtin_workload
+
+    cfg = PRESETS["default"]
+    A, W, z = builtin_workload()
+    for mode in cfg.modes:
+        job = make_job(cfg, A, W, z, mode=mode, L=4, r=choose_r(A, 4))
+        beats, counters, _ = _run(cfg, job, stalls=stalls, seed=3)
+        assert beats == job["y"], mode
+        for k, v in job["counters"].items():
+            assert counters[k] >= v if (stalls and k == "cycles") else counters[k] == v, (mode, k)
