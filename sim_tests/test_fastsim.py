@@ -8,7 +8,10 @@ the counters of :func:`golden_model.cycle_model.predict`. One harness build per 
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from golden_model.config import PRESETS
 from golden_model.streams import unpack_y
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
-from panacea_hdl.fastsim import FastSimError, run_job_fast, use_fast
+from panacea_hdl.fastsim import FastSimError, build_harness, run_job_fast, use_fast
 from sim_tests.gemm_sim import bench_env, build_dir, make_job
 
 VARIANTS = ("tiny", "tiny_sibia", "tiny_dense")
@@ -185,9 +188,14 @@ endmodule
 """
 
 
+def _build(args):
+    exe, info = build_harness(*args, jobs=1)
+    return str(exe), info["cached"]
+
+
 def test_hung_design_fails_within_the_time_out(tmp_path):
     """A core that never finishes, and one that never answers a register write: a clear
-    error from the cycle guards, not a hang."""
+    error from the cycle guards, not a hang. (Its build checks the concurrent build.)"""
     cfg = PRESETS["tiny"]
     top = "fastsim_stub"
     verilog = tmp_path / f"{top}.v"
@@ -196,13 +204,20 @@ def test_hung_design_fails_within_the_time_out(tmp_path):
         ho=formats.rle_word_bits(cfg) - 1, y=formats.y_beat_bits(cfg) - 1,
         info_addr=regmap.INFO, info=regmap.info_value(cfg), kmax_addr=regmap.KMAX,
         kmax=cfg.k_max, status_addr=regmap.STATUS, busy_bit=regmap.STATUS_BUSY))
+    # two processes build the same design into the same directory at once: one builds,
+    # the other waits on the lock and reuses it; no temporary directory is left behind
+    bdir = tmp_path / "build"
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        built = list(pool.map(_build, [(verilog, top, bdir)] * 2))
+    assert built[0][0] == built[1][0] and sorted(c for _, c in built) == [False, True], built
+    assert sorted(p.name for p in bdir.iterdir() if p.is_dir()) == [Path(built[0][0]).parent.name]
     _, _, _, job = _gemm(cfg, "aqs", seed=6)
     for bad, msg in ((job, "core still busy after"),
                      (dict(job, N=0xbeef), r"write of DIM_N \(0x20\) got no response")):
         t = time.perf_counter()
         with pytest.raises(FastSimError, match=msg):
-            run_job_fast(cfg, bad, verilog, top, tmp_path / "build", timeout_s=60)
-        assert time.perf_counter() - t < 120    # includes the stub's one build
+            run_job_fast(cfg, bad, verilog, top, bdir, timeout_s=60)
+        assert time.perf_counter() - t < 60
 
 
 @pytest.mark.slow
