@@ -195,7 +195,8 @@ def _build(args):
 
 def test_hung_design_fails_within_the_time_out(tmp_path):
     """A core that never finishes, and one that never answers a register write: a clear
-    error from the cycle guards, not a hang. (Its build checks the concurrent build.)"""
+    error from the cycle guards or the wall-clock guard, not a hang. (Its build checks the
+    concurrent build.)"""
     cfg = PRESETS["tiny"]
     top = "fastsim_stub"
     verilog = tmp_path / f"{top}.v"
@@ -212,12 +213,16 @@ def test_hung_design_fails_within_the_time_out(tmp_path):
     assert built[0][0] == built[1][0] and sorted(c for _, c in built) == [False, True], built
     assert sorted(p.name for p in bdir.iterdir() if p.is_dir()) == [Path(built[0][0]).parent.name]
     _, _, _, job = _gemm(cfg, "aqs", seed=6)
-    for bad, msg in ((job, "core still busy after"),
-                     (dict(job, N=0xbeef), r"write of DIM_N \(0x20\) got no response")):
+    # a prediction of 10**9 cycles makes the poll budget hours long: the wall-clock guard
+    endless = dict(job, counters=dict(job["counters"], cycles=10**9))
+    for bad, timeout_s, msg in (
+            (job, 60, "core still busy after"),
+            (dict(job, N=0xbeef), 60, r"write of DIM_N \(0x20\) got no response"),
+            (endless, 2, r"did not finish within 2 s \(wall-clock guard\)")):
         t = time.perf_counter()
         with pytest.raises(FastSimError, match=msg):
-            run_job_fast(cfg, bad, verilog, top, bdir, timeout_s=60)
-        assert time.perf_counter() - t < 60
+            run_job_fast(cfg, bad, verilog, top, bdir, timeout_s=timeout_s)
+        assert time.perf_counter() - t < 30
 
 
 @pytest.mark.slow
