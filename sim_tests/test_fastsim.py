@@ -76,7 +76,7 @@ def test_random_stalls(name):
 def test_run_gemm_job_takes_the_fast_path_and_checks_it(monkeypatch):
     """``run_gemm_job(sim="verilator")`` runs the harness by default and compares its Y and
     counters with the golden model: a wrong beat or counter from the RTL is an RTLMismatch."""
-    from panacea_hdl import fastsim
+    from panacea_hdl.fastsim import fastsim
     from panacea_hdl.jobs import RTLMismatch, run_gemm_job
 
     cfg = PRESETS["tiny"]
@@ -101,6 +101,21 @@ def test_run_gemm_job_takes_the_fast_path_and_checks_it(monkeypatch):
         monkeypatch.setattr(fastsim, "run_job_fast", corrupt(what))
         with pytest.raises(RTLMismatch, match=msg):
             run_gemm_job(cfg, A, W, z, mode="aqs", L=4, sim="verilator")
+
+
+def test_tiled_gemm_on_the_fast_path():
+    """K beyond k_max: the host tiles the GEMM; every tile runs on the harness and is checked,
+    with stalls too."""
+    from panacea_hdl.jobs import run_gemm_job
+
+    cfg = PRESETS["tiny"]
+    K = cfg.k_max + 37
+    A = skewed_activations(7, K, seed=9)
+    W = random_weights(K, 5, seed=9)
+    for stalls in (False, True):
+        rep = run_gemm_job(cfg, A, W, 104, mode="aqs", L=4, sim="verilator", stalls=stalls)
+        assert rep["rtl"]["harness"] == "fast" and len(rep["tiles"]) == 2
+        np.testing.assert_array_equal(rep["Y"], reference_gemm(A, W, 104))
 
 
 def test_backend_choice():
@@ -138,14 +153,27 @@ def test_truncated_stream_times_out(name, stream):
     assert time.perf_counter() - t < 60
 
 
-def test_job_of_another_variant_fails_on_status():
-    """An aqs job on the sibia build (INFO cannot tell them apart): BAD_PARAM, reported."""
+def test_build_of_another_variant_is_refused():
+    """A tiny job on the tiny_sibia build (same ports): INFO, which carries the variant, does
+    not match; nothing runs."""
     cfg = PRESETS["tiny"]
     _, _, _, job = _gemm(cfg, "aqs", seed=5)
     sibia = PRESETS["tiny_sibia"]
     verilog, top, _ = bench_env(sibia)
-    with pytest.raises(FastSimError, match=r"STATUS 0x14 \(expected DONE only"):
+    with pytest.raises(FastSimError, match=f"INFO reads {regmap.info_value(sibia):#x}, expected "
+                                           f"{regmap.info_value(cfg):#x}"):
         run_job_fast(cfg, job, verilog, top, build_dir(sibia, "verilator_fast"))
+
+
+def test_a_failing_status_is_reported():
+    """An aqs job whose r does not fit the split (RVAL >= 2^(8-L)): the core refuses START
+    with ERROR/BAD_PARAM; the harness reports STATUS."""
+    cfg = PRESETS["tiny"]
+    _, _, _, job = _gemm(cfg, "aqs", seed=5)
+    bad = dict(job, r=1 << (8 - job["L"]))
+    status = regmap.STATUS_ERROR | regmap.ErrorCode.BAD_PARAM << regmap.STATUS_ERRCODE_SHIFT
+    with pytest.raises(FastSimError, match=rf"STATUS {status:#x} \(expected DONE only"):
+        _run(cfg, bad)
 
 
 _STUB = """
