@@ -177,8 +177,9 @@ def test_a_failing_status_is_reported():
 
 
 _STUB = """
-// A broken core with the ports of {top}: identifies itself like the real one, then stays
-// BUSY for ever; never accepts a write whose data is 0xbeef.
+// A broken core with the ports of {top}: identifies itself like the real one, then is BUSY
+// while {busy} (DONE after); never accepts a write whose data is 0xbeef; offers y beats
+// while {y_valid}, withdrawing them whether taken or not.
 module {top}(
   input clk, input rst,
   input [7:0] csr__awaddr, input [2:0] csr__awprot, input csr__awvalid, output csr__awready,
@@ -197,6 +198,8 @@ module {top}(
   assign csr__bresp = 0;
   assign csr__rresp = 0;
   assign csr__arready = csr__arvalid & ~csr__rvalid;
+  reg [31:0] cnt = 0;
+  always @(posedge clk) cnt <= rst ? 32'd0 : cnt + 32'd1;
   always @(posedge clk)
     if (rst) csr__bvalid <= 0;
     else if (csr__awready) csr__bvalid <= 1;
@@ -206,11 +209,12 @@ module {top}(
     else if (csr__arready) begin
       csr__rvalid <= 1;
       csr__rdata <= csr__araddr == {info_addr} ? 32'd{info} : csr__araddr == {kmax_addr} ? 32'd{kmax}
-                    : csr__araddr == {status_addr} ? 32'd{busy_bit} : 32'd0;
+                    : csr__araddr == {status_addr} ? (busy ? 32'd{busy_bit} : 32'd{done_bit}) : 32'd0;
     end else if (csr__rready) csr__rvalid <= 0;
-  assign {{w__tready, lo__tready, ho__tready, y__tvalid, y__tlast}} = 0;
-  assign y__tdata = 0;
-  assign busy = 1;
+  assign {{w__tready, lo__tready, ho__tready, y__tlast}} = 0;
+  assign y__tvalid = {y_valid};
+  assign y__tdata = cnt;
+  assign busy = {busy};
   assign irq = 0;
 endmodule
 """
@@ -221,18 +225,23 @@ def _build(args):
     return str(exe), info["cached"]
 
 
+def _stub(cfg, path, *, busy, y_valid):
+    top = "fastsim_stub"
+    path.write_text(_STUB.format(
+        top=top, w=formats.w_beat_bits(cfg) - 1, lo=formats.lo_beat_bits(cfg) - 1,
+        ho=formats.rle_word_bits(cfg) - 1, y=formats.y_beat_bits(cfg) - 1,
+        info_addr=regmap.INFO, info=regmap.info_value(cfg), kmax_addr=regmap.KMAX,
+        kmax=cfg.k_max, status_addr=regmap.STATUS, busy_bit=regmap.STATUS_BUSY,
+        done_bit=regmap.STATUS_DONE, busy=busy, y_valid=y_valid))
+    return path, top
+
+
 def test_hung_design_fails_within_the_time_out(tmp_path):
     """A core that never finishes, and one that never answers a register write: a clear
     error from the cycle guards or the wall-clock guard, not a hang. (Its build checks the
     concurrent build.)"""
     cfg = PRESETS["tiny"]
-    top = "fastsim_stub"
-    verilog = tmp_path / f"{top}.v"
-    verilog.write_text(_STUB.format(
-        top=top, w=formats.w_beat_bits(cfg) - 1, lo=formats.lo_beat_bits(cfg) - 1,
-        ho=formats.rle_word_bits(cfg) - 1, y=formats.y_beat_bits(cfg) - 1,
-        info_addr=regmap.INFO, info=regmap.info_value(cfg), kmax_addr=regmap.KMAX,
-        kmax=cfg.k_max, status_addr=regmap.STATUS, busy_bit=regmap.STATUS_BUSY))
+    verilog, top = _stub(cfg, tmp_path / "stub.v", busy="1'b1", y_valid="1'b0")
     # two processes build the same design into the same directory at once: one builds,
     # the other waits on the lock and reuses it; no temporary directory is left behind
     bdir = tmp_path / "build"
@@ -268,3 +277,13 @@ def test_default_preset(stalls):
         assert beats == job["y"], mode
         for k, v in job["counters"].items():
             assert counters[k] >= v if (stalls and k == "cycles") else counters[k] == v, (mode, k)
+
+
+def test_a_withdrawn_y_beat_is_a_protocol_error(tmp_path):
+    """A core that drops a y beat it offered before the (stalling) host took it: reported,
+    although the cocotb sink would not notice."""
+    cfg = PRESETS["tiny"]
+    verilog, top = _stub(cfg, tmp_path / "stub.v", busy="cnt < 32'd300", y_valid="cnt[0]")
+    _, _, _, job = _gemm(cfg, "aqs", seed=7)
+    with pytest.raises(FastSimError, match=r"y beat \d+ on offer was withdrawn before it was taken"):
+        run_job_fast(cfg, job, verilog, top, tmp_path / "build", stalls=True)

@@ -12,7 +12,8 @@
 //     the bus was accepted (tvalid & tready) or none is on it, present the next beat unless
 //     paused, else drop tvalid; tlast on the last beat of the frame;
 //   * the y sink as AxiStreamSink: tready = not paused (0 in reset); a beat is taken on
-//     tvalid & tready;
+//     tvalid & tready; in addition (cocotbext-axi does not check it) a beat on offer must
+//     stay, unchanged, until it is taken (AXI4-Stream);
 //   * AXI4-Lite as AxiLiteMaster: AW and W valid together, each dropped after its
 //     handshake, bready/rready high, one transaction at a time;
 //   * random stalls (job "stalls 1 seed p"): every edge each source and the sink draw
@@ -160,6 +161,10 @@ class Harness {
     std::mt19937_64 y_rng;
     std::uniform_real_distribution<double> u{0.0, 1.0};
     long long busy_at_start = 0;
+    // AXI4-Stream rule on y: a beat on offer (tvalid, not taken) stays, unchanged, until taken
+    bool y_offered = false;
+    std::vector<uint32_t> y_offer;
+    std::string y_violation;
     std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
 
     void drive_sources() {
@@ -191,7 +196,21 @@ class Harness {
         const bool ready[3] = {top_->PORT(w, tready) != 0, top_->PORT(lo, tready) != 0,
                                top_->PORT(ho, tready) != 0};
         const bool busy = top_->busy;
-        if (top_->PORT(y, tvalid) && y_ready) {
+        const bool y_valid = top_->PORT(y, tvalid);
+        if (y_offered && y_violation.empty()) {
+            std::vector<uint32_t> now(y_words);
+            if (y_valid) get(top_->PORT(y, tdata), now.data(), y_words);
+            if (!y_valid || now != y_offer)
+                y_violation = "y beat " + std::to_string(y_last.size()) + " on offer was " +
+                              (y_valid ? "changed" : "withdrawn") + " before it was taken (cycle " +
+                              std::to_string(cycle) + ")";
+        }
+        y_offered = y_valid && !y_ready && !in_reset;
+        if (y_offered) {
+            y_offer.resize(y_words);
+            get(top_->PORT(y, tdata), y_offer.data(), y_words);
+        }
+        if (y_valid && y_ready) {
             std::size_t n = y.size();
             y.resize(n + y_words);
             get(top_->PORT(y, tdata), &y[n], y_words);
@@ -470,6 +489,7 @@ int main(int argc, char** argv) {
             else if (nf > 1 || !h.y_last.back())
                 problems.push_back("tlast before the GEMM's last beat (more than one y frame)");
         }
+        if (!h.y_violation.empty()) problems.push_back(h.y_violation);
         gemm_busy = h.busy_cycles - busy0;
         for (const Reg& r : job.counters) counter_values.push_back(h.read_ok(r.addr, r.name, problems));
         for (std::size_t i = 0; i < job.counters.size(); ++i)
