@@ -1,6 +1,15 @@
 """Shared pytest options: slow soaks and FPGA place-and-route run only with --run-slow."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# the cocotb test benches (tb_*.py) are imported by name inside the simulators, which get this
+# process's sys.path as their PYTHONPATH
+_BENCHES = str(Path(__file__).resolve().parent / "sim_tests" / "benches")
+if _BENCHES not in sys.path:
+    sys.path.insert(0, _BENCHES)
 
 
 def pytest_addoption(parser):

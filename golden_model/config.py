@@ -4,7 +4,8 @@ The same :class:`PanaceaConfig` parameterizes the Amaranth generator, the golden
 cycle/memory model and the testbenches. It is written beside the Verilog as JSON
 (:meth:`PanaceaConfig.to_json`) so that every consumer reads the same numbers.
 
-This module imports nothing but the standard library.
+This module imports nothing but the standard library and :mod:`golden_model.bits` (and
+:mod:`golden_model.formats` inside :meth:`PanaceaConfig.derived`, one way only).
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ from dataclasses import dataclass
 __all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config", "VARIANTS",
            "VARIANT_MODES", "VARIANT_SPECS", "Variant"]
 
-#: Bits of an activation (unsigned) and of a weight (signed) — fixed by the numerics.
-ACT_BITS = 8
-WEIGHT_BITS = 8
-#: Accumulator / result width (two's complement).
-ACC_BITS = 32
+from .bits import ACC_BITS, ACT_BITS, WEIGHT_BITS  # noqa: F401  (part of the config's API)
+
 #: Splits L the hardware can ever be built for (A = 2**L * AH + AL).
 SPLIT_RANGE = range(2, 7)
 #: Tiles processed together by one pass of a PEA (double-tile processing).
@@ -207,7 +205,7 @@ class PanaceaConfig:
 
     def derived(self) -> dict:
         """Derived parameters, written to the params JSON for readers of the Verilog."""
-        from . import formats  # local import: formats imports this module
+        from . import formats  # formats needs no config module: no import circle
 
         return {
             "cols": self.cols,

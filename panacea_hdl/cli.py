@@ -108,7 +108,7 @@ def _out_dir(path, what):
 
 # ---- subcommands ------------------------------------------------------------------------
 def cmd_generate(args):
-    from panacea_hdl.generate import generate
+    from panacea_hdl.rtl.generate import generate
 
     cfg = _config(args)
     _out_dir(args.output, "output directory")
@@ -118,9 +118,9 @@ def cmd_generate(args):
 
 
 def cmd_gemm(args):
-    from panacea_hdl.jobs import run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
-    from panacea_hdl.jobs import check_gemm_args
+    from panacea_hdl.flows.jobs import check_gemm_args
 
     cfg = _config(args)
     if args.mode is None:           # the variant's most-skipping mode (aqs on panacea)
@@ -170,7 +170,7 @@ def cmd_analyze(args):
 
 
 def cmd_run(args):
-    from panacea_hdl.jobs import run_main_job
+    from panacea_hdl.flows.jobs import run_main_job
 
     cfg = _config(args)
     _out_dir(args.output, "report directory")
@@ -178,7 +178,7 @@ def cmd_run(args):
 
 
 def cmd_synth(args):
-    from panacea_hdl.synth import SynthError, format_synth, run_synth
+    from panacea_hdl.flows.synth import SynthError, format_synth, run_synth
 
     cfg = _config(args)
     _out_dir(args.output, "build directory")
@@ -192,8 +192,8 @@ def cmd_synth(args):
 
 
 def cmd_compare(args):
-    from panacea_hdl.compare import format_compare, plot_compare, run_compare
-    from panacea_hdl.synth import SynthError
+    from panacea_hdl.flows.compare import format_compare, plot_compare, run_compare
+    from panacea_hdl.flows.synth import SynthError
 
     _out_dir(args.output, "output directory")
     try:
@@ -248,7 +248,7 @@ def _read_lines(path: Path, what: str):
 
 
 def _cmd_minilm_static(args, cfg, sentences, report_path):
-    from golden_model.calibration import format_static_report, minilm_static_report
+    from golden_model.model_report import format_static_report, minilm_static_report
 
     if args.act_range == "per-token":
         raise CLIError("--act-range per-token is dynamic; minilm --calibration reports it anyway, "
@@ -266,7 +266,7 @@ def _cmd_minilm_static(args, cfg, sentences, report_path):
 
 def _cmd_model_onnx(args):
     from golden_model.onnx_model import format_onnx_report, onnx_report
-    from panacea_hdl.jobs import run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
     if args.path is None:
         raise CLIError("model onnx needs the model file: panacea model onnx MODEL.onnx")
@@ -442,12 +442,12 @@ def _fail(msg: str, status: int) -> int:
 
 def main(argv=None):
     """Run the command line; returns the exit status (:data:`EXIT_CODES`)."""
-    from panacea_hdl.fastsim import FastSimError
-    from panacea_hdl.jobs import RTLMismatch
+    from panacea_hdl.flows.jobs import RTLMismatch
+    from panacea_hdl.sim.fastsim import FastSimError
     from panacea_hdl.paths import BUILD_DIR_ENV
     from panacea_hdl.toolchain import ToolError
 
-    from sim_tests.runner import BenchError
+    from panacea_hdl.sim.runner import BenchError
 
     args = build_parser().parse_args(argv)
     if args.build_dir is not None:

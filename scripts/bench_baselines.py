@@ -22,7 +22,7 @@ from golden_model.aqs_gemm import choose_r  # noqa: E402
 from golden_model.budget import multiplier_budget  # noqa: E402
 from golden_model.config import preset  # noqa: E402
 from golden_model.workloads import builtin_workload  # noqa: E402
-from panacea_hdl.jobs import run_gemm_job  # noqa: E402
+from panacea_hdl.flows.jobs import run_gemm_job  # noqa: E402
 
 
 def main():

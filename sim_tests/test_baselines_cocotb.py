@@ -1,6 +1,6 @@
 """cocotb runs of the baseline variants (``tiny_sibia``, ``tiny_dense``) on Icarus and Verilator.
 
-One GEMM each through :func:`sim_tests.gemm_sim.run_gemm_sim` — the path ``panacea gemm --sim``
+One GEMM each through :func:`panacea_hdl.sim.gemm.run_gemm_sim` — the path ``panacea gemm --sim``
 uses — with the same bench (``sim_tests/benches/tb_top.py``) as the Panacea core: the result
 must equal the integer reference bit for bit and every counter, ``cycles`` included, the
 cycle model's prediction for the variant.
@@ -15,8 +15,8 @@ from golden_model.aqs_gemm import aqs_gemm, choose_r, reference_gemm
 from golden_model.config import PRESETS
 from golden_model.cycle_model import COUNTERS, predict
 from golden_model.workloads import random_weights, skewed_activations
-from sim_tests.gemm_sim import run_gemm_sim
-from sim_tests.runner import SIMULATORS
+from panacea_hdl.sim.gemm import run_gemm_sim
+from panacea_hdl.sim.runner import SIMULATORS
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)

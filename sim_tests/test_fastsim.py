@@ -1,6 +1,6 @@
-"""The fast RTL path (:mod:`panacea_hdl.fastsim`): the GEMM job on a compiled Verilator host.
+"""The fast RTL path (:mod:`panacea_hdl.sim.fastsim`): the GEMM job on a compiled Verilator host.
 
-Every expectation comes from the golden model's job (:func:`sim_tests.gemm_sim.make_job`):
+Every expectation comes from the golden model's job (:func:`panacea_hdl.sim.gemm.make_job`):
 the ``y`` beats of :func:`golden_model.streams.host_streams`, the integer reference result and
 the counters of :func:`golden_model.cycle_model.predict`. One harness build per design
 (cached in ``build/<preset>/sim_verilator_fast``); each run takes milliseconds.
@@ -22,15 +22,15 @@ from golden_model.config import PRESETS
 from golden_model.streams import unpack_y
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
-from panacea_hdl.fastsim import FastSimError, build_harness, run_job_fast, use_fast
-from sim_tests.gemm_sim import bench_env, build_dir, make_job
+from panacea_hdl.sim.fastsim import FastSimError, build_harness, run_job_fast, use_fast
+from panacea_hdl.sim.gemm import bench_env, build_dir, make_job
 
 VARIANTS = ("tiny", "tiny_sibia", "tiny_dense")
 
 
 def _gemm(cfg, mode, *, seed, z=104):
     """A skewed GEMM whose M, N are not multiples of the pass/tile and K of nothing (as
-    tb_top's ``_shape``); returns ``(A, W, z, job)``."""
+    cocotb_bench's ``_shape``); returns ``(A, W, z, job)``."""
     M, K = 2 * cfg.rows_per_pass + 3, min(cfg.k_max, 37)
     N = cfg.cols + max(1, cfg.cols // 2) + 1
     A = skewed_activations(M, K, seed=seed, center=z)
@@ -76,8 +76,8 @@ def test_random_stalls(name):
 def test_run_gemm_job_takes_the_fast_path_and_checks_it(monkeypatch):
     """``run_gemm_job(sim="verilator")`` runs the harness by default and compares its Y and
     counters with the golden model: a wrong beat or counter from the RTL is an RTLMismatch."""
-    from panacea_hdl.fastsim import fastsim
-    from panacea_hdl.jobs import RTLMismatch, run_gemm_job
+    from panacea_hdl.sim.fastsim import fastsim
+    from panacea_hdl.flows.jobs import RTLMismatch, run_gemm_job
 
     cfg = PRESETS["tiny"]
     A, W, z, _ = _gemm(cfg, "aqs", seed=2)
@@ -106,7 +106,7 @@ def test_run_gemm_job_takes_the_fast_path_and_checks_it(monkeypatch):
 def test_tiled_gemm_on_the_fast_path():
     """K beyond k_max: the host tiles the GEMM; every tile runs on the harness and is checked,
     with stalls too."""
-    from panacea_hdl.jobs import run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
     cfg = PRESETS["tiny"]
     K = cfg.k_max + 37
@@ -143,7 +143,7 @@ def test_malformed_job_is_refused_before_anything_runs(tmp_path):
 @pytest.mark.parametrize("name, stream", [("tiny", "ho"), ("tiny_dense", "lo")])
 def test_truncated_stream_times_out(name, stream):
     """The last beat of a stream missing: the core waits for it; the harness stops at the
-    STATUS poll budget (tb_top's) with a clear error instead of hanging."""
+    STATUS poll budget (cocotb_bench's) with a clear error instead of hanging."""
     cfg = PRESETS[name]
     _, _, _, job = _gemm(cfg, cfg.modes[-1], seed=4)
     job["streams"][stream] = job["streams"][stream][:-1]

@@ -15,8 +15,8 @@ import pytest
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import PRESETS
 from golden_model.slicing import join_activation
-from panacea_hdl.pea import PEA
-from sim_tests.runner import BUILD_ROOT, SIMULATORS, run_cocotb, write_verilog
+from panacea_hdl.rtl.pea.pea import PEA
+from panacea_hdl.sim.runner import BUILD_ROOT, SIMULATORS, run_cocotb, write_verilog
 
 CONFIG = PRESETS["tiny"]
 

@@ -18,8 +18,8 @@ from golden_model import formats
 from golden_model.config import preset
 from golden_model.formats import LIT, SKIP, END, pack_rle_word, rle_encode
 from panacea_hdl.regmap import ErrorCode
-from panacea_hdl.rle_decoder import RLEDecoder
-from sim_tests.runner import BUILD_ROOT, SIMULATORS, run_cocotb, write_verilog
+from panacea_hdl.rtl.rle_decoder import RLEDecoder
+from panacea_hdl.sim.runner import BUILD_ROOT, SIMULATORS, run_cocotb, write_verilog
 from sim_tests.unit.test_rle_decoder import expected_pass, random_pass
 
 CFG = preset("tiny")

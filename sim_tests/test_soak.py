@@ -22,7 +22,7 @@ from golden_model.cycle_model import COUNTERS
 from golden_model.streams import unpack_y
 from golden_model.tiling import tiled_gemm
 from golden_model.workloads import random_weights, skewed_activations
-from sim_tests.gemm_sim import job_from_run, run_jobs_sim
+from panacea_hdl.sim.gemm import job_from_run, run_jobs_sim
 
 GEMMS_PER_SESSION = 86          # x 3 presets x 2 simulators x 2 stall settings = 1,032
 ABORT_FRACTION = 0.06

@@ -4,7 +4,7 @@ One build and one simulator run per simulator, executing every case of
 ``sim_tests/benches/tb_top.py``: the three modes on a skewed asymmetric workload (M, N off the
 tile, K odd; cycles equal to the golden prediction), all-r and uniform data, random stalls on
 every stream, a malformed RLE stream, reset in the middle of a GEMM and bad parameters. A
-second, small test runs one GEMM through :func:`sim_tests.gemm_sim.run_gemm_sim` (the path the
+second, small test runs one GEMM through :func:`panacea_hdl.sim.gemm.run_gemm_sim` (the path the
 ``panacea`` CLI uses).
 """
 
@@ -17,8 +17,8 @@ from golden_model.aqs_gemm import aqs_gemm, choose_r
 from golden_model.config import PRESETS
 from golden_model.cycle_model import COUNTERS, predict
 from golden_model.workloads import random_weights, skewed_activations
-from sim_tests.gemm_sim import run_bench, run_gemm_sim
-from sim_tests.runner import SIMULATORS
+from panacea_hdl.sim.gemm import run_bench, run_gemm_sim
+from panacea_hdl.sim.runner import SIMULATORS
 
 CONFIG = PRESETS["tiny"]
 CASES = ["modes_skewed", "all_r_and_uniform", "random_stalls", "malformed_rle",

@@ -20,7 +20,7 @@ from golden_model.formats import lo_beat_bits, rle_word_bits, unpack_lanes
 from golden_model.streams import host_streams, unpack_y
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl.cli import main
-from panacea_hdl.jobs import run_gemm_job
+from panacea_hdl.flows.jobs import run_gemm_job
 
 
 # ---- config ---------------------------------------------------------------------------------

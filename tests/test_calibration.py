@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from golden_model.aqs_gemm import reference_gemm
-from golden_model.calibration import (LayerQuant, apply_layer, calibrate_layer, minilm_static_report,
-                                      smooth_factors)
+from golden_model.calibration import LayerQuant, apply_layer, calibrate_layer, smooth_factors
 from golden_model.config import preset
+from golden_model.model_report import minilm_static_report
 from golden_model.quant import calibrate_activation
 
 
@@ -83,7 +83,7 @@ def test_minilm_static_report_rejects_overlap():
 def test_cli_minilm_static_calibration(tmp_path, capsys):
     import json
 
-    from golden_model.calibration import CALIBRATION_SENTENCES
+    from golden_model.model_report import CALIBRATION_SENTENCES
     from panacea_hdl.cli import main
 
     cal = tmp_path / "cal.txt"

@@ -1,4 +1,4 @@
-"""panacea compare (panacea_hdl.compare): tiny vs its baselines on Verilator with generic area,
+"""panacea compare (panacea_hdl.flows.compare): tiny vs its baselines on Verilator with generic area,
 numbers checked against the golden model and recomputed from the table; workload errors; the
 synthesis cache; the ECP5 path is a slow test."""
 
@@ -14,9 +14,9 @@ from golden_model.budget import multiplier_budget
 from golden_model.config import preset
 from golden_model.cycle_model import predict
 from golden_model.workloads import random_weights, skewed_activations
-from panacea_hdl import compare
+from panacea_hdl.flows import compare
 from panacea_hdl.paths import BUILD_DIR_ENV, design_dir
-from panacea_hdl.compare import (design_area, format_compare, make_workloads, plot_compare,
+from panacea_hdl.flows.compare import (design_area, format_compare, make_workloads, plot_compare,
                                  run_compare)
 
 TINY = preset("tiny")
@@ -235,8 +235,8 @@ def test_minilm_workload_is_four_tiles():
 # ---- synthesis cache -----------------------------------------------------------------------
 def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
     """A cached synth.json is reused only beside a byte-identical Verilog file."""
-    from panacea_hdl import synth
-    from panacea_hdl.generate import generate, top_name
+    from panacea_hdl.flows import synth
+    from panacea_hdl.rtl.generate import generate, top_name
 
     calls = []
 

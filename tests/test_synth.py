@@ -1,4 +1,4 @@
-"""Synthesis estimates (panacea_hdl.synth): generic flow on tiny, the FPGA I/O wrapper,
+"""Synthesis estimates (panacea_hdl.flows.synth): generic flow on tiny, the FPGA I/O wrapper,
 argument checks; FPGA place-and-route runs are slow tests."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from golden_model.config import preset
-from panacea_hdl import synth
-from panacea_hdl.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_wrapper, run_synth
+from panacea_hdl.flows import synth
+from panacea_hdl.flows.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_wrapper, run_synth
 
 TINY = preset("tiny")
 PANACEA_BLOCKS = {"pea", "weight_buffer", "swo", "dwo", "compensator", "accumulators",
@@ -77,7 +77,7 @@ def test_generic_tiny_table(generic_tiny):
 
 def test_verilog_is_generates(generic_tiny):
     """The synthesized Verilog is byte for byte what ``panacea generate`` writes."""
-    from panacea_hdl.generate import verilog_text
+    from panacea_hdl.rtl.generate import verilog_text
 
     d, out = generic_tiny
     assert (out / "panacea_tiny.v").read_text() == verilog_text(TINY)
@@ -85,7 +85,7 @@ def test_verilog_is_generates(generic_tiny):
 
 def test_generic_component_top(tmp_path):
     """A single block as ``top``: its own module name, all cells in its block."""
-    from panacea_hdl.rle_decoder import RLEDecoder
+    from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
     d = run_synth(TINY, top=(RLEDecoder(config=TINY), "dec_tiny"), out_dir=tmp_path)
     assert d["top"] == "dec_tiny"
@@ -197,7 +197,7 @@ def test_ecp5_tiny(tmp_path):
 
 @pytest.mark.slow
 def test_ice40_small_block_fits(tmp_path):
-    from panacea_hdl.rle_decoder import RLEDecoder
+    from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
     d = run_synth(TINY, target="ice40", top=(RLEDecoder(config=TINY), "dec_tiny"),
                   out_dir=tmp_path)

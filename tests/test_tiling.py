@@ -108,7 +108,7 @@ def test_limits_come_from_the_registers():
 
 def test_csr_dimension_registers_have_the_declared_width():
     from panacea_hdl import regmap
-    from panacea_hdl.csr import CSR
+    from panacea_hdl.rtl.csr import CSR
 
     from amaranth.hdl import Fragment
 

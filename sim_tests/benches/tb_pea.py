@@ -6,7 +6,7 @@ rows of the column block, the low-order beats and literal high-order vectors of 
 (from ``golden_model.aqs_gemm.slice_plan``) and the expected ``y`` of each pass (from
 ``golden_model``). The bench loads the weights, issues SWO beats and DWO literals (with random
 gaps and both operators in the same cycle), DRAINs (the PEA's pipeline depth
-``panacea_hdl.lanes.MAC_STAGES``), checks ``y`` in the
+``panacea_hdl.rtl.lanes.MAC_STAGES``), checks ``y`` in the
 HANDOFF cycle and resets the accumulators to the term (``acc_clear``). It also checks the
 issue-to-``y`` latency: a MAC issued in cycle t is invisible in ``y`` at t .. t +
 MAC_STAGES and visible from t + MAC_STAGES + 1, on top of the compensation term the
@@ -23,8 +23,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from panacea_hdl.compensator import TERM_LATENCY
-from panacea_hdl.lanes import MAC_STAGES
+from panacea_hdl.rtl.pea.compensator import TERM_LATENCY
+from panacea_hdl.rtl.lanes import MAC_STAGES
 
 
 def pack(values, width):

@@ -1,6 +1,6 @@
 """The documented PEA contract in plain integers, and the harness that compares a PEA with it.
 
-One reference for what :class:`~panacea_hdl.pea.PEA` and :class:`~panacea_hdl.int8_pea.Int8PEA`
+One reference for what :class:`~panacea_hdl.rtl.pea.pea.PEA` and :class:`~panacea_hdl.rtl.pea.int8_pea.Int8PEA`
 share — the accumulators (an issue in cycle t lands at the edge ending t + ``MAC_STAGES``; an
 init, from ``acc_clear`` or a LOAD write ``TERM_LATENCY`` cycles earlier, sets them to the
 term and wins over a landing MAC) and the compensation term (a write or clear in cycle t
@@ -16,8 +16,8 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from golden_model.formats import pack_lanes, unpack_lanes
-from panacea_hdl.compensator import TERM_LATENCY
-from panacea_hdl.lanes import MAC_STAGES
+from panacea_hdl.rtl.pea.compensator import TERM_LATENCY
+from panacea_hdl.rtl.lanes import MAC_STAGES
 
 
 def wrap32(x):

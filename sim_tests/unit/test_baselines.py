@@ -20,8 +20,8 @@ from golden_model.config import PRESETS
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
 from panacea_hdl.regmap import ErrorCode
-from panacea_hdl.top import PanaceaCore
-from sim_tests.gemm_sim import make_job
+from panacea_hdl.rtl.top import PanaceaCore
+from panacea_hdl.sim.gemm import make_job
 from sim_tests.unit.test_csr import axil_read_ok, axil_write_ok
 from sim_tests.unit.test_top import Host, _workload, run_main, run_with_stalls
 
@@ -199,7 +199,7 @@ def test_sibia_ignores_rval_in_the_datapath():
 
 def test_verilog_converts_deterministically(tmp_path):
     """(The sibia variant's Verilog is built by the cocotb test.)"""
-    from panacea_hdl.generate import generate
+    from panacea_hdl.rtl.generate import generate
 
     name = "tiny_dense"
     cfg = PRESETS[name]

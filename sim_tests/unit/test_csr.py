@@ -1,4 +1,4 @@
-"""Amaranth-simulator tests of the AXI4-Lite register file (``panacea_hdl.csr.CSR``).
+"""Amaranth-simulator tests of the AXI4-Lite register file (``panacea_hdl.rtl.csr.CSR``).
 
 Also home of the small AXI4-Lite manager used by the Amaranth tests of the top level
 (:func:`axil_write`, :func:`axil_read`). The expected values come from ``docs/registers.md``
@@ -17,8 +17,8 @@ from amaranth.sim import Simulator
 from golden_model.config import PRESETS, PanaceaConfig
 from golden_model.cycle_model import COUNTERS
 from panacea_hdl import regmap
-from panacea_hdl.axi import RESP_OKAY, RESP_SLVERR
-from panacea_hdl.csr import CSR, counter_inc_bits
+from panacea_hdl.rtl.axi import RESP_OKAY, RESP_SLVERR
+from panacea_hdl.rtl.csr import CSR, counter_inc_bits
 
 TINY = PRESETS["tiny"]
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Amaranth-simulator tests of the INT8 array of the ``dense`` variant (``panacea_hdl.int8_pea``).
+"""Amaranth-simulator tests of the INT8 array of the ``dense`` variant (``panacea_hdl.rtl.pea.int8_pea``).
 
 References, both independent of the RTL:
 
@@ -23,9 +23,9 @@ from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import reference_gemm
 from golden_model.config import PRESETS
-from panacea_hdl.compensator import TERM_LATENCY
-from panacea_hdl.int8_pea import BeatIssuer, Int8PEA
-from panacea_hdl.lanes import MAC_STAGES
+from panacea_hdl.rtl.pea.compensator import TERM_LATENCY
+from panacea_hdl.rtl.pea.int8_pea import BeatIssuer, Int8PEA
+from panacea_hdl.rtl.lanes import MAC_STAGES
 from sim_tests.unit.pea_contract import (AccumulatorContract, assert_traces_equal, simulate_program,
                                          wrap32)
 from sim_tests.unit.pea_contract import model_trace as contract_trace

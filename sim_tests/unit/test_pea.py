@@ -8,7 +8,7 @@ Two independent references:
   cycle t reads its weight row in cycle t and its MAC (``AL*W``, or ``((AH - s)*W) << L`` on
   the rows of its tile) is added into the one accumulator per PE at the edge ending
   t + MAC_STAGES, so ``y`` (the accumulators) shows it from t + MAC_STAGES + 1
-  (``panacea_hdl.lanes.MAC_STAGES``: the PEA's part of the top level's DRAIN_CYCLES). A LOAD
+  (``panacea_hdl.rtl.lanes.MAC_STAGES``: the PEA's part of the top level's DRAIN_CYCLES). A LOAD
   write / ``comp_clear`` in cycle t updates the compensation term at the edge ending
   t + TERM_LATENCY - 1 (``term <- factor*w`` or 0 on a clear, else ``term += factor*w``,
   ``factor = (s << L) - z``, mod 2**32) and re-initialises every accumulator to the term at
@@ -30,9 +30,9 @@ from golden_model.aqs_gemm import aqs_gemm, reference_gemm, skip_value
 from golden_model.config import ConfigError, PRESETS, PanaceaConfig
 from golden_model.cycle_model import DRAIN_CYCLES
 from golden_model.slicing import join_activation
-from panacea_hdl.compensator import TERM_LATENCY
-from panacea_hdl.lanes import MAC_STAGES
-from panacea_hdl.pea import PEA
+from panacea_hdl.rtl.pea.compensator import TERM_LATENCY
+from panacea_hdl.rtl.lanes import MAC_STAGES
+from panacea_hdl.rtl.pea.pea import PEA
 from sim_tests.unit.pea_contract import AccumulatorContract, assert_traces_equal, simulate_program
 from sim_tests.unit.pea_contract import model_trace as contract_trace
 

@@ -15,11 +15,11 @@ from amaranth.sim import Simulator
 from golden_model import formats
 from golden_model.config import PRESETS, PanaceaConfig
 from golden_model.slicing import split_weight
-from panacea_hdl import layouts
-from panacea_hdl.accumulators import Accumulators
-from panacea_hdl.compensator import TERM_LATENCY, Compensator
-from panacea_hdl.lanes import RADIX4_DIGIT, MAC_STAGES, SEL_NEG, SEL_POS, SEL_ZERO, digit_stage
-from panacea_hdl.weight_buffer import WeightBuffer
+from panacea_hdl.rtl import layouts
+from panacea_hdl.rtl.pea.accumulators import Accumulators
+from panacea_hdl.rtl.pea.compensator import TERM_LATENCY, Compensator
+from panacea_hdl.rtl.lanes import RADIX4_DIGIT, MAC_STAGES, SEL_NEG, SEL_POS, SEL_ZERO, digit_stage
+from panacea_hdl.rtl.pea.weight_buffer import WeightBuffer
 from sim_tests.unit.pea_contract import wrap32
 
 CONFIGS = list(PRESETS.values()) + [
@@ -361,10 +361,10 @@ def test_accumulators_reject_bad_widths():
 def test_pea_odd_configs_convert_and_compute(cfg):
     """Unusual shapes (G=3, 5 columns, splits (2, 6); or everything 1 with k_max=1) build to
     Verilog and still match the contract model."""
-    from sim_tests.runner import emit_verilog
+    from panacea_hdl.sim.runner import emit_verilog
     from sim_tests.unit.test_pea import (load_program, model_trace, random_pass_program,
                                          simulate_pea, assert_traces_equal)
-    from panacea_hdl.pea import PEA
+    from panacea_hdl.rtl.pea.pea import PEA
 
     assert "module pea_odd" in emit_verilog(PEA(config=cfg), "pea_odd")
     rng = np.random.default_rng(7)

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Amaranth-simulator tests of :class:`panacea_hdl.rle_decoder.RLEDecoder`.
+"""Amaranth-simulator tests of :class:`panacea_hdl.rtl.rle_decoder.RLEDecoder`.
 
 Every expectation comes from the golden model: packets are built by
 ``golden_model.formats.rle_encode`` from random tiles and skip masks, and the literal
@@ -23,7 +23,7 @@ from golden_model import formats
 from golden_model.config import preset
 from golden_model.formats import END, LIT, SKIP, RESERVED, RLEError, pack_rle_word, rle_decode, rle_encode
 from panacea_hdl.regmap import RLE_ERROR_CODES, ErrorCode
-from panacea_hdl.rle_decoder import RLEDecoder
+from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
 TINY = preset("tiny")
 DEFAULT = preset("default")

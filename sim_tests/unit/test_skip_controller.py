@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Amaranth-simulator tests of :class:`panacea_hdl.skip_controller.SkipController`.
+"""Amaranth-simulator tests of :class:`panacea_hdl.rtl.skip_controller.SkipController`.
 
 Expectations come from the golden model, independently of the RLE format where possible:
 the SWO must issue every low-order beat of the pass in k order, the DWO exactly the
@@ -22,7 +22,7 @@ from golden_model.config import preset
 from golden_model.formats import LIT, SKIP, pack_rle_word, rle_encode, rle_word_count
 from golden_model.streams import host_streams
 from panacea_hdl.regmap import ErrorCode
-from panacea_hdl.skip_controller import SkipController
+from panacea_hdl.rtl.skip_controller import SkipController
 
 TINY = preset("tiny")
 DEFAULT = preset("default")

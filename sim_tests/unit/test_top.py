@@ -1,4 +1,4 @@
-"""Amaranth-simulator tests of the whole core (``panacea_hdl.top.PanaceaCore``).
+"""Amaranth-simulator tests of the whole core (``panacea_hdl.rtl.top.PanaceaCore``).
 
 A small host model drives the AXI4-Lite port and the w/lo/ho AXI4-Streams and collects ``y``;
 many GEMMs run in one simulation. Every result is checked bit for bit against the golden model
@@ -26,10 +26,10 @@ from golden_model.cycle_model import COUNTERS
 from golden_model.streams import unpack_y
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
-from panacea_hdl.axi import RESP_SLVERR
+from panacea_hdl.rtl.axi import RESP_SLVERR
 from panacea_hdl.regmap import ErrorCode
-from panacea_hdl.top import PanaceaCore
-from sim_tests.gemm_sim import make_job
+from panacea_hdl.rtl.top import PanaceaCore
+from panacea_hdl.sim.gemm import make_job
 from sim_tests.unit.test_csr import axil_read_ok, axil_write, axil_write_ok
 
 TINY = PRESETS["tiny"]
@@ -459,7 +459,7 @@ def test_rejects_non_config():
 
 def test_generate_is_deterministic(tmp_path):
     """generate(): top module panacea_<name>, byte-identical Verilog, params.json = to_json()."""
-    from panacea_hdl.generate import generate
+    from panacea_hdl.rtl.generate import generate
 
     cfg = TINY
     a = generate(cfg, out_dir=tmp_path / "a")

@@ -1,6 +1,7 @@
 """Build and run cocotb benches on Icarus Verilog or Verilator (cocotb 2.x Python runner).
 
-Every bench in ``sim_tests/`` goes through :func:`run_cocotb`, so the simulator traps
+Every cocotb run (the GEMM jobs of :mod:`panacea_hdl.sim.gemm`, and the test benches) goes
+through :func:`run_cocotb`, so the simulator traps
 (Verilator version, timescale, WIDTH warnings, per-build directories) are handled once.
 """
 
@@ -8,18 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from panacea_hdl.paths import build_root, file_lock
 from panacea_hdl.toolchain import ensure_verilator_path, require_iverilog, use_pinned_yosys
 
-__all__ = ["SIMULATORS", "REPO_ROOT", "BUILD_ROOT", "BenchError", "emit_verilog",
+__all__ = ["SIMULATORS", "BUILD_ROOT", "BenchError", "emit_verilog",
            "write_verilog", "ensure_verilator_path", "run_cocotb"]
 
 SIMULATORS = ("icarus", "verilator")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = build_root()
 
 
@@ -109,10 +108,8 @@ def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
             log = build_dir / "build.log"
             raise BenchError(f"{sim} could not build {toplevel}: {_first_error(log) or e} "
                              f"(full log: {log})") from None
-    # cocotb's runner passes sys.path as the simulator's PYTHONPATH: make benches importable
-    for p in (str(REPO_ROOT / "sim_tests" / "benches"), str(REPO_ROOT)):
-        if p not in sys.path:
-            sys.path.insert(0, p)
+    # cocotb's runner passes sys.path as the simulator's PYTHONPATH: a test_module is found
+    # where this process finds modules (the test suite puts sim_tests/benches there)
     own_dir = run_dir is None
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir)) if own_dir else Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

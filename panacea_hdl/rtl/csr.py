@@ -10,9 +10,9 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
-from . import regmap
-from .axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
-from .layouts import ConfigComponent, check_config
+from panacea_hdl import regmap
+from panacea_hdl.rtl.axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config
 
 __all__ = ["CSR", "COUNTER_BITS", "counter_inc_bits"]
 
@@ -79,7 +79,8 @@ class CSR(ConfigComponent):
         n = len(regmap.COUNTERS)
         super().__init__({
             "bus": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
-            "mode": Out(2), "rval": Out(8), "zp": Out(8), "split": Out(4),
+            **{name: Out(regmap.register(name.upper()).field("value").width)
+               for name in ("mode", "rval", "zp", "split")},
             "dim_m": Out(regmap.DIM_BITS), "dim_k": Out(regmap.DIM_BITS), "dim_n": Out(regmap.DIM_BITS),
             "start": Out(1), "abort": Out(1),
             "busy": In(1), "done": In(1), "error": In(1), "errcode": In(4), "err_word": In(32),

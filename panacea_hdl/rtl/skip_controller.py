@@ -1,6 +1,6 @@
 """Skip controller: the pass scheduler of the PEAs (slice-skipping, double-tile processing).
 
-It owns the ``lo`` stream and the :class:`~panacea_hdl.rle_decoder.RLEDecoder` of the ``ho``
+It owns the ``lo`` stream and the :class:`~panacea_hdl.rtl.rle_decoder.RLEDecoder` of the ``ho``
 stream, and issues the work of one pass to the PEAs:
 
 * SWO: one low-order beat per cycle, both tiles at once, k = 0 .. K-1 (dense work);
@@ -17,9 +17,9 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
+from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
                       rle_word_layout)
-from .rle_decoder import RLEDecoder
+from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
 __all__ = ["SkipController"]
 

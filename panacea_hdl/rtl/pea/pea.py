@@ -3,12 +3,12 @@
 A PEA computes ``pea_cols`` output columns for all ``rows_per_pass = 2G`` rows of a pass.
 It contains:
 
-* a :class:`~panacea_hdl.weight_buffer.WeightBuffer` (``k_max`` rows, one write port for LOAD,
+* a :class:`~panacea_hdl.rtl.pea.weight_buffer.WeightBuffer` (``k_max`` rows, one write port for LOAD,
   read port A for the SWO, read port B for the DWO);
-* the :class:`~panacea_hdl.swo.SWO` (2G x pea_cols slice-product lanes, dense low-order work);
-* the :class:`~panacea_hdl.dwo.DWO` (G x pea_cols lanes, sparse high-order work of both tiles);
-* the :class:`~panacea_hdl.compensator.Compensator` (compensation term, built during LOAD);
-* the :class:`~panacea_hdl.accumulators.Accumulators` (one per PE, starting from the term):
+* the :class:`~panacea_hdl.rtl.pea.swo.SWO` (2G x pea_cols slice-product lanes, dense low-order work);
+* the :class:`~panacea_hdl.rtl.pea.dwo.DWO` (G x pea_cols lanes, sparse high-order work of both tiles);
+* the :class:`~panacea_hdl.rtl.pea.compensator.Compensator` (compensation term, built during LOAD);
+* the :class:`~panacea_hdl.rtl.pea.accumulators.Accumulators` (one per PE, starting from the term):
   at HANDOFF they hold ``y = AL W + ((AH - s) W << L) + ((s << L) - z) C`` (mod 2**32),
   with no output adder.
 
@@ -21,7 +21,7 @@ change (the ``default`` preset simulated at a few cycles per second).
 
 The ``sibia`` variant (``docs/baselines.md``) builds the same PEA without r logic: the skip
 value is the constant 0 inside the PEA (no ``s`` input) and the compensation term is
-``-z * C[col]``. The ``dense`` variant uses :class:`~panacea_hdl.int8_pea.Int8PEA` instead.
+``-z * C[col]``. The ``dense`` variant uses :class:`~panacea_hdl.rtl.pea.int8_pea.Int8PEA` instead.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS
 
-from .accumulators import Accumulators
-from .compensator import Compensator
-from .dwo import DWO
-from .lanes import SPLIT_BITS
-from .layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
+from panacea_hdl.rtl.pea.accumulators import Accumulators
+from panacea_hdl.rtl.pea.compensator import Compensator
+from panacea_hdl.rtl.pea.dwo import DWO
+from panacea_hdl.rtl.lanes import SPLIT_BITS
+from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
                       w_row_layout)
-from .swo import SWO
-from .weight_buffer import WeightBuffer
+from panacea_hdl.rtl.pea.swo import SWO
+from panacea_hdl.rtl.pea.weight_buffer import WeightBuffer
 
 __all__ = ["PEA"]
 
@@ -47,13 +47,13 @@ __all__ = ["PEA"]
 class PEA(ConfigComponent):
     """One PE array: weight buffer, SWO, DWO, compensator and accumulators.
 
-    Timing contract (the MAC pipeline of :mod:`panacea_hdl.lanes`): an issue (``swo_en`` /
+    Timing contract (the MAC pipeline of :mod:`panacea_hdl.rtl.lanes`): an issue (``swo_en`` /
     ``dwo_en``) in cycle t reads weight row ``k`` through a synchronous read port; the MAC is
     added into the accumulators at the edge ending t+4, so ``y`` (the accumulator registers)
-    shows it from cycle t+5 (:data:`~panacea_hdl.lanes.MAC_STAGES` = 4 cycles).
+    shows it from cycle t+5 (:data:`~panacea_hdl.rtl.lanes.MAC_STAGES` = 4 cycles).
     SWO and DWO may issue in the same cycle (two read ports). A LOAD write in cycle t reaches
     the compensation term at the edge ending t+3 and re-initialises every accumulator to the
-    term at the edge ending t+4 (:data:`~panacea_hdl.compensator.TERM_LATENCY`): after the
+    term at the edge ending t+4 (:data:`~panacea_hdl.rtl.pea.compensator.TERM_LATENCY`): after the
     last LOAD write of a block, y is the term of each column until the first MAC lands. ``s``,
     ``z`` and ``split`` must be stable from one cycle before the first LOAD write to the end
     of the block's last pass. LOAD writes (``w_we``) must not coincide with PASS reads.

@@ -3,7 +3,7 @@
 Decodes the two RLE packets of a pass (tile 0's, then tile 1's) exactly as
 :func:`golden_model.formats.rle_decode` defines them, with the same error classes; the word
 format is documented in :mod:`golden_model.formats` and laid out by
-:func:`panacea_hdl.layouts.rle_word_layout`.
+:func:`panacea_hdl.rtl.layouts.rle_word_layout`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
 
-from .layouts import ConfigComponent, check_config, ho_vector_layout, k_shape, rle_word_layout
-from .regmap import ErrorCode
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, ho_vector_layout, k_shape, rle_word_layout
+from panacea_hdl.regmap import ErrorCode
 
 __all__ = ["RLEDecoder"]
 

@@ -3,8 +3,8 @@
 ``rows_per_pass x pea_cols`` processing elements. Each PE multiplies the unsigned low-order
 activation slice ``AL`` of its row by the two signed digits of the weight of its column and
 delivers ``AL*WL + ((AL*WH) << 4)`` to the PEA's accumulators
-(:class:`~panacea_hdl.accumulators.Accumulators`), through the MAC pipeline of
-:mod:`panacea_hdl.lanes`.
+(:class:`~panacea_hdl.rtl.pea.accumulators.Accumulators`), through the MAC pipeline of
+:mod:`panacea_hdl.rtl.lanes`.
 
 Every lane has its own product signal and its own output port (``p`` is an array of
 members, not one wide vector): a wide value built from per-lane slices makes event-driven
@@ -19,8 +19,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import WEIGHT_BITS
 
-from .lanes import COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage, product_stage
-from .layouts import ConfigComponent, check_config, lo_beat_layout, w_row_layout
+from panacea_hdl.rtl.lanes import COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage, product_stage
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, lo_beat_layout, w_row_layout
 
 __all__ = ["SWO"]
 
@@ -28,7 +28,7 @@ __all__ = ["SWO"]
 class SWO(ConfigComponent):
     """Dense low-order MAC array: ``2G x pea_cols`` slice-product lanes.
 
-    Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the operands
+    Pipeline (:mod:`panacea_hdl.rtl.lanes`): an issue (``en``) in cycle t registers the operands
     ``al``; the weight row (``w``, read by a synchronous port addressed in cycle t) is valid in
     cycle t+1, when its digits are registered; the slice products are registered at the edge
     ending t+2 and combined at the edge ending t+3: ``p`` shows the MAC in cycle t+4 (0 without

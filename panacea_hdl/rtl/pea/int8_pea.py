@@ -1,13 +1,13 @@
 """The INT8 array of the ``dense`` baseline variant: no slicing, no skipping.
 
-:class:`Int8PEA` replaces the bit-slice :class:`~panacea_hdl.pea.PEA` (same weight buffer,
+:class:`Int8PEA` replaces the bit-slice :class:`~panacea_hdl.rtl.pea.pea.PEA` (same weight buffer,
 same compensator, same timing contract, same port names where they apply). Each of its
 ``rows_per_pass x pea_cols`` PEs multiplies a whole unsigned 8-bit activation by a signed
 8-bit weight, as two slice products ``A*WL + (A*WH << 4)`` through the same MAC pipeline
-(:mod:`panacea_hdl.lanes`), into a 32-bit accumulator that starts from ``-z * C[col]``
-(:class:`~panacea_hdl.accumulators.Accumulators`).
+(:mod:`panacea_hdl.rtl.lanes`), into a 32-bit accumulator that starts from ``-z * C[col]``
+(:class:`~panacea_hdl.rtl.pea.accumulators.Accumulators`).
 
-:class:`BeatIssuer` replaces the :class:`~panacea_hdl.skip_controller.SkipController`: there
+:class:`BeatIssuer` replaces the :class:`~panacea_hdl.rtl.skip_controller.SkipController`: there
 is no ``ho`` stream and nothing to decode, it issues one ``lo`` beat (the whole activations of
 the pass's rows at one k) per cycle, k = 0 .. K-1. See ``docs/baselines.md``.
 """
@@ -20,12 +20,12 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
 
-from .compensator import Compensator
-from .layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, w_row_layout
-from .accumulators import Accumulators
-from .lanes import (COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage,
+from panacea_hdl.rtl.pea.compensator import Compensator
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, w_row_layout
+from panacea_hdl.rtl.pea.accumulators import Accumulators
+from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage,
                     product_stage)
-from .weight_buffer import WeightBuffer
+from panacea_hdl.rtl.pea.weight_buffer import WeightBuffer
 
 __all__ = ["Int8PEA", "BeatIssuer"]
 
@@ -41,10 +41,10 @@ def _check_dense(config, what):
 class Int8PEA(ConfigComponent):
     """One INT8 PE array: weight buffer, ``2G x pea_cols`` 8x8-bit MACs, compensator.
 
-    Timing contract (the same as :class:`~panacea_hdl.pea.PEA`'s SWO side): an issue
+    Timing contract (the same as :class:`~panacea_hdl.rtl.pea.pea.PEA`'s SWO side): an issue
     (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port; the MAC
     is added into the accumulators at the edge ending t+4 and shows in ``y`` from t+5
-    (:data:`~panacea_hdl.lanes.MAC_STAGES`). A LOAD write in cycle t
+    (:data:`~panacea_hdl.rtl.lanes.MAC_STAGES`). A LOAD write in cycle t
     re-initialises the accumulators to the term at the edge ending t+4. LOAD writes
     (``w_we``) must not coincide with issues.
 
@@ -100,7 +100,7 @@ class Int8PEA(ConfigComponent):
             comp.z.eq(self.z),
         ]
 
-        # the MAC pipeline of panacea_hdl.lanes: operands registered at the issue, the weight
+        # the MAC pipeline of panacea_hdl.rtl.lanes: operands registered at the issue, the weight
         # row's digits one cycle later, then the slice products, their sum, the accumulators
         a = Signal(lo_beat_layout(cfg), name="a_r")
         with m.If(self.mac_en):
@@ -127,7 +127,7 @@ class BeatIssuer(ConfigComponent):
 
     The issue outputs are combinational in the cycle a beat is accepted. With ``lo`` always
     valid a pass takes K cycles; ``pass_done`` (from registers) is then high in the next cycle,
-    the DRAIN cycle, exactly as :class:`~panacea_hdl.skip_controller.SkipController` reports it.
+    the DRAIN cycle, exactly as :class:`~panacea_hdl.rtl.skip_controller.SkipController` reports it.
 
     Parameters
     ----------

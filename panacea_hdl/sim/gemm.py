@@ -5,14 +5,13 @@
 :func:`golden_model.streams.host_streams`, the register values, the golden result and the
 predicted counters. :func:`run_jobs_sim` writes a list of jobs into a fresh run directory of
 the design's build (``<build>/<name>-<digest>/sim_<sim>/run-*``), runs them one after the other
-in one simulator session of ``sim_tests/benches/tb_top.py`` (test ``run_job``), reads back what
+in one simulator session of :mod:`panacea_hdl.sim.cocotb_bench` (test ``run_job``), reads back what
 the bench measured and removes the run directory (also when interrupted).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ __all__ = ["make_job", "job_from_run", "save_job", "load_job", "build_dir", "ben
            "run_bench", "run_jobs_sim", "run_gemm_sim",
            "BENCH_MODULE", "JOB_ENV", "RESULT_ENV", "PARAMS_ENV", "PROGRESS_ENV"]
 
-BENCH_MODULE = "tb_top"
+#: The cocotb module that runs GEMM jobs (the product's host, not a test bench).
+BENCH_MODULE = "panacea_hdl.sim.cocotb_bench"
 #: Environment variables the bench reads.
 JOB_ENV, RESULT_ENV, PARAMS_ENV = "PANACEA_JOB", "PANACEA_RESULT", "PANACEA_PARAMS"
 #: File the bench writes its busy cycles to while a GEMM runs (for a progress bar).
@@ -94,21 +94,23 @@ def _generator_digest(cfg: PanaceaConfig) -> str:
     """Hash of everything the Verilog of ``cfg`` depends on (generator sources and config)."""
     import hashlib
 
-    from sim_tests.runner import REPO_ROOT
+    import golden_model
+    import panacea_hdl
 
     h = hashlib.sha256(cfg.to_json().encode())
-    for d in ("panacea_hdl", "golden_model"):
-        for f in sorted((REPO_ROOT / d).rglob("*.py")):
-            h.update(f.relative_to(REPO_ROOT).as_posix().encode())
+    for pkg in (panacea_hdl, golden_model):
+        root = Path(pkg.__file__).resolve().parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}".encode())
             h.update(f.read_bytes())
     return h.hexdigest()
 
 
 def _generate_cached(cfg: PanaceaConfig) -> dict:
-    """:func:`panacea_hdl.generate.generate`, skipped when nothing it depends on changed
+    """:func:`panacea_hdl.rtl.generate.generate`, skipped when nothing it depends on changed
     (converting the default preset takes several seconds)."""
     from golden_model.fileio import atomic_write_text
-    from panacea_hdl.generate import generate, top_name
+    from panacea_hdl.rtl.generate import generate, top_name
     from panacea_hdl.paths import design_dir, file_lock
 
     out = design_dir(cfg)
@@ -135,7 +137,7 @@ def bench_env(cfg: PanaceaConfig, **extra):
 
 def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None, run_dir=None):
     """Build (cached) the top level of ``cfg`` for ``sim`` and run bench tests ``testcase``."""
-    from sim_tests.runner import run_cocotb
+    from panacea_hdl.sim.runner import run_cocotb
 
     verilog, top, benv = bench_env(cfg, **(env or {}))
     return run_cocotb(sources=[verilog], toplevel=top, test_module=BENCH_MODULE, sim=sim,
@@ -192,7 +194,7 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
         ``bench_cycles`` in ``bench_s`` (first register write of each GEMM to its last
         counter read; ``bench_cpu_s`` of processor time).
     fast : bool
-        Run the jobs on the compiled Verilator host (:mod:`panacea_hdl.fastsim`, one process
+        Run the jobs on the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`, one process
         per job) instead of the cocotb bench; Verilator only, no ``abort_after`` jobs.
 
     Returns
@@ -205,14 +207,14 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
 
     Raises
     ------
-    sim_tests.runner.BenchError
+    panacea_hdl.sim.runner.BenchError
         If the bench failed; the message includes the bench's finding (e.g. a mismatch with
         the golden model or an error status).
     """
     import shutil
     import tempfile
 
-    from sim_tests.runner import BenchError
+    from panacea_hdl.sim.runner import BenchError
 
     def say(msg):
         if progress:
@@ -220,7 +222,7 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
 
     jobs = list(jobs)
     if fast:        # the same jobs on the compiled Verilator host (docs/fastsim.md)
-        from panacea_hdl.fastsim import run_jobs_fast
+        from panacea_hdl.sim.fastsim import run_jobs_fast
 
         verilog, top, _ = bench_env(cfg)
         return run_jobs_fast(cfg, jobs, verilog, top, build_dir(cfg, "verilator_fast"), sim=sim,

@@ -5,9 +5,9 @@ and the skipped high-order value ``s`` back into every output of the column (``-
 in the ``sibia`` and ``dense`` variants, which have no r logic). It is accumulated during
 LOAD from the weight rows already on their way to the weight buffer (no extra traffic), as
 ``sum_k ((s << L) - z) * W[k, col]`` through one lane of the MAC pipeline of
-:mod:`panacea_hdl.lanes` (operand ``(s << L) - z``, radix-4 products): no wide multiplier, no
+:mod:`panacea_hdl.rtl.lanes` (operand ``(s << L) - z``, radix-4 products): no wide multiplier, no
 path longer than the MAC lanes'. The PEA's accumulators start from it
-(:class:`~panacea_hdl.accumulators.Accumulators`).
+(:class:`~panacea_hdl.rtl.pea.accumulators.Accumulators`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from amaranth.lib.wiring import In, Out
 from golden_model.config import ACC_BITS, ACT_BITS
 from golden_model.timing import TERM_LATENCY
 
-from .lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
+from panacea_hdl.rtl.lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                     product_stage, shift_by_split)
-from .layouts import ConfigComponent, check_config, w_row_layout
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]
 

@@ -15,7 +15,7 @@ t+4   the combined products are added into the accumulators (:func:`lane_accumul
 ====  ==========================================================================
 
 so a MAC is in the accumulators at the edge ending t+4 (:data:`MAC_STAGES`; the top level
-adds one issue register in front, ``panacea_hdl.top.ISSUE_CYCLES``, and
+adds one issue register in front, ``panacea_hdl.rtl.top.ISSUE_CYCLES``, and
 ``golden_model.cycle_model.DRAIN_CYCLES`` is the sum). Every stage ends in a register: no path
 goes from a memory's read data, or through a multiplier, into an adder chain of the
 accumulators.

@@ -1,6 +1,6 @@
-// Compiled host of one Panacea GEMM on a Verilated core (panacea_hdl/fastsim).
+// Compiled host of one Panacea GEMM on a Verilated core (panacea_hdl/sim/fastsim).
 //
-// It does what sim_tests/benches/tb_top.py (run_job) does with cocotbext-axi, cycle by cycle
+// It does what panacea_hdl/sim/cocotb_bench.py (run_job) does with cocotbext-axi, cycle by cycle
 // in C++: reset, check INFO/KMAX, queue the w/lo/ho beats, program the parameter registers
 // and START over AXI4-Lite, poll STATUS until BUSY clears, check STATUS, the streams, the y
 // framing and the busy-cycle count, read the counters, and write the y beats and counters
@@ -75,7 +75,7 @@ struct Source {
     int nwords = 0;
     std::vector<uint32_t> data;  // beat i at [i * nwords, (i + 1) * nwords), LS word first
     std::size_t count = 0;
-    bool queued = false;          // tb_top queues a stream only if it has beats
+    bool queued = false;          // cocotb_bench queues a stream only if it has beats
     std::size_t next = 0;         // next beat to present
     std::size_t consumed = 0;
     bool valid = false;
@@ -437,7 +437,7 @@ int main(int argc, char** argv) {
         }
         h.y_rng.seed(seeder());
 
-        // ---- tb_top._setup: reset, INFO and KMAX identify the build --------------------
+        // ---- cocotb_bench.setup: reset, INFO and KMAX identify the build --------------------
         h.reset();
         for (const Reg& r : job.check_reads) {
             uint32_t v = h.read_ok(r.addr, r.name, problems);

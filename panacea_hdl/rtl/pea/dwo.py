@@ -3,11 +3,11 @@
 ``group_size x pea_cols`` processing elements: one literal (non-skipped) high-order vector of
 one tile per issue. Each PE forms ``D = AH - s`` (signed, ``ho_bits + 1`` bits) and delivers
 ``(D*WL + ((D*WH) << 4)) << L`` with the tile it belongs to; the PEA's accumulators
-(:class:`~panacea_hdl.accumulators.Accumulators`) add it into the G rows of that tile, so the
+(:class:`~panacea_hdl.rtl.pea.accumulators.Accumulators`) add it into the G rows of that tile, so the
 G-row array serves the two tiles of a pass (double-tile processing).
 
 Every lane has its own product signal and output port, for simulation speed: see
-:mod:`panacea_hdl.swo`.
+:mod:`panacea_hdl.rtl.pea.swo`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
-from .lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
+from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                     product_stage)
-from .layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
 
 __all__ = ["DWO"]
 
@@ -28,7 +28,7 @@ __all__ = ["DWO"]
 class DWO(ConfigComponent):
     """Sparse high-order MAC array: ``G x pea_cols`` slice-product lanes.
 
-    Pipeline (:mod:`panacea_hdl.lanes`): an issue (``en``) in cycle t registers the tile and
+    Pipeline (:mod:`panacea_hdl.rtl.lanes`): an issue (``en``) in cycle t registers the tile and
     the differences ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed
     in cycle t) is valid in cycle t+1, when its digits are registered; the slice products are
     registered at the edge ending t+2, combined and shifted by L at the edge ending t+3:

@@ -3,11 +3,11 @@
 Each of the ``rows_per_pass x pea_cols`` accumulators adds, in one cycle, the SWO's product of
 its lane and, when the DWO's product of that cycle belongs to its tile, the DWO's product of
 its row within the tile: ``acc += AL*W + ((AH - s)*W << L)``. They start from the compensation
-term of their column (:class:`~panacea_hdl.compensator.Compensator`), so at HANDOFF an
+term of their column (:class:`~panacea_hdl.rtl.pea.compensator.Compensator`), so at HANDOFF an
 accumulator *is* the output ``y = (A' - z) W`` of its PE: there are no output adders and one
 accumulator set, not one per operator.
 
-In the ``dense`` variant (:class:`~panacea_hdl.int8_pea.Int8PEA`) only the first input exists
+In the ``dense`` variant (:class:`~panacea_hdl.rtl.pea.int8_pea.Int8PEA`) only the first input exists
 (the INT8 MAC products).
 """
 
@@ -19,8 +19,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import ACC_BITS
 
-from .lanes import lane_accumulator
-from .layouts import ConfigComponent, check_config
+from panacea_hdl.rtl.lanes import lane_accumulator
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config
 
 __all__ = ["Accumulators"]
 

@@ -1,6 +1,6 @@
 """Weight buffer of one PEA.
 
-(The weight digits are formed after the read ports: :func:`panacea_hdl.lanes.digit_stage`.)
+(The weight digits are formed after the read ports: :func:`panacea_hdl.rtl.lanes.digit_stage`.)
 
 The buffer holds the PEA's ``pea_cols`` int8 lanes of every weight row ``k < k_max`` of the
 current column block. It has one write port (LOAD) and two synchronous, non-transparent read
@@ -15,7 +15,7 @@ from amaranth.hdl import Module
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .layouts import ConfigComponent, check_config, k_shape, w_row_layout
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, w_row_layout
 
 __all__ = ["WeightBuffer"]
 

@@ -1,0 +1,1 @@
+"""Tool flows: Verilog generation, GEMM jobs, synthesis, comparisons, sweeps."""

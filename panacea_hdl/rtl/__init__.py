@@ -1,0 +1,1 @@
+"""RTL blocks of the Panacea core (Amaranth components)."""

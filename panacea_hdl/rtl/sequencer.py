@@ -1,0 +1,215 @@
+"""The GEMM sequencer of the core: LOAD, PASS, DRAIN, HANDOFF per column block and pass.
+
+States: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the first DRAIN
+cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the copy) -> next PASS,
+next block's LOAD, or FINISH (until the bank has sent its last beat) -> IDLE with DONE. START
+with bad parameters sets ERROR/BAD_PARAM without leaving IDLE; a malformed RLE word (ERROR
+with the decoder's code and ERR_WORD) or ABORT (ERROR/ABORTED) return to IDLE from any busy
+state and flush the output bank. START is ignored while busy, ABORT while idle. The timeline
+is :func:`golden_model.cycle_model.predict`'s, with the latencies of
+:mod:`golden_model.timing`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib.wiring import In, Out
+
+from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES
+
+from panacea_hdl import regmap
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape
+from panacea_hdl.regmap import ErrorCode
+
+__all__ = ["Sequencer"]
+
+
+class Sequencer(ConfigComponent):
+    """Steps one GEMM through its column blocks and passes (see the module docstring).
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Design parameters (keyword only).
+
+    Attributes
+    ----------
+    start, bad_param : In(1)
+        The registered START and parameter check (:class:`~panacea_hdl.rtl.params.ParamCheck`).
+    k_len : In(k_shape)
+        K.
+    dim_m, dim_n : In(regmap.DIM_BITS)
+        M and N.
+    abort : In(1)
+        CTRL.ABORT.
+    w_valid : In(1)
+        A weight beat is offered; ``w_ready`` accepts it (LOAD only).
+    pass_done : In(1)
+        From the controller: this cycle is the first DRAIN cycle of the pass.
+    ctrl_error, ctrl_error_code, word_valid : In
+        From the skip controller (bit-slice variants): a malformed RLE word and its code; an
+        RLE word was accepted this cycle.
+    bank_empty, bank_done : In(1)
+        The output bank has nothing to send; it sends the GEMM's last beat this cycle.
+    w_ready, load_k : Out
+        Accept weight beats; the weight row they write.
+    ctrl_active, ctrl_restart : Out(1)
+        The controller's PASS enable and its restart (every HANDOFF and the first LOAD cycle).
+    handoff : Out(1)
+        The HANDOFF copy happens this cycle (a register): bank load and accumulator clear.
+    pass_rows, pass_last : Out
+        Valid rows of the pass being handed off, and whether it is the GEMM's last pass.
+    flush : Out(1)
+        Leaving the GEMM early (error / ABORT): empty the output bank.
+    busy, done, error : Out(1)
+        STATUS bits.
+    errcode : Out(4)
+        STATUS.ERRCODE.
+    err_word : Out(32)
+        ERR_WORD: index of the malformed RLE word in the GEMM's ``ho`` stream.
+    counters_clear : Out(1)
+        Clear the performance counters (at START).
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        members = {
+            "start": In(1), "bad_param": In(1), "k_len": In(k_shape(cfg)),
+            "dim_m": In(regmap.DIM_BITS), "dim_n": In(regmap.DIM_BITS), "abort": In(1),
+            "w_valid": In(1), "pass_done": In(1),
+        }
+        if cfg.caps.sliced:
+            members.update({"ctrl_error": In(1), "ctrl_error_code": In(4), "word_valid": In(1)})
+        members.update({
+            "bank_empty": In(1), "bank_done": In(1),
+            "w_ready": Out(1), "load_k": Out(k_shape(cfg)),
+            "ctrl_active": Out(1), "ctrl_restart": Out(1),
+            "handoff": Out(1),
+            "pass_rows": Out(range(cfg.rows_per_pass + 1)), "pass_last": Out(1),
+            "flush": Out(1),
+            "busy": Out(1), "done": Out(1), "error": Out(1), "errcode": Out(4),
+            "err_word": Out(32), "counters_clear": Out(1),
+        })
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        rows_pp, cols = cfg.rows_per_pass, cfg.cols
+        sliced = cfg.caps.sliced
+        m = Module()
+
+        load_k = self.load_k                     # next weight row to load
+        load_last = Signal()                     # load_k is the block's last row (K - 1):
+                                                 # registered, no adder before the FSM
+        rows_left = Signal(regmap.DIM_BITS)      # rows of A from this pass on
+        cols_left = Signal(regmap.DIM_BITS)      # columns of W from this block on
+        ho_index = Signal(32)                    # RLE words accepted in this GEMM
+        done, error, errcode, err_word = self.done, self.error, self.errcode, self.err_word
+        handoff, flush = self.handoff, self.flush
+        k_len, dim_m, dim_n = self.k_len, self.dim_m, self.dim_n
+        start_gemm = Signal()                    # START accepted with good parameters
+        w_go = Signal()
+        m.d.comb += w_go.eq(self.w_valid & self.w_ready)
+
+        # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
+        # START decision is registered first: it is off the wide paths; LOAD re-initialises
+        # the accumulators and the bank is empty in IDLE, so neither needs a clear at START)
+        start_gemm_r = Signal()
+        m.d.sync += start_gemm_r.eq(start_gemm)
+        m.d.comb += self.ctrl_restart.eq(handoff | start_gemm_r)
+
+        drain_count = Signal(range(DRAIN_CYCLES))
+        # registered with rows_left / cols_left (no comparator in front of the FSM)
+        last_pass = Signal()                     # rows_left <= rows_pp
+        last_block = Signal()                    # cols_left <= cols
+        m.d.comb += [self.pass_rows.eq(Mux(last_pass, rows_left, rows_pp)),
+                     self.pass_last.eq(last_pass & last_block)]
+
+        def abort_check():
+            # ABORT from any busy state; placed last in each state so that it wins
+            with m.If(self.abort):
+                m.d.comb += flush.eq(1)
+                m.d.sync += [done.eq(0), error.eq(1), errcode.eq(ErrorCode.ABORTED)]
+                m.next = "IDLE"
+
+        with m.FSM(name="seq") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += self.counters_clear.eq(1)
+                    m.d.sync += [done.eq(0), error.eq(0), errcode.eq(ErrorCode.NONE),
+                                 err_word.eq(0), ho_index.eq(0)]
+                    with m.If(self.bad_param):
+                        m.d.sync += [error.eq(1), errcode.eq(ErrorCode.BAD_PARAM)]
+                    with m.Else():
+                        m.d.comb += start_gemm.eq(1)
+                        m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1),
+                                     rows_left.eq(dim_m), cols_left.eq(dim_n),
+                                     last_pass.eq(dim_m <= rows_pp),
+                                     last_block.eq(dim_n <= cols)]
+                        m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += self.w_ready.eq(1)
+                with m.If(w_go):
+                    m.d.sync += [load_k.eq(load_k + 1), load_last.eq(load_k + 2 == k_len)]
+                    with m.If(load_last):
+                        m.next = "PASS"
+                abort_check()
+            with m.State("PASS"):
+                m.d.comb += self.ctrl_active.eq(1)
+                if not sliced:                  # nothing to decode: no stream errors
+                    with m.If(self.pass_done):  # this cycle is the first DRAIN cycle
+                        m.d.sync += drain_count.eq(0)
+                        m.next = "DRAIN"
+                else:
+                    with m.If(self.ctrl_error):
+                        m.d.comb += flush.eq(1)
+                        m.d.sync += [error.eq(1), errcode.eq(self.ctrl_error_code),
+                                     err_word.eq(ho_index - 1)]
+                        m.next = "IDLE"
+                    with m.Elif(self.pass_done):   # this cycle is the first DRAIN cycle
+                        m.d.sync += drain_count.eq(0)
+                        m.next = "DRAIN"
+                abort_check()
+            # the other DRAIN_CYCLES - 1 DRAIN cycles: the last MACs go down the pipeline of
+            # panacea_hdl.rtl.lanes and reach the accumulators at the end of the last one
+            assert DRAIN_CYCLES == ISSUE_CYCLES + MAC_STAGES
+            with m.State("DRAIN"):
+                m.d.sync += drain_count.eq(drain_count + 1)
+                with m.If(drain_count == DRAIN_CYCLES - 2):
+                    m.d.sync += drain_count.eq(0)
+                    m.next = "WAIT_BANK"
+                abort_check()
+            # HANDOFF takes two cycles (HANDOFF_CYCLES): WAIT_BANK until the bank is empty,
+            # then the copy, flagged by a register: it fans out to every accumulator and bank
+            # flip-flop, so it must not be decoded from the bank count and the stream ready
+            with m.State("WAIT_BANK"):
+                with m.If(self.bank_empty & ~self.abort):
+                    m.d.sync += handoff.eq(1)
+                    m.next = "HANDOFF"
+                abort_check()
+            with m.State("HANDOFF"):
+                m.d.sync += handoff.eq(0)
+                with m.If(~last_pass):
+                    m.d.sync += [rows_left.eq(rows_left - rows_pp),
+                                 last_pass.eq(rows_left <= 2 * rows_pp)]
+                    m.next = "PASS"
+                with m.Elif(~last_block):
+                    m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
+                                 last_block.eq(cols_left <= 2 * cols),
+                                 last_pass.eq(dim_m <= rows_pp),
+                                 load_k.eq(0), load_last.eq(k_len == 1)]
+                    m.next = "LOAD"
+                with m.Else():
+                    m.next = "FINISH"
+                abort_check()
+            with m.State("FINISH"):
+                with m.If(self.bank_done):       # the bank sends its last beat
+                    m.d.sync += done.eq(1)
+                    m.next = "IDLE"
+                abort_check()
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+
+        if sliced:
+            with m.If(self.busy & self.word_valid):
+                m.d.sync += ho_index.eq(ho_index + 1)
+        return m

@@ -1,0 +1,245 @@
+"""The Panacea core: CSR, PEAs, skip controller, GEMM sequencer and output bank.
+
+Dataflow and timing are those of ``docs/architecture.md`` and
+:func:`golden_model.cycle_model.predict`: for each column block of ``cols`` outputs, LOAD
+writes K weight rows into every PEA; then for each pass of two tiles (``rows_per_pass`` rows)
+the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals to the DWOs;
+the cycle in which the controller reports ``pass_done`` is the first of the DRAIN cycles
+(the PEAs register their products before the accumulators); HANDOFF copies the
+PEAs' results into the output bank (waiting while the bank still sends the previous pass) and
+resets the accumulators to the compensation terms; the bank sends one ``y`` beat per valid row
+while the next pass runs.
+
+The same generator builds the baselines of ``docs/baselines.md`` (``config.variant``) behind
+the same host interface: ``sibia`` (the same bit-slice PEAs without r logic; MODE aqs is a
+BAD_PARAM) and ``dense`` (:class:`~panacea_hdl.rtl.pea.int8_pea.Int8PEA` arrays fed one ``lo`` beat of
+whole activations per cycle by a :class:`~panacea_hdl.rtl.pea.int8_pea.BeatIssuer`; ``ho`` is never
+ready; only MODE dense).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model import formats
+from golden_model.cycle_model import COUNTERS
+from golden_model.timing import ISSUE_CYCLES  # noqa: F401  (re-exported: the issue register)
+
+from panacea_hdl import regmap
+from panacea_hdl.rtl.axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
+from panacea_hdl.rtl.csr import CSR
+from panacea_hdl.rtl.pea.int8_pea import BeatIssuer, Int8PEA
+from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, lo_beat_layout, rle_word_layout,
+                      w_beat_layout, y_beat_layout)
+from panacea_hdl.rtl.output_bank import OutputBank
+from panacea_hdl.rtl.params import ParamCheck
+from panacea_hdl.rtl.sequencer import Sequencer
+from panacea_hdl.rtl.pea.pea import PEA
+from panacea_hdl.rtl.skip_controller import SkipController
+
+__all__ = ["PanaceaCore", "ISSUE_CYCLES"]
+
+
+
+class PanaceaCore(ConfigComponent):
+    """The accelerator core with its host interfaces.
+
+    Made of named components joined here: the CSR block, the parameter check
+    (:class:`~panacea_hdl.rtl.params.ParamCheck`), the sequencer
+    (:class:`~panacea_hdl.rtl.sequencer.Sequencer`), the skip controller (or the INT8 array's beat
+    issuer), the PEAs and the output bank (:class:`~panacea_hdl.rtl.output_bank.OutputBank`).
+    Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
+    first DRAIN cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the
+    copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
+    -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
+    without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
+    or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank
+    (all but a ``y`` beat already on offer, which AXI4-Stream requires to stay until taken).
+    START is ignored while busy, ABORT while idle. The performance counters clear at START and
+    count exactly as :func:`golden_model.cycle_model.predict` does. A MODE the config's variant
+    cannot run (``config.modes``) is a BAD_PARAM.
+
+    Parameters
+    ----------
+    config : PanaceaConfig
+        Design parameters (keyword only).
+
+    Attributes
+    ----------
+    csr : In(AXI4LiteSignature(addr_width=8, data_width=32))
+        Register interface (``docs/registers.md``).
+    w, lo, ho : In(AXI4StreamSignature)
+        Weight beats (``w_beat_bits``), low-order beats (``lo_beat_bits``; whole activations in
+        the ``dense`` variant) and RLE words (``rle_word_bits``; never ready in the ``dense``
+        variant), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
+    y : Out(AXI4StreamSignature(y_beat_bits))
+        Output rows; ``tlast`` marks the last beat of a GEMM.
+    busy : Out(1)
+        A GEMM is in progress (STATUS.BUSY).
+    irq : Out(1)
+        STATUS.DONE | STATUS.ERROR.
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        super().__init__({
+            "csr": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
+            "w": In(AXI4StreamSignature(formats.w_beat_bits(cfg))),
+            "lo": In(AXI4StreamSignature(formats.lo_beat_bits(cfg))),
+            "ho": In(AXI4StreamSignature(formats.rle_word_bits(cfg))),
+            "y": Out(AXI4StreamSignature(formats.y_beat_bits(cfg))),
+            "busy": Out(1),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        rows_pp, pea_cols = cfg.rows_per_pass, cfg.pea_cols
+
+        caps = cfg.caps
+        int8_array = not caps.sliced             # no slicing, no skipping, no ho stream
+        skip = caps.skip_value                   # r logic: RVAL, is_aqs, s
+        m.submodules.csr = csr = CSR(config=cfg)
+        if int8_array:
+            m.submodules.ctrl = ctrl = BeatIssuer(config=cfg)
+            peas = [Int8PEA(config=cfg) for _ in range(cfg.num_peas)]
+        else:
+            m.submodules.ctrl = ctrl = SkipController(config=cfg)
+            peas = [PEA(config=cfg) for _ in range(cfg.num_peas)]
+        for i, pea in enumerate(peas):
+            m.submodules[f"pea{i}"] = pea
+        m.submodules.w_in = w_in = AXIStreamToStream(w_beat_layout(cfg))
+        m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
+        if not int8_array:
+            m.submodules.ho_in = ho_in = AXIStreamToStream(rle_word_layout(cfg))
+        m.submodules.y_out = y_out = StreamToAXIStream(y_beat_layout(cfg))
+
+        wiring.connect(m, wiring.flipped(self.csr), csr.bus)
+        wiring.connect(m, wiring.flipped(self.w), w_in.axis)
+        wiring.connect(m, wiring.flipped(self.lo), lo_in.axis)
+        if int8_array:
+            m.d.comb += self.ho.tready.eq(0)     # the INT8 array reads no ho stream
+        else:
+            wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
+        wiring.connect(m, y_out.axis, wiring.flipped(self.y))
+        wiring.connect(m, lo_in.o, ctrl.lo)
+        if not int8_array:
+            wiring.connect(m, ho_in.o, ctrl.ho)
+
+        # ---- parameters (the CSR refuses writes to them while busy) ------------------------
+        m.submodules.params = params = ParamCheck(config=cfg)
+        m.d.comb += [
+            params.mode.eq(csr.mode), params.rval.eq(csr.rval), params.zp.eq(csr.zp),
+            params.split.eq(csr.split), params.dim_m.eq(csr.dim_m), params.dim_k.eq(csr.dim_k),
+            params.dim_n.eq(csr.dim_n), params.start_in.eq(csr.start),
+            ctrl.k_len.eq(params.k_len),
+        ]
+        if not int8_array:
+            m.d.comb += ctrl.dense.eq(params.dense)
+
+        # ---- sequencer and output bank --------------------------------------------------------
+        m.submodules.seq = seq = Sequencer(config=cfg)
+        m.submodules.bank = bank = OutputBank(config=cfg)
+        wiring.connect(m, bank.y, y_out.i)
+        y_go = Signal()          # a y beat is sent
+        w_go = Signal()          # a weight beat is accepted
+        m.d.comb += [
+            y_out.last.eq(bank.y_last), y_go.eq(bank.y.valid & bank.y.ready),
+            seq.start.eq(params.start), seq.bad_param.eq(params.bad), seq.k_len.eq(params.k_len),
+            seq.dim_m.eq(csr.dim_m), seq.dim_n.eq(csr.dim_n), seq.abort.eq(csr.abort),
+            seq.w_valid.eq(w_in.o.valid), w_in.o.ready.eq(seq.w_ready),
+            w_go.eq(w_in.o.valid & w_in.o.ready),
+            seq.pass_done.eq(ctrl.pass_done),
+            ctrl.active.eq(seq.ctrl_active), ctrl.restart.eq(seq.ctrl_restart),
+            seq.bank_empty.eq(bank.empty), seq.bank_done.eq(y_go & bank.y_last),
+            bank.load.eq(seq.handoff), bank.load_count.eq(seq.pass_rows),
+            bank.load_last.eq(seq.pass_last), bank.flush.eq(seq.flush),
+            csr.done.eq(seq.done), csr.error.eq(seq.error), csr.errcode.eq(seq.errcode),
+            csr.err_word.eq(seq.err_word), csr.counters_clear.eq(seq.counters_clear),
+            self.irq.eq(seq.done | seq.error),
+            self.busy.eq(seq.busy), csr.busy.eq(seq.busy),
+        ]
+        if not int8_array:
+            m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
+                         seq.word_valid.eq(ctrl.word_valid)]
+        handoff, load_k = seq.handoff, seq.load_k
+
+        # PEAs: weights from w, work from the controller, parameters from the CSR
+        w_bits = w_in.o.payload.as_value()
+        # issue register: the controller's decisions (stream handshake, RLE decode) reach the
+        # PEAs one cycle later, so no path runs from a stream word into the weight buffers'
+        # read ports (ISSUE_CYCLES; DRAIN_CYCLES = ISSUE_CYCLES + the PEAs' MAC_STAGES)
+        issue_names = (("mac_en", "mac_k", "mac_a") if int8_array else
+                       ("swo_en", "swo_k", "swo_al", "dwo_en", "dwo_k", "dwo_tile", "dwo_ah"))
+        issue = {}
+        for name in issue_names:
+            src = getattr(ctrl, name)
+            issue[name] = Signal(src.shape(), name=f"issue_{name}")
+            m.d.sync += issue[name].eq(src)
+        for p, pea in enumerate(peas):
+            lane_bits = pea_cols * 8
+            load = [
+                pea.w_we.eq(w_go),
+                pea.w_addr.eq(load_k),
+                pea.w_data.eq(w_bits[p * lane_bits:(p + 1) * lane_bits]),
+                pea.comp_clear.eq(w_go & (load_k == 0)),
+            ]
+            if int8_array:
+                m.d.comb += load + [
+                    *[getattr(pea, name).eq(issue[name]) for name in issue_names],
+                    pea.z.eq(params.pe_z),
+                    pea.acc_clear.eq(handoff),
+                ]
+                continue
+            m.d.comb += load + [
+                *[getattr(pea, name).eq(issue[name]) for name in issue_names],
+                *([pea.s.eq(params.pe_s)] if skip else []), pea.z.eq(params.pe_z),
+                pea.split.eq(params.pe_split),
+                pea.acc_clear.eq(handoff),
+            ]
+
+        # ---- output bank: load at HANDOFF (the PEAs' rows), send one row per y beat ----------
+        for r in range(rows_pp):
+            for p, pea in enumerate(peas):
+                for c in range(pea_cols):
+                    m.d.comb += bank.rows[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
+
+        # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
+        if int8_array:      # one MAC beat per cycle on the INT8 array, counted as the SWO's
+            inc = {
+                "cycles": self.busy,
+                "swo_busy": ctrl.mac_en,
+                "dwo_busy": 0,
+                "comp_busy": w_go + handoff,
+                "rle_words": 0,
+                "skipped_vectors": 0,
+                "wbuf_writes": w_go,
+                "wbuf_reads": ctrl.mac_en,
+                "ext_in_words": w_go + ctrl.mac_en,
+                "ext_out_words": y_go,
+            }
+            assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
+            for i, name in enumerate(COUNTERS):
+                m.d.comb += csr.counter_inc[i].eq(inc[name])
+            return m
+        word_go = Signal()
+        m.d.comb += word_go.eq(ctrl.word_valid)
+        inc = {
+            "cycles": self.busy,
+            "swo_busy": ctrl.swo_en,
+            "dwo_busy": ctrl.dwo_en,
+            "comp_busy": w_go + handoff,
+            "rle_words": word_go,
+            "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
+            "wbuf_writes": w_go,
+            "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
+            "ext_in_words": w_go + ctrl.swo_en + word_go,
+            "ext_out_words": y_go,
+        }
+        assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
+        for i, name in enumerate(COUNTERS):
+            m.d.comb += csr.counter_inc[i].eq(inc[name])
+        return m

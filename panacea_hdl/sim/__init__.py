@@ -1,0 +1,1 @@
+"""Simulation backbone: cocotb runner and host, GEMM jobs on the RTL, the compiled Verilator host."""
