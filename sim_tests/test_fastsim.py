@@ -3,7 +3,7 @@
 Every expectation comes from the golden model's job (:func:`panacea_hdl.sim.gemm.make_job`):
 the ``y`` beats of :func:`golden_model.streams.host_streams`, the integer reference result and
 the counters of :func:`golden_model.cycle_model.predict`. One harness build per design
-(cached in ``build/<preset>/sim_verilator_fast``); each run takes milliseconds.
+(cached in ``<build dir>/<name>-<digest>/sim_verilator_fast``); each run takes milliseconds.
 """
 
 from __future__ import annotations

@@ -408,31 +408,37 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     jobs_dir = Path(build_dir) / "jobs"
     tag = f"{os.getpid()}_{time.monotonic_ns()}"
     job_path, result_path = jobs_dir / f"job_{tag}.txt", jobs_dir / f"result_{tag}.txt"
-    write_job_file(cfg, job, job_path, stalls=stalls, seed=seed, progress_path=progress_path)
     if timeout_s is None:
         timeout_s = 120 + 50 * (job["counters"]["cycles"] + 100) / 2000
-    t0 = time.perf_counter()
+    keep = False            # the job file stays after a failure (for a rerun), not otherwise
     try:
-        proc = subprocess.run([str(exe), str(job_path), str(result_path)], capture_output=True,
-                              text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise FastSimError(f"fast RTL run of {top_name} did not finish within {timeout_s:.0f} s "
-                           f"(wall-clock guard); job kept in {job_path}") from None
-    wall = time.perf_counter() - t0
-    res, detail = None, f"exit {proc.returncode}, no result file"
-    if result_path.exists():
-        try:
-            res = read_result(result_path)
-        except (FastSimError, ValueError) as e:
-            detail = f"exit {proc.returncode}, unreadable result file ({e})"
-    if res is None or proc.returncode != 0 or res.get("status") != "ok":
-        if res is not None and res.get("status") != "ok":
-            detail = f"{res['status']}: {res['message']}"
-        elif proc.stderr.strip():
-            detail += f": {proc.stderr.strip().splitlines()[-1]}"
-        raise FastSimError(f"fast RTL run of {top_name} failed: {detail} (job kept in {job_path})")
-    for p in (job_path, result_path):
-        p.unlink(missing_ok=True)
+        write_job_file(cfg, job, job_path, stalls=stalls, seed=seed, progress_path=progress_path)
+        t0 = time.perf_counter()
+        try:        # an exception here (Ctrl-C, SIGTERM) kills the harness before it propagates
+            proc = subprocess.run([str(exe), str(job_path), str(result_path)],
+                                  capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            keep = True
+            raise FastSimError(f"fast RTL run of {top_name} did not finish within "
+                               f"{timeout_s:.0f} s (wall-clock guard); job kept in {job_path}") from None
+        wall = time.perf_counter() - t0
+        res, detail = None, f"exit {proc.returncode}, no result file"
+        if result_path.exists():
+            try:
+                res = read_result(result_path)
+            except (FastSimError, ValueError) as e:
+                detail = f"exit {proc.returncode}, unreadable result file ({e})"
+        if res is None or proc.returncode != 0 or res.get("status") != "ok":
+            if res is not None and res.get("status") != "ok":
+                detail = f"{res['status']}: {res['message']}"
+            elif proc.stderr.strip():
+                detail += f": {proc.stderr.strip().splitlines()[-1]}"
+            keep = True
+            raise FastSimError(f"fast RTL run of {top_name} failed: {detail} "
+                               f"(job kept in {job_path})")
+    finally:
+        for p in ((result_path,) if keep else (job_path, result_path)):
+            p.unlink(missing_ok=True)
     beats = res["y"]
     if len(beats) != len(job["y"]):
         raise FastSimError(f"fast RTL run of {top_name}: the y frame has {len(beats)} beats, "
