@@ -176,7 +176,10 @@ RUNTIME_OBJECTS = ("verilated.o", "verilated_threads.o")
 
 def _runtime_cache(env: dict) -> Path:
     """Cache directory of :data:`RUNTIME_OBJECTS` for this Verilator, compiler and flags
-    (``$PANACEA_FASTSIM_CACHE`` or ``~/.cache/panacea-hdl/fastsim``)."""
+    (in ``$PANACEA_FASTSIM_CACHE``, else ``.fastsim-runtime`` under the build root of
+    :func:`panacea_hdl.paths.build_root`)."""
+    from ...paths import build_root
+
     cxx = env.get("CXX", "c++")
     try:
         cc = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
@@ -184,7 +187,7 @@ def _runtime_cache(env: dict) -> Path:
         cc = cxx
     key = hashlib.sha256(repr((importlib.metadata.version("verilator"), cxx, cc, VERILATOR_FLAGS,
                                sorted(MAKE_OPT.items()))).encode()).hexdigest()[:20]
-    base = os.environ.get("PANACEA_FASTSIM_CACHE") or Path.home() / ".cache" / "panacea-hdl" / "fastsim"
+    base = os.environ.get("PANACEA_FASTSIM_CACHE") or build_root() / ".fastsim-runtime"
     return Path(base) / f"runtime-{key}"
 
 
