@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .aqs_gemm import MODES, choose_r
-from .config import PanaceaConfig
+from .config import VARIANT_SPECS, PanaceaConfig
 from .dbs import choose_split, choose_split_zpm
 from .quant import calibrate_activation, check_float_matrix, dequantize_activation, quantize_activation
 from .slicing import check_split
@@ -105,6 +105,10 @@ def analyze(x, *, cfg: PanaceaConfig, L=4, zpm=False, dbs=False, per_token=False
     x = check_float_matrix(x, "x")
     if not isinstance(cfg, PanaceaConfig):
         raise ValueError(f"cfg must be a PanaceaConfig, got {type(cfg).__name__}")
+    if cfg.modes != VARIANT_SPECS["panacea"].modes:
+        raise ValueError(f"analyze compares the dense, sibia and aqs modes of a Panacea core; "
+                         f"config {cfg.name!r} is the {cfg.variant!r} baseline (modes "
+                         f"{', '.join(cfg.modes)}): use its Panacea preset, or panacea compare")
     L = check_split(L)
     if L not in cfg.splits:
         raise ValueError(f"split L={L} is not supported by config {cfg.name!r} "

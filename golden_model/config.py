@@ -299,11 +299,19 @@ def preset(name: str) -> PanaceaConfig:
 
 def load_config(path) -> PanaceaConfig:
     """Read a config from a JSON file (either a bare config or a written params file)."""
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ConfigError(f"{path}: key(s) {dup} given twice")
+        return dict(pairs)
     try:
-        with open(path) as f:
-            d = json.load(f)
-    except json.JSONDecodeError as e:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f, object_pairs_hook=no_duplicates)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a config file") from None
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     return PanaceaConfig.from_dict(d)

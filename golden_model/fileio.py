@@ -18,25 +18,37 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_write", "atomic_write_text", "save_npy", "save_npz", "to_json",
-           "check_output_path"]
+           "check_output_path", "check_distinct"]
 
 
 def atomic_write(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, then rename).
+
+    A symbolic link is written through (its target is replaced); anything at ``path`` that is
+    not a regular file (a device such as ``/dev/null``, a FIFO, a directory) is refused with
+    ``ValueError`` and left alone. An ``OSError`` names ``path``, not the temporary file.
+    """
+    shown = Path(path)
+    path = Path(os.path.realpath(shown))
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{shown} exists and is not a regular file; refusing to replace it")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+        tmp = None
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write {shown}: {e.strerror or e}", str(shown)) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+    return shown
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -85,25 +97,61 @@ def to_json(data) -> str:
 def check_output_path(path, what: str = "output") -> Path:
     """Check, before any work, that ``path`` can be written as a file.
 
-    Its directory must exist (or be creatable: missing parents are created) and be writable,
-    and ``path`` must not be a directory.
+    Its directory must exist (or be creatable: missing parents are created) and accept a new
+    file (tried: a temporary file is created and removed, so read-only file systems and
+    kernel folders are caught as well as permissions), and ``path`` must not be a directory,
+    a device, a FIFO or anything else that is not a regular file.
 
     Raises
     ------
     ValueError
         Naming ``what`` and the path, if it cannot be written.
     """
-    path = Path(path)
+    text = str(path)
+    if not text or text.endswith(os.sep):
+        raise ValueError(f"{what} path {text!r} names a directory, not a file")
+    shown = Path(path)
+    path = Path(os.path.realpath(shown))
     if path.is_dir():
-        raise ValueError(f"{what} path {path} is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
+        raise ValueError(f"{what} path {shown} is a directory")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{what} path {shown} exists and is not a regular file")
+    parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"cannot create the directory of {what} path {path}: "
+        raise ValueError(f"cannot create the directory of {what} path {shown}: "
                          f"{e.strerror or e}") from None
     if not parent.is_dir():
-        raise ValueError(f"{what} path {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ValueError(f"{what} path {path} is not writable")
-    return path
+        raise ValueError(f"{what} path {shown}: {parent} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"{what} path {shown} is not writable ({e.strerror or e})") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{what} path {shown} is not writable")
+    return shown
+
+
+def check_distinct(outputs: dict, inputs: dict) -> None:
+    """Refuse outputs that would overwrite an input or each other.
+
+    ``outputs`` and ``inputs`` map a description (``"--report"``) to a path (or ``None``).
+
+    Raises
+    ------
+    ValueError
+        Naming both, if two outputs, or an output and an input, are the same file.
+    """
+    def key(p):
+        return os.path.realpath(p)
+    seen = {}
+    for what, p in [(w, p) for w, p in inputs.items() if p is not None]:
+        seen.setdefault(key(p), what)
+    for what, p in [(w, p) for w, p in outputs.items() if p is not None]:
+        k = key(p)
+        if k in seen:
+            raise ValueError(f"{what} {p} would overwrite {seen[k]}: choose another path")
+        seen[k] = what

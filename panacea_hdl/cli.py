@@ -19,7 +19,8 @@ import numpy as np
 
 from golden_model.aqs_gemm import COMPENSATIONS, MODES
 from golden_model.config import PRESETS, ConfigError, load_config, preset
-from golden_model.fileio import atomic_write_text, check_output_path, save_npy, to_json
+from golden_model.fileio import (atomic_write_text, check_distinct, check_output_path, save_npy,
+                                 to_json)
 
 __all__ = ["main", "build_parser", "EXIT_CODES"]
 
@@ -37,6 +38,16 @@ EXIT_CODES = {
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line ``panacea: error: ...`` (exit 2) like every other
+    failure; ``--help`` still shows the usage."""
+
+    def error(self, message):
+        cmd = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        print(f"panacea: error: {cmd}{message} (see: {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 class Interrupted(BaseException):
@@ -69,10 +80,16 @@ def _config(args):
 def _load_npy(path: Path, what: str):
     if not path.exists():
         raise CLIError(f"{what} file {path} does not exist")
+    if path.is_dir():
+        raise CLIError(f"{what} file {path} is a directory")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise CLIError(f"{what} file {path} is not a readable .npy array ({e})") from None
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise CLIError(f"{what} file {path} is not a .npy array (numpy's np.save format)") from None
+    if not isinstance(a, np.ndarray):       # an .npz archive
+        a.close()
+        raise CLIError(f"{what} file {path} is an .npz archive; give one array as .npy")
+    return a
 
 
 def _write_json(path: Path, data) -> Path:
@@ -117,10 +134,15 @@ def cmd_generate(args):
         print(f"{k}: {v}")
 
 
-def cmd_gemm(args):
-    from panacea_hdl.flows.jobs import run_gemm_job
+def _distinct(outputs, inputs):
+    try:
+        check_distinct(outputs, inputs)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
-    from panacea_hdl.flows.jobs import check_gemm_args
+
+def cmd_gemm(args):
+    from panacea_hdl.flows.jobs import check_gemm_args, run_gemm_job
 
     cfg = _config(args)
     if args.mode is None:           # the variant's most-skipping mode (aqs on panacea)
@@ -130,8 +152,8 @@ def cmd_gemm(args):
                        f"{'nothing' if args.mode == 'dense' else 'zero high-order slices'})")
     out = _out_path(args.out, "--out")
     report_path = _out_path(args.report, "--report")
-    if report_path is not None and report_path.resolve() == out.resolve():
-        raise CLIError("--out and --report name the same file")
+    _distinct({"--out": out, "--report": report_path},
+              {"--act": args.act, "--weight": args.weight, "--config": args.config})
     A = _load_npy(args.act, "activation")
     W = _load_npy(args.weight, "weight")
     check_gemm_args(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
@@ -161,6 +183,7 @@ def cmd_analyze(args):
     from golden_model.quant import check_float_matrix
 
     report_path = _out_path(args.report, "--report")
+    _distinct({"--report": report_path}, {"--act": args.act, "--config": args.config})
     x = check_float_matrix(_load_npy(args.act, "activation"), f"activation file {args.act}")
     d = analyze(x, cfg=cfg, L=args.split, zpm=args.zpm, dbs=args.dbs, per_token=args.per_token,
                 method=args.method, N=args.n)
@@ -218,16 +241,22 @@ def cmd_model(args):
                                      or args.act_range != "minmax"):
         raise CLIError("--smooth, --smooth-kinds and --act-range need --calibration FILE "
                        "(static calibration) for model minilm")
+    if args.smooth_kinds and args.smooth is None:
+        raise CLIError("--smooth-kinds chooses the layers --smooth ALPHA applies to: "
+                       "give --smooth too")
     from golden_model.model_report import format_report, minilm_report
 
     from panacea_hdl.paths import build_root
 
     cfg = _config(args)
     report_path = _out_path(args.report, "--report")
+    emb_path = _out_path(args.save_embeddings, "--save-embeddings")
+    _distinct({"--report": report_path, "--save-embeddings": emb_path},
+              {"--sentences": args.sentences, "--calibration": args.calibration,
+               "--config": args.config})
     sentences = _read_lines(args.sentences, "sentences") if args.sentences else None
     if args.calibration is not None:
         return _cmd_minilm_static(args, cfg, sentences, report_path)
-    emb_path = _out_path(args.save_embeddings, "--save-embeddings")
     plots = _out_dir(args.plots if args.plots is not None else build_root() / "minilm",
                      "plots directory")
     d = minilm_report(sentences, cfg=cfg, save_embeddings=emb_path, plots_dir=plots)
@@ -239,9 +268,15 @@ def cmd_model(args):
 
 
 def _read_lines(path: Path, what: str):
-    if not path.exists():
-        raise CLIError(f"{what} file {path} does not exist")
-    lines = [s.strip() for s in path.read_text().splitlines() if s.strip()]
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"{what} file {path} " + ("is a directory" if path.is_dir()
+                                                 else "does not exist"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CLIError(f"{what} file {path} is not UTF-8 text") from None
+    lines = [s.strip() for s in text.splitlines() if s.strip()]
     if not lines:
         raise CLIError(f"{what} file {path} holds no sentence")
     return lines
@@ -280,12 +315,25 @@ def _cmd_model_onnx(args):
         except ValueError:
             raise CLIError(f"--calibration for an ONNX model is a number of samples, got "
                            f"{args.calibration!r}") from None
-    layers = [n for n in args.layers.split(",") if n] if args.layers else None
+    layers = None
+    if args.layers is not None:
+        layers = args.layers.split(",")
+        if any(not n for n in layers):
+            raise CLIError(f"--layers {args.layers!r} has an empty layer name")
+        if len(set(layers)) != len(layers):
+            raise CLIError(f"--layers {args.layers!r} names a layer twice")
+    report_path = _out_path(args.report, "--report")
+    _distinct({"--report": report_path}, {"MODEL": args.path, "--inputs": args.inputs,
+                                         "--config": args.config})
+    plots_dir = _out_dir(args.plots, "plots directory")
+    if report_path is not None and plots_dir is not None and \
+            Path(os.path.realpath(report_path)).parent == Path(os.path.realpath(plots_dir)):
+        raise CLIError(f"--report {report_path} is inside --plots {plots_dir}, where plots are "
+                       f"written: choose another path")
     d = onnx_report(args.path, cfg=_config(args), inputs=args.inputs, calibration=cal,
                     act_range=args.act_range, percentile=args.percentile, smooth=args.smooth,
                     layers=layers, sim=args.sim, gemm_job=run_gemm_job,
-                    report_path=_out_path(args.report, "--report"),
-                    plots_dir=_out_dir(args.plots, "plots directory"), progress=True)
+                    report_path=report_path, plots_dir=plots_dir, progress=True)
     print(format_onnx_report(d))
     if args.report:
         print(f"report: {args.report}")
@@ -293,7 +341,7 @@ def _cmd_model_onnx(args):
 
 # ---- parser -------------------------------------------------------------------------------
 def build_parser():
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="panacea",
         description="Panacea AQS-GEMM accelerator: RTL generator, golden model and simulations.")
     ap.add_argument("--build-dir", type=Path, default=None,
@@ -450,12 +498,18 @@ def main(argv=None):
     from panacea_hdl.sim.runner import BenchError
 
     args = build_parser().parse_args(argv)
-    if args.build_dir is not None:
+    where, build = ("--build-dir", args.build_dir) if args.build_dir is not None else \
+        (f"${BUILD_DIR_ENV}", os.environ.get(BUILD_DIR_ENV))
+    if build is not None:
+        if not str(build):
+            return _fail(f"{where} is empty: give a directory", 2)
+        build = Path(build)
         try:
-            args.build_dir.mkdir(parents=True, exist_ok=True)
+            build.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            return _fail(f"cannot create --build-dir {args.build_dir}: {e.strerror or e}", 2)
-        os.environ[BUILD_DIR_ENV] = str(args.build_dir.resolve())
+            return _fail(f"cannot use {where} {build}: "
+                         f"{'it is not a directory' if build.exists() else e.strerror or e}", 2)
+        os.environ[BUILD_DIR_ENV] = str(build.resolve())
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args.func(args)

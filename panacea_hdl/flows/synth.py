@@ -61,8 +61,11 @@ BLOCKS = {
     "skip_controller": "skip controller",
     "beat_issuer": "beat issuer (dense variant)",
     "csr": "CSR (registers, counters)",
+    "params": "parameter check",
+    "sequencer": "sequencer",
+    "output_bank": "output bank",
     "axi_adapters": "AXI-Stream adapters",
-    "top": "top (sequencer, output bank)",
+    "top": "top (issue register, wiring)",
 }
 
 #: Transistors per generic CMOS cell (Yosys ``stat -tech cmos``); checked against Yosys' total.
@@ -115,6 +118,9 @@ def _block_classes():
         ("panacea_hdl.rtl.rle_decoder", "RLEDecoder", "rle_decoder"),
         ("panacea_hdl.rtl.skip_controller", "SkipController", "skip_controller"),
         ("panacea_hdl.rtl.csr", "CSR", "csr"),
+        ("panacea_hdl.rtl.params", "ParamCheck", "params"),
+        ("panacea_hdl.rtl.sequencer", "Sequencer", "sequencer"),
+        ("panacea_hdl.rtl.output_bank", "OutputBank", "output_bank"),
         ("panacea_hdl.rtl.axi", "AXIStreamToStream", "axi_adapters"),
         ("panacea_hdl.rtl.axi", "StreamToAXIStream", "axi_adapters"),
         ("panacea_hdl.rtl.top", "PanaceaCore", "top"),

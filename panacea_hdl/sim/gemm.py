@@ -135,12 +135,14 @@ def bench_env(cfg: PanaceaConfig, **extra):
     return paths["verilog"], paths["top"], env
 
 
-def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None, run_dir=None):
-    """Build (cached) the top level of ``cfg`` for ``sim`` and run bench tests ``testcase``."""
+def run_bench(cfg: PanaceaConfig, sim: str, *, testcase, env=None, seed=None, run_dir=None,
+              test_module=BENCH_MODULE):
+    """Build (cached) the top level of ``cfg`` for ``sim`` and run the tests ``testcase`` of
+    the cocotb module ``test_module`` (default: the product's GEMM-job host)."""
     from panacea_hdl.sim.runner import run_cocotb
 
     verilog, top, benv = bench_env(cfg, **(env or {}))
-    return run_cocotb(sources=[verilog], toplevel=top, test_module=BENCH_MODULE, sim=sim,
+    return run_cocotb(sources=[verilog], toplevel=top, test_module=test_module, sim=sim,
                       build_dir=build_dir(cfg, sim), env=benv, seed=seed, testcase=testcase,
                       run_dir=run_dir)
 
@@ -238,7 +240,10 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
     t0 = time.perf_counter()
     try:
         save_job({"jobs": jobs, "stalls": bool(stalls), "seed": int(seed)}, job_path)
-        say(f"building {top} for {sim} in {bdir} (cached) and running {len(jobs)} GEMM(s)")
+        first = not any(bdir.glob("sim.vvp" if sim == "icarus" else "Vtop*"))
+        say(f"{'building' if first else 'reusing the build of'} {top} for {sim} in {bdir}"
+            + (" (a first Verilator build of a large design takes minutes)" if first and
+               sim == "verilator" else "") + f"; then {len(jobs)} run(s) of the core")
         if progress:
             watcher = _ProgressBar(progress_path, total, f"{top} {jobs[0]['mode']}")
         try:
@@ -268,7 +273,8 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
         info.update(wall_s=wall, bench_cycles_per_s=cycles / bench_wall if bench_wall else 0.0,
                     bench_cycles=cycles, bench_s=bench_wall,
                     bench_cpu_s=sum(r.get("cpu_seconds", 0.0) for r in result["results"]))
-    say(f"done: {len(jobs)} GEMM(s), {cycles:.0f} cycles in {wall:.1f} s wall")
+    say(f"done: {len(jobs)} run(s) of the core, {cycles:.0f} simulated cycles (register "
+        f"programming and readout included) in {wall:.1f} s wall")
     return [(None, None) if r.get("aborted") else
             (r["y"], {k: int(r["counters"][k]) for k in COUNTERS}) for r in result["results"]]
 

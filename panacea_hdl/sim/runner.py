@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 from panacea_hdl.paths import build_root, file_lock
-from panacea_hdl.toolchain import ensure_verilator_path, require_iverilog, use_pinned_yosys
+from panacea_hdl.toolchain import ToolError, ensure_verilator_path, require_iverilog, use_pinned_yosys
 
-__all__ = ["SIMULATORS", "BUILD_ROOT", "BenchError", "emit_verilog",
+__all__ = ["SIMULATORS", "BUILD_ROOT", "BenchError", "BuildError", "emit_verilog",
            "write_verilog", "ensure_verilator_path", "run_cocotb"]
 
 SIMULATORS = ("icarus", "verilator")
@@ -67,6 +67,10 @@ class BenchError(RuntimeError):
     """A cocotb bench failed (its finding, or the simulator's failure, is in the message)."""
 
 
+class BuildError(ToolError):
+    """The simulator could not build the design (the first error line is in the message)."""
+
+
 def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
                env: dict | None = None, seed: int | None = None, testcase=None,
                run_dir=None) -> int:
@@ -106,7 +110,7 @@ def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
                          always=False, waves=False, log_file=build_dir / "build.log")
         except (RuntimeError, SystemExit) as e:
             log = build_dir / "build.log"
-            raise BenchError(f"{sim} could not build {toplevel}: {_first_error(log) or e} "
+            raise BuildError(f"{sim} could not build {toplevel}: {_first_error(log) or e} "
                              f"(full log: {log})") from None
     # cocotb's runner passes sys.path as the simulator's PYTHONPATH: a test_module is found
     # where this process finds modules (the test suite puts sim_tests/benches there)
