@@ -63,6 +63,12 @@ def _add_config_args(p):
                    help="JSON file with design parameters (a bare config or a params.json)")
 
 
+def _add_cocotb_arg(p):
+    p.add_argument("--cocotb", action="store_true",
+                   help="on Verilator, drive the GEMM from the cocotb bench instead of the compiled "
+                        "harness (docs/fastsim.md; same checks, much slower; Icarus always uses cocotb)")
+
+
 def _config(args):
     if getattr(args, "config", None) is not None:
         if not args.config.exists():
@@ -154,7 +160,7 @@ def cmd_gemm(args):
                     compensation=args.compensation, sim=args.sim, stalls=args.stalls)
     report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
                           compensation=args.compensation, sim=args.sim, stalls=args.stalls,
-                          progress=not args.quiet)
+                          progress=not args.quiet, fast=False if args.cocotb else None)
     Y = report.pop("Y")
     text = to_json(report) if report_path is not None else None
     save_npy(out, Y)
@@ -191,7 +197,7 @@ def cmd_run(args):
 
     cfg = _config(args)
     _out_dir(args.output, "report directory")
-    run_main_job(cfg, sim=args.sim, out_dir=args.output)
+    run_main_job(cfg, sim=args.sim, out_dir=args.output, fast=False if args.cocotb else None)
 
 
 def cmd_synth(args):
@@ -367,6 +373,7 @@ def build_parser():
     _add_config_args(p)
     p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
                    help="simulator (default: verilator)")
+    _add_cocotb_arg(p)
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="report directory (default: <build dir>/<config>-<digest>/run)")
     p.set_defaults(func=cmd_run)
@@ -396,6 +403,7 @@ def build_parser():
     p.add_argument("--stalls", action="store_true",
                    help="random valid/ready stalls on every stream (needs --sim icarus|verilator; "
                         "cycles then exceed the model)")
+    _add_cocotb_arg(p)
     p.add_argument("--out", type=Path, required=True,
                    help="result Y: .npy int32, M x N (written to exactly this path)")
     p.add_argument("--report", type=Path, default=None, help="JSON report: statistics, cycles, counters")
@@ -517,6 +525,7 @@ def _fail(msg: str, status: int) -> int:
 def main(argv=None):
     """Run the command line; returns the exit status (:data:`EXIT_CODES`)."""
     from panacea_hdl.flows.jobs import RTLMismatch
+    from panacea_hdl.sim.fastsim import FastSimError
     from panacea_hdl.paths import BUILD_DIR_ENV
     from panacea_hdl.toolchain import ToolError
 
@@ -541,7 +550,7 @@ def main(argv=None):
         sys.stdout.flush()
     except (CLIError, ConfigError, ValueError, OverflowError) as e:
         return _fail(e, 2)
-    except (RTLMismatch, BenchError) as e:
+    except (RTLMismatch, BenchError, FastSimError) as e:
         return _fail(e, 1)
     except (ToolError, ToolFailure) as e:
         return _fail(e, 3)

@@ -73,7 +73,7 @@ def check_gemm_args(cfg: PanaceaConfig, A, W, z, *, mode, L=None, r=None,
 
 def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
                  compensation="static", sim="golden", stalls=False, progress=False,
-                 seed=0) -> dict:
+                 seed=0, fast=None) -> dict:
     """Run one GEMM ``(A - z) @ W``; returns the report dict, with the int32 result under ``"Y"``.
 
     A GEMM larger than one run of the core (K > ``k_max``, M or N beyond the DIM registers)
@@ -83,10 +83,15 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     With ``sim`` = ``icarus`` or ``verilator`` every run also executes on the RTL (one
     simulator session); each run's result must equal the golden one bit for bit and its
     counters the predicted ones (cycles too unless ``stalls``), else :class:`RTLMismatch` is
-    raised. Inputs are checked first (:func:`check_gemm_args`).
+    raised. Inputs are checked first (:func:`check_gemm_args`). ``fast`` (default: on
+    Verilator) runs the jobs on the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`)
+    instead of the cocotb bench; the checks are the same.
     """
+    from ..sim.fastsim import use_fast
+
     A, W, z, L = check_gemm_args(cfg, A, W, z, mode=mode, L=L, r=r, compensation=compensation,
                                  sim=sim, stalls=stalls)
+    fast = sim != "golden" and use_fast(sim, fast)
     if r is None:
         r = choose_r(A, L)
     tg = tiled_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg, compensation=compensation)
@@ -117,7 +122,7 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     t0 = time.perf_counter()
     info = {}
     results = run_jobs_sim(cfg, jobs, sim=sim, stalls=stalls, seed=seed, progress=progress,
-                           info=info)
+                           info=info, fast=fast)
     wall = time.perf_counter() - t0
     total = dict.fromkeys(COUNTERS, 0)
     for i, (run, (beats, counters)) in enumerate(zip(tg.runs, results)):
@@ -141,7 +146,8 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
         for k in COUNTERS:
             total[k] += counters[k]
     report["counters"] = total
-    report["rtl"] = {"simulator": sim, "stalls": stalls, "wall_seconds": wall,
+    report["rtl"] = {"simulator": sim, "harness": "fast" if fast else "cocotb",
+                     "stalls": stalls, "wall_seconds": wall,
                      "cycles_per_second": total["cycles"] / wall if wall else None,
                      "bench_cycles_per_second": info.get("bench_cycles_per_s"),
                      "matches_golden": True}
@@ -165,7 +171,7 @@ def main_workload(cfg: PanaceaConfig):
     return builtin_workload(K=min(256, cfg.k_max))
 
 
-def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None) -> dict:
+def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None, fast=None) -> dict:
     """Generate ``cfg``, run the built-in workload on the RTL in every mode its variant
     supports, check, report (``report.json`` in ``out_dir``, default ``<design dir>/run``)."""
     from panacea_hdl.rtl.generate import generate
@@ -184,7 +190,8 @@ def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None) -> dict:
     reports = {}
     modes = [mode for mode in MODES if mode in cfg.modes]     # what this variant can run
     for mode in modes:
-        reports[mode] = run_gemm_job(cfg, A, W, z, mode=mode, L=L, r=r, sim=sim, progress=True)
+        reports[mode] = run_gemm_job(cfg, A, W, z, mode=mode, L=L, r=r, sim=sim, progress=True,
+                                     fast=fast)
         reports[mode].pop("Y")
         print(f"  {mode}: bit-exact, counters equal the golden model")
 

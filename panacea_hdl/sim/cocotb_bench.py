@@ -241,12 +241,12 @@ async def run_job(dut):
             if problems:
                 break
             continue
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         sim_t0 = get_sim_time("ns")
         beats, got, problems = await host.run_job(job, check_cycles=not spec.get("stalls"))
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         results.append({"ok": not problems, "problem": "; ".join(problems), "y": beats,
-                        "counters": got, "wall_seconds": wall,
+                        "counters": got, "wall_seconds": wall, "cpu_seconds": cpu,
                         "sim_cycles": (get_sim_time("ns") - sim_t0) / CLOCK_NS})
         if problems:
             break

@@ -176,7 +176,7 @@ class _ProgressBar:
 
 
 def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progress=False,
-                 info: dict | None = None):
+                 info: dict | None = None, fast=False):
     """Run ``jobs`` (from :func:`job_from_run`) one after the other on the RTL of ``cfg``.
 
     Parameters
@@ -192,7 +192,12 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
         Print what is happening to stderr, with a bar of simulated busy cycles.
     info : dict, optional
         Filled with ``wall_s`` (the whole call) and ``bench_cycles_per_s`` (simulated cycles
-        per second of wall time inside the bench, i.e. the simulator's throughput).
+        per second of wall time inside the bench, i.e. the simulator's throughput), from
+        ``bench_cycles`` in ``bench_s`` (first register write of each GEMM to its last
+        counter read; ``bench_cpu_s`` of processor time).
+    fast : bool
+        Run the jobs on the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`, one process
+        per job) instead of the cocotb bench; Verilator only, no ``abort_after`` jobs.
 
     Returns
     -------
@@ -218,6 +223,12 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
             print(f"[gemm_sim {cfg.name}/{sim}] {msg}", file=sys.stderr, flush=True)
 
     jobs = list(jobs)
+    if fast:        # the same jobs on the compiled Verilator host (docs/fastsim.md)
+        from panacea_hdl.sim.fastsim import run_jobs_fast
+
+        verilog, top, _ = bench_env(cfg)
+        return run_jobs_fast(cfg, jobs, verilog, top, build_dir(cfg, "verilator_fast"), sim=sim,
+                             stalls=stalls, seed=seed, say=say, info=info)
     bdir = build_dir(cfg, sim)
     bdir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=bdir))
@@ -259,7 +270,9 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
     cycles = sum(r["sim_cycles"] for r in result["results"])
     bench_wall = sum(r["wall_seconds"] for r in result["results"])
     if info is not None:
-        info.update(wall_s=wall, bench_cycles_per_s=cycles / bench_wall if bench_wall else 0.0)
+        info.update(wall_s=wall, bench_cycles_per_s=cycles / bench_wall if bench_wall else 0.0,
+                    bench_cycles=cycles, bench_s=bench_wall,
+                    bench_cpu_s=sum(r.get("cpu_seconds", 0.0) for r in result["results"]))
     say(f"done: {len(jobs)} run(s) of the core, {cycles:.0f} simulated cycles (register "
         f"programming and readout included) in {wall:.1f} s wall")
     return [(None, None) if r.get("aborted") else
@@ -267,11 +280,11 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
 
 
 def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
-                 progress=False, info: dict | None = None):
+                 progress=False, info: dict | None = None, fast=False):
     """Run ``(A - z) @ W`` (one run of the core) on the RTL of ``cfg``; returns
     ``(Y, counters)``: the int32 result (M x N) the RTL sent and its counters.
     See :func:`run_jobs_sim`."""
     job = make_job(cfg, np.asarray(A), np.asarray(W), z, mode=mode, L=L, r=r)
     [(beats, counters)] = run_jobs_sim(cfg, [job], sim=sim, stalls=stalls, seed=seed,
-                                       progress=progress, info=info)
+                                       progress=progress, info=info, fast=fast)
     return unpack_y(beats, job["M"], job["N"], cfg), counters
