@@ -7,6 +7,7 @@ through :func:`run_cocotb`, so the simulator traps
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -95,6 +96,9 @@ def run_cocotb(*, sources, toplevel: str, test_module: str, sim: str, build_dir,
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
+    # the runner's "Skipping compilation" notes are not the user's business; its failures
+    # reach the user as BenchError / BuildError with the log named
+    runner.log.setLevel(logging.ERROR)
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTH"]
         _verilator_pch_workaround()
