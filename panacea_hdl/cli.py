@@ -253,9 +253,13 @@ def cmd_model(args):
         return _cmd_model_onnx(args)
     if args.path is not None:
         raise CLIError(f"model minilm takes no file argument (got {args.path})")
-    for opt in ("inputs", "sim", "layers"):
+    for opt in ("inputs", "layers"):
         if getattr(args, opt) is not None:
             raise CLIError(f"--{opt} is for model onnx")
+    if args.sim is None and (args.workers is not None or args.scheduler is not None):
+        raise CLIError("--workers and --scheduler need --sim (model minilm on the RTL)")
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
     if args.calibration is None and (args.smooth is not None or args.smooth_kinds
                                      or args.act_range != "minmax"):
         raise CLIError("--smooth, --smooth-kinds and --act-range need --calibration FILE "
@@ -274,6 +278,11 @@ def cmd_model(args):
               {"--sentences": args.sentences, "--calibration": args.calibration,
                "--config": args.config})
     sentences = _read_lines(args.sentences, "sentences") if args.sentences else None
+    if args.sim is not None:
+        if args.calibration is not None or args.plots is not None:
+            raise CLIError("model minilm --sim runs the per-batch ZPM+DBS path; --calibration "
+                           "and --plots are not used with it")
+        return _cmd_minilm_rtl(args, cfg, sentences, report_path, emb_path)
     if args.calibration is not None:
         return _cmd_minilm_static(args, cfg, sentences, report_path)
     plots = _out_dir(args.plots if args.plots is not None else build_root() / "minilm",
@@ -299,6 +308,27 @@ def _read_lines(path: Path, what: str):
     if not lines:
         raise CLIError(f"{what} file {path} holds no sentence")
     return lines
+
+
+def _cmd_minilm_rtl(args, cfg, sentences, report_path, emb_path):
+    from golden_model.fileio import save_npz
+    from golden_model.minilm import DEFAULT_SENTENCES
+    from panacea_hdl.flows.minilm_rtl import format_minilm_rtl, run_minilm_rtl
+    from panacea_hdl.flows.sweep import DaskEngine
+
+    sentences = list(sentences or DEFAULT_SENTENCES)
+    with DaskEngine(scheduler=args.scheduler, workers=args.workers) as client:
+        d = run_minilm_rtl(sentences, cfg=cfg, sim=args.sim, client=client)
+    print(format_minilm_rtl(d))
+    emb = d.pop("embeddings")
+    if emb_path is not None:
+        print(f"embeddings: {save_npz(emb_path, sentences=np.array(sentences), embeddings=emb)}")
+    if report_path is not None:
+        print(f"report: {_write_json(report_path, d)}")
+    if not d["equal_to_golden"]:
+        from panacea_hdl.flows.jobs import RTLMismatch
+
+        raise RTLMismatch("MiniLM embeddings from the RTL differ from the golden path's")
 
 
 def _cmd_minilm_static(args, cfg, sentences, report_path):
@@ -499,8 +529,13 @@ def build_parser():
     p.add_argument("--inputs", type=Path, default=None,
                    help="onnx: .npz of input samples, keys NAME (one run) or NAME:i (sample i)")
     p.add_argument("--sim", choices=("icarus", "verilator"), default=None,
-                   help="onnx: run the --layers on the generated RTL (bit- and cycle-exact)")
+                   help="onnx: run the --layers on the generated RTL; minilm: run every linear "
+                        "layer on it (bit- and cycle-exact, docs/minilm.md)")
     p.add_argument("--layers", default=None, help="onnx: comma-separated layer names for --sim")
+    p.add_argument("--workers", type=int, default=None,
+                   help="minilm --sim: Dask workers of the embedded LocalCluster (default: cores)")
+    p.add_argument("--scheduler", default=None,
+                   help="minilm --sim: an existing Dask scheduler (address or scheduler file)")
     p.set_defaults(func=cmd_model)
     return ap
 

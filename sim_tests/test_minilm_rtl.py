@@ -41,3 +41,42 @@ def test_minilm_tiles_on_verilator_tiny():
 @pytest.mark.slow
 def test_minilm_tiles_on_verilator_default():
     _run_all(preset("default"), "verilator")
+
+
+@pytest.mark.slow
+def test_whole_minilm_on_the_rtl_over_dask(tmp_path):
+    """Every one of the 36 linear layers of MiniLM-L6 on the default core (Verilator), column
+    chunks fanned out over a 2-worker LocalCluster: each chunk bit- and cycle-exact (checked in
+    run_gemm_job), and the embeddings from the RTL equal the golden AQS path's bit for bit."""
+    import json
+
+    import numpy as np
+
+    from panacea_hdl.cli import main
+
+    rc = main(["model", "minilm", "--preset", "default", "--sim", "verilator", "--workers", "2",
+               "--sentences", str(_sentence_file(tmp_path)),
+               "--report", str(tmp_path / "r.json"),
+               "--save-embeddings", str(tmp_path / "e.npz")])
+    assert rc == 0
+    d = json.loads((tmp_path / "r.json").read_text())
+    assert d["equal_to_golden"] is True and d["max_abs_diff"] == 0.0
+    assert len(d["layers"]) == 36 and d["cycles"] > 0
+    assert len(d["workers"]) == 2                     # both workers ran chunks
+    assert sum(v["runs"] for v in d["workers"].values()) == sum(
+        rec["chunks"] for rec in d["layers"].values())
+    emb = np.load(tmp_path / "e.npz")["embeddings"]
+    assert emb.shape == (1, 384)
+
+
+def _sentence_file(tmp_path):
+    p = tmp_path / "s.txt"
+    p.write_text("A short sentence.\n")
+    return p
+
+
+def test_minilm_rtl_options_need_sim(capsys):
+    from panacea_hdl.cli import main
+
+    assert main(["model", "minilm", "--workers", "2"]) == 2
+    assert "--workers and --scheduler need --sim" in capsys.readouterr().err

@@ -55,7 +55,7 @@ from golden_model.fileio import atomic_write_text, to_json
 
 from panacea_hdl.paths import BUILD_DIR_ENV, build_root
 
-__all__ = ["load_spec", "parse_spec", "SweepSpec", "run_sweep", "format_summary", "pareto_front",
+__all__ = ["DaskEngine", "load_spec", "parse_spec", "SweepSpec", "run_sweep", "format_summary", "pareto_front",
            "plot_pareto", "point_name", "CONFIG_FIELDS", "SPEC_KEYS", "SIMS", "SYNTH_TARGETS",
            "TABLE_COLUMNS"]
 
@@ -502,7 +502,7 @@ def _default_workers() -> int:
         return os.cpu_count() or 1
 
 
-class _Engine:
+class DaskEngine:
     """A Dask client: on an embedded LocalCluster (started and closed here) or an existing
     scheduler."""
 
@@ -636,7 +636,7 @@ def run_sweep(spec: SweepSpec, *, out_dir, scheduler=None, workers=None, progres
 def _run_tasks(spec, todo, out, root, results, stats, bar, scheduler, workers):
     from distributed import as_completed
 
-    with _Engine(scheduler, workers) as client:
+    with DaskEngine(scheduler, workers) as client:
         info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) \
             else client.scheduler_info()
         stats["engine"] = "scheduler " + scheduler if scheduler else "LocalCluster"
