@@ -448,10 +448,17 @@ def read_inputs(model, path):
     if not p.is_file():
         raise OnnxModelError(f"inputs file {p} does not exist")
     try:
-        with np.load(p, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as e:
-        raise OnnxModelError(f"inputs file {p} is not a readable .npz ({e})") from None
+        loaded = np.load(p, allow_pickle=False)
+    except Exception:
+        raise OnnxModelError(f"inputs file {p} is not a readable .npz archive") from None
+    if isinstance(loaded, np.ndarray):
+        raise OnnxModelError(f"inputs file {p} is one .npy array; give an .npz with one array "
+                             f"per model input (np.savez(path, NAME=array))")
+    with loaded as f:
+        arrays = {k: f[k] for k in f.files}
+    if not arrays:
+        raise OnnxModelError(f"inputs file {p} holds no array; expected one per model input "
+                             f"({', '.join(specs)})")
     runs = {}
     for key, a in arrays.items():
         name, _, idx = key.rpartition(":")

@@ -202,6 +202,12 @@ def test_cli_errors(tmp_path, capsys):
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, **{"x:0": np.zeros((2, 16), np.int32)})
     _cli_error(capsys, ["model", "onnx", str(mp), "--inputs", str(wrong)], "dtype int32", rep)
+    empty = tmp_path / "empty.npz"
+    np.savez(empty)
+    _cli_error(capsys, ["model", "onnx", str(mp), "--inputs", str(empty)], "holds no array", rep)
+    one = tmp_path / "one.npy"
+    np.save(one, np.zeros((2, 16), np.float32))
+    _cli_error(capsys, ["model", "onnx", str(mp), "--inputs", str(one)], "is one .npy array", rep)
     shape = tmp_path / "shape.npz"
     np.savez(shape, **{"x:0": np.zeros((2, 9), np.float32)})
     _cli_error(capsys, ["model", "onnx", str(mp), "--inputs", str(shape)], "shape (2, 9)", rep)
