@@ -14,10 +14,9 @@ from golden_model.budget import multiplier_budget
 from golden_model.config import preset
 from golden_model.cycle_model import predict
 from golden_model.workloads import random_weights, skewed_activations
-from panacea_hdl.flows import compare
 from panacea_hdl.paths import BUILD_DIR_ENV, design_dir
 from panacea_hdl.flows.compare import (design_area, format_compare, make_workloads, plot_compare,
-                                 run_compare)
+                                       run_compare)
 
 TINY = preset("tiny")
 NAMES = ("tiny", "tiny_sibia", "tiny_dense")

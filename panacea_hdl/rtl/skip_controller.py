@@ -18,7 +18,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
-                      rle_word_layout)
+                                     rle_word_layout)
 from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
 __all__ = ["SkipController"]

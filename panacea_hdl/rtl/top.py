@@ -32,7 +32,7 @@ from panacea_hdl.rtl.axi import AXI4LiteSignature, AXI4StreamSignature, AXIStrea
 from panacea_hdl.rtl.csr import CSR
 from panacea_hdl.rtl.pea.int8_pea import BeatIssuer, Int8PEA
 from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, lo_beat_layout, rle_word_layout,
-                      w_beat_layout, y_beat_layout)
+                                     w_beat_layout, y_beat_layout)
 from panacea_hdl.rtl.output_bank import OutputBank
 from panacea_hdl.rtl.params import ParamCheck
 from panacea_hdl.rtl.sequencer import Sequencer

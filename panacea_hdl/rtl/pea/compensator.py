@@ -20,7 +20,7 @@ from golden_model.config import ACC_BITS, ACT_BITS
 from golden_model.timing import TERM_LATENCY
 
 from panacea_hdl.rtl.lanes import (SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
-                    product_stage, shift_by_split)
+                                   product_stage, shift_by_split)
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, w_row_layout
 
 __all__ = ["Compensator", "TERM_LATENCY"]

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
 from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
-                    product_stage)
+                                   product_stage)
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
 
 __all__ = ["DWO"]

@@ -24,7 +24,7 @@ from panacea_hdl.rtl.pea.compensator import Compensator
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, w_row_layout
 from panacea_hdl.rtl.pea.accumulators import Accumulators
 from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage,
-                    product_stage)
+                                   product_stage)
 from panacea_hdl.rtl.pea.weight_buffer import WeightBuffer
 
 __all__ = ["Int8PEA", "BeatIssuer"]

@@ -37,7 +37,7 @@ from panacea_hdl.rtl.pea.compensator import Compensator
 from panacea_hdl.rtl.pea.dwo import DWO
 from panacea_hdl.rtl.lanes import SPLIT_BITS
 from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
-                      w_row_layout)
+                                     w_row_layout)
 from panacea_hdl.rtl.pea.swo import SWO
 from panacea_hdl.rtl.pea.weight_buffer import WeightBuffer
 
