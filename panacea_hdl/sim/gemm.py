@@ -22,6 +22,7 @@ from golden_model.aqs_gemm import aqs_gemm, reference_gemm
 from golden_model.config import PanaceaConfig
 from golden_model.cycle_model import COUNTERS, predict
 from golden_model.streams import host_streams, unpack_y
+from panacea_hdl.rtl.generate import top_name
 
 __all__ = ["make_job", "job_from_run", "save_job", "load_job", "build_dir", "bench_env",
            "run_bench", "run_jobs_sim", "run_gemm_sim",
@@ -90,46 +91,12 @@ def build_dir(cfg: PanaceaConfig, sim: str) -> Path:
     return design_dir(cfg) / f"sim_{sim}"
 
 
-def _generator_digest(cfg: PanaceaConfig) -> str:
-    """Hash of everything the Verilog of ``cfg`` depends on (generator sources and config)."""
-    import hashlib
-
-    import golden_model
-    import panacea_hdl
-
-    h = hashlib.sha256(cfg.to_json().encode())
-    for pkg in (panacea_hdl, golden_model):
-        root = Path(pkg.__file__).resolve().parent
-        for f in sorted(root.rglob("*.py")):
-            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}".encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def _generate_cached(cfg: PanaceaConfig) -> dict:
-    """:func:`panacea_hdl.rtl.generate.generate`, skipped when nothing it depends on changed
-    (converting the default preset takes several seconds)."""
-    from golden_model.fileio import atomic_write_text
-    from panacea_hdl.rtl.generate import generate, top_name
-    from panacea_hdl.paths import design_dir, file_lock
-
-    out = design_dir(cfg)
-    paths = {"verilog": out / f"{top_name(cfg)}.v", "params": out / "params.json",
-             "top": top_name(cfg)}
-    stamp = out / ".generate-digest"
-    digest = _generator_digest(cfg)
-    with file_lock(out / "sim-generate"):     # one generation at a time (others wait, then reuse)
-        if (stamp.exists() and stamp.read_text() == digest and paths["verilog"].exists()
-                and paths["params"].exists()):
-            return paths
-        paths = generate(cfg, out_dir=out)
-        atomic_write_text(stamp, digest)
-    return paths
-
-
 def bench_env(cfg: PanaceaConfig, **extra):
-    """Generate the Verilog of ``cfg``; return ``(verilog path, toplevel, env)`` for the bench."""
-    paths = _generate_cached(cfg)
+    """Generate the Verilog of ``cfg`` (skipped when unchanged); return ``(verilog path,
+    toplevel, env)`` for the bench."""
+    from panacea_hdl.rtl.generate import generate
+
+    paths = generate(cfg)
     env = {PARAMS_ENV: str(paths["params"])}
     env.update({k: str(v) for k, v in extra.items()})
     return paths["verilog"], paths["top"], env
@@ -234,7 +201,7 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=bdir))
     job_path, result_path = run_dir / "jobs.json", run_dir / "results.json"
     progress_path = run_dir / "progress"
-    top = f"panacea_{cfg.name}"
+    top = top_name(cfg)
     total = sum(j["counters"]["cycles"] for j in jobs)
     failure, watcher, keep = None, None, False
     t0 = time.perf_counter()
