@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_write", "atomic_write_text", "save_npy", "save_npz", "to_json",
-           "check_output_path", "check_distinct"]
+           "check_output_path", "check_output_dir", "check_distinct"]
 
 
 def atomic_write(path, data: bytes) -> Path:
@@ -124,15 +124,41 @@ def check_output_path(path, what: str = "output") -> Path:
                          f"{e.strerror or e}") from None
     if not parent.is_dir():
         raise ValueError(f"{what} path {shown}: {parent} is not a directory")
-    try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ValueError(f"{what} path {shown} is not writable ({e.strerror or e})") from None
+    _probe(parent, f"{what} path {shown}")
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{what} path {shown} is not writable")
     return shown
+
+
+def _probe(directory: Path, named: str) -> None:
+    """Create and remove a file in ``directory``: permissions, read-only file systems and
+    kernel folders all show (``os.access`` says yes to root everywhere)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".panacea-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"{named} is not writable ({e.strerror or e})") from None
+
+
+def check_output_dir(path, what: str = "output directory") -> Path:
+    """Check, before any work, that ``path`` is (or can be made) a writable directory; it is
+    created if missing.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the path, if it cannot be.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create {what} {path}: {e.strerror or e}") from None
+    _probe(path, f"{what} {path}")
+    return path
 
 
 def check_distinct(outputs: dict, inputs: dict) -> None:

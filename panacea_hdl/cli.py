@@ -19,8 +19,8 @@ import numpy as np
 
 from golden_model.aqs_gemm import COMPENSATIONS, MODES
 from golden_model.config import PRESETS, ConfigError, load_config, preset
-from golden_model.fileio import (atomic_write_text, check_distinct, check_output_path, save_npy,
-                                 to_json)
+from golden_model.fileio import (atomic_write_text, check_distinct, check_output_dir,
+                                 check_output_path, save_npy, to_json)
 
 __all__ = ["main", "build_parser", "EXIT_CODES"]
 
@@ -108,19 +108,13 @@ def _out_path(path, what):
 
 
 def _out_dir(path, what):
-    """Check (and create) an output directory before any work."""
+    """Check (and create) an output directory before any work (:func:`check_output_dir`)."""
     if path is None:
         return None
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"{what} {path} exists and is not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CLIError(f"cannot create {what} {path}: {e.strerror or e}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise CLIError(f"{what} {path} is not writable")
-    return path
+        return check_output_dir(path, what)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 # ---- subcommands ------------------------------------------------------------------------
@@ -142,7 +136,7 @@ def _distinct(outputs, inputs):
 
 
 def cmd_gemm(args):
-    from panacea_hdl.flows.jobs import check_gemm_args, run_gemm_job
+    from panacea_hdl.flows.jobs import run_gemm_job
 
     cfg = _config(args)
     if args.mode is None:           # the variant's most-skipping mode (aqs on panacea)
@@ -156,8 +150,6 @@ def cmd_gemm(args):
               {"--act": args.act, "--weight": args.weight, "--config": args.config})
     A = _load_npy(args.act, "activation")
     W = _load_npy(args.weight, "weight")
-    check_gemm_args(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
-                    compensation=args.compensation, sim=args.sim, stalls=args.stalls)
     report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
                           compensation=args.compensation, sim=args.sim, stalls=args.stalls,
                           progress=not args.quiet, fast=False if args.cocotb else None)
