@@ -153,15 +153,14 @@ def cmd_gemm(args):
     report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
                           compensation=args.compensation, sim=args.sim, stalls=args.stalls,
                           progress=not args.quiet, fast=False if args.cocotb else None)
-    Y = report.pop("Y")
-    text = to_json(report) if report_path is not None else None
-    save_npy(out, Y)
+    text = to_json(report.to_dict()) if report_path is not None else None
+    save_npy(out, report.Y)
     if report_path is not None:
         atomic_write_text(report_path, text)
-    c = report["counters"]
-    tiles = len(report["tiles"])
-    print(f"{args.mode}: Y {report['shape']['M']}x{report['shape']['N']} int32 -> {out}; "
-          f"cycles {c['cycles']}, skipped vectors {report['slice_stats']['frac_vectors_skipped']:.3f}"
+    c = report.counters
+    tiles = len(report.tiles)
+    print(f"{args.mode}: Y {report.M}x{report.N} int32 -> {out}; "
+          f"cycles {c['cycles']}, skipped vectors {report.slice_stats['frac_vectors_skipped']:.3f}"
           + (f", {tiles} tiles (host-tiled)" if tiles > 1 else "")
           + (f", RTL ({args.sim}) matches the golden model" if args.sim != "golden" else ""))
     if report_path is not None:
