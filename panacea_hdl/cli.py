@@ -202,7 +202,7 @@ def cmd_synth(args):
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_synth(d))
-    print(f"report: {Path(d['out_dir']) / 'synth.json'}")
+    print(f"report: {Path(d.out_dir) / 'synth.json'}")
 
 
 def cmd_compare(args):

@@ -239,30 +239,40 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
 
     calls = []
 
+    def area(cells):
+        return dict(cells=cells, cells_by_type={}, flip_flops=0, transistors=2 * cells,
+                    cmos_cells_by_type={}, memory_bits=0, memory_transistors=cells,
+                    transistors_with_memory=3 * cells, memories=[], blocks={}, modules={})
+
     def fake_run_synth(cfg, *, target, out_dir, progress=False, **kw):
         calls.append(out_dir)
-        return {"target": target, "top": top_name(cfg), "config": cfg.to_dict(), "cells": 1,
-                "transistors": 2, "transistors_with_memory": 3, "out_dir": str(out_dir)}
+        return synth.SynthResult(target=target, top=top_name(cfg), config=cfg.to_dict(),
+                                 out_dir=str(out_dir), tool="fake", runtime_s={},
+                                 generic=synth.GenericArea(**area(1)))
 
     monkeypatch.setattr(synth, "run_synth", fake_run_synth)
     monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path / "build"))
     sdir = design_dir(TINY) / "synth_generic"
     sdir.mkdir(parents=True)
     vtext = generate(TINY)["verilog"].read_text()
-    cached = {"target": "generic", "top": "panacea_tiny", "config": TINY.to_dict(), "cells": 11,
-              "transistors": 22, "transistors_with_memory": 33}
+    cached = {"target": "generic", "top": "panacea_tiny", "config": TINY.to_dict(),
+              "out_dir": str(sdir), "tool": "fake", "runtime_s": {}, **area(11)}
     (sdir / "synth.json").write_text(json.dumps(cached))
     (sdir / "panacea_tiny.v").write_text(vtext)
-    d = design_area(TINY, "generic")
-    assert d["cached"] is True and d["cells"] == 11 and not calls
+    s, hit = design_area(TINY, "generic")
+    assert hit is True and s.generic.cells == 11 and not calls
     # resynth=True ignores the cache; a result for another config is not reused
-    assert design_area(TINY, "generic", resynth=True)["cells"] == 1 and len(calls) == 1
+    s, hit = design_area(TINY, "generic", resynth=True)
+    assert s.generic.cells == 1 and len(calls) == 1
     (sdir / "synth.json").write_text(json.dumps(dict(cached, config=preset("tiny_sibia").to_dict())))
-    assert design_area(TINY, "generic")["cached"] is False and len(calls) == 2
+    assert design_area(TINY, "generic")[1] is False and len(calls) == 2
+    # a synth.json of another layout (missing figures) is not reused either
+    (sdir / "synth.json").write_text(json.dumps({k: v for k, v in cached.items() if k != "cells"}))
+    assert design_area(TINY, "generic")[1] is False and len(calls) == 3
     (sdir / "synth.json").write_text(json.dumps(cached))
     (sdir / "panacea_tiny.v").write_text(vtext.replace("module", "module ", 1))
-    d = design_area(TINY, "generic")
-    assert d["cached"] is False and d["cells"] == 1 and calls[-1] == sdir and len(calls) == 3
+    s, hit = design_area(TINY, "generic")
+    assert hit is False and s.generic.cells == 1 and calls[-1] == sdir and len(calls) == 4
 
 
 # ---- ECP5 ----------------------------------------------------------------------------------

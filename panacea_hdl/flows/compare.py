@@ -199,17 +199,18 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cache_usable(d: dict, cfg: PanaceaConfig, target: str) -> bool:
+def _cache_usable(s, cfg: PanaceaConfig, target: str) -> bool:
     from panacea_hdl.rtl.generate import top_name
     from panacea_hdl.flows.synth import DEVICES
 
-    if d.get("target") != target or d.get("top") != top_name(cfg) or d.get("config") != cfg.to_dict():
+    if s.target != target or s.top != top_name(cfg) or s.config != cfg.to_dict():
         return False
     if target == "generic":
-        return all(k in d for k in ("cells", "transistors", "transistors_with_memory"))
+        return s.generic is not None
     # the settings run_compare uses: default clock target, seed 1, multipliers in LUTs
-    return ("core" in d and d.get("seed") == 1 and "nodsp" in str(d.get("dsp", ""))
-            and d.get("freq_target_mhz") == DEVICES[target]["freq_mhz"])
+    f = s.fpga
+    return (f is not None and f.seed == 1 and "nodsp" in f.dsp
+            and f.freq_target_mhz == DEVICES[target]["freq_mhz"])
 
 
 def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=False) -> dict:
@@ -218,10 +219,10 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
     The cached result is used when the Verilog beside it is byte-identical to what
     :func:`panacea_hdl.rtl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
     with the settings used here (whole core; ECP5: default clock target, seed 1, ``-nodsp``).
-    Returns the synthesis dict with ``"cached"`` (bool) and ``"verilog_sha256"`` added.
+    Returns ``(SynthResult, cached)``.
     """
     from panacea_hdl.rtl.generate import generate, top_name
-    from panacea_hdl.flows.synth import run_synth
+    from panacea_hdl.flows.synth import SynthResult, run_synth
 
     vpath = generate(cfg)["verilog"]
     digest = _sha256(vpath)
@@ -229,36 +230,38 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
     sjson, sver = sdir / "synth.json", sdir / f"{top_name(cfg)}.v"
     if not resynth and sjson.is_file() and sver.is_file() and _sha256(sver) == digest:
         try:
-            d = json.loads(sjson.read_text())
-        except json.JSONDecodeError:
-            d = None
-        if isinstance(d, dict) and _cache_usable(d, cfg, target):
+            s = SynthResult.from_dict(json.loads(sjson.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            s = None            # unreadable or from an older layout: synthesize again
+        if s is not None and _cache_usable(s, cfg, target):
             _say(progress, f"{cfg.name}: reusing {sjson} (Verilog unchanged)")
-            return dict(d, cached=True, verilog_sha256=digest)
+            return s, True
     _say(progress, f"{cfg.name}: synthesizing for {target} (this can take minutes)")
     extra = {"dsp": "off"} if target == "ecp5" else {}      # multipliers in LUTs
-    d = run_synth(cfg, target=target, out_dir=sdir, progress=progress, **extra)
-    return dict(d, cached=False, verilog_sha256=digest)
+    return run_synth(cfg, target=target, out_dir=sdir, progress=progress, **extra), False
 
 
-def _area_summary(s: dict, target: str) -> dict:
-    """The numbers of a synthesis result the comparison uses."""
-    rt = s.get("runtime_s", {})
-    if target == "generic":
-        return {"cells": s["cells"], "flip_flops": s["flip_flops"],
-                "transistors": s["transistors"], "memory_bits": s["memory_bits"],
-                "memory_transistors": s["memory_transistors"],
-                "transistors_with_memory": s["transistors_with_memory"],
-                "area": s["transistors"], "fmax_mhz": None, "fits": None,
-                "cached": s["cached"], "synth_runtime_s": rt.get("total"),
-                "synth_dir": s.get("out_dir")}
-    c = s["core"]
+def _area_summary(s, cached: bool) -> dict:
+    """The numbers of a synthesis result (:class:`~panacea_hdl.flows.synth.SynthResult`) the
+    comparison uses."""
+    rt = s.runtime_s
+    if s.generic is not None:
+        g = s.generic
+        return {"cells": g.cells, "flip_flops": g.flip_flops,
+                "transistors": g.transistors, "memory_bits": g.memory_bits,
+                "memory_transistors": g.memory_transistors,
+                "transistors_with_memory": g.transistors_with_memory,
+                "area": g.transistors, "fmax_mhz": None, "fits": None,
+                "cached": cached, "synth_runtime_s": rt.get("total"),
+                "synth_dir": s.out_dir}
+    f = s.fpga
+    c = f.core
     return {"LUT4": c["LUT4"], "LUT4_equiv": c["LUT4_equiv"], "CCU2C": c.get("CCU2C", 0),
             "LUTRAM": c.get("LUTRAM", 0), "FF": c["FF"], "BRAM": c["BRAM"], "DSP": c["DSP"],
-            "area": c["LUT4_equiv"], "fmax_mhz": s.get("fmax_mhz"), "fits": s.get("fits"),
-            "fit_message": s.get("fit_message", ""), "device": s.get("device"),
-            "cached": s["cached"], "synth_runtime_s": rt.get("total"),
-            "synth_dir": s.get("out_dir")}
+            "area": c["LUT4_equiv"], "fmax_mhz": f.fmax_mhz, "fits": f.fits,
+            "fit_message": f.fit_message, "device": f.device,
+            "cached": cached, "synth_runtime_s": rt.get("total"),
+            "synth_dir": s.out_dir}
 
 
 # ---- the comparison ------------------------------------------------------------------------
@@ -322,9 +325,9 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
     designs = {}
     for cfg in cfgs:
         t0 = time.perf_counter()
-        s = design_area(cfg, target, progress=progress, resynth=resynth)
+        s, cached = design_area(cfg, target, progress=progress, resynth=resynth)
         runtime["synth"][cfg.name] = round(time.perf_counter() - t0, 1)
-        area = _area_summary(s, target)
+        area = _area_summary(s, cached)
         bud = multiplier_budget(cfg)
         designs[cfg.name] = {
             "config": cfg.to_dict(), "variant": cfg.variant, "mode": BEST_MODE[cfg.variant],
