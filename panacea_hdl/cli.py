@@ -216,7 +216,7 @@ def cmd_compare(args):
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_compare(d))
-    for p in plot_compare(d, args.output or Path(d["out_dir"])):
+    for p in plot_compare(d, args.output or Path(d.out_dir)):
         print(f"plot: {p}")
 
 

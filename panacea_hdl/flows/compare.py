@@ -12,7 +12,7 @@ Example::
 
     >>> d = run_compare("tiny", workloads=("skewed",), target="generic")
     >>> print(format_compare(d))
-    >>> plot_compare(d)          # PNG + SVG beside compare.json in d["out_dir"]
+    >>> plot_compare(d)          # PNG + SVG beside compare.json in d.out_dir
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl.paths import build_root, design_dir
 
 __all__ = ["run_compare", "format_compare", "plot_compare", "make_workloads", "design_area",
-           "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED"]
+           "CompareResult", "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED"]
 
 #: Workloads known by name (anything else must be an ``.npz`` file).
 BUILTIN_WORKLOADS = ("skewed", "uniform", "minilm")
@@ -194,6 +195,57 @@ def make_workloads(cfg: PanaceaConfig, names) -> list:
     return out
 
 
+@dataclass(frozen=True)
+class CompareResult:
+    """What :func:`run_compare` measured (``compare.json`` is :meth:`to_dict`).
+
+    Attributes
+    ----------
+    base, target, sim : str
+        Panacea preset, area source (``generic`` / ``ecp5``) and where the GEMMs ran.
+    basis : {"per_second", "per_cycle"}
+        Throughput per second (every design has an Fmax) or per cycle.
+    area_unit, throughput_unit : str
+    notes : list of str
+        How budgets were equated and what is left out.
+    out_dir : str
+    designs : dict
+        Design name -> variant, mode, area figures (:func:`design_area`), multiplier budget.
+    design_ratios : dict
+        Baseline name -> Panacea/baseline area, PP bits, Fmax (and area with bit cells).
+    workload_order : list of str
+    workloads : dict
+        Workload name -> shape, z, L, r and, per design, cycles, time, skipped fraction,
+        energy, multiply energy, external bytes, throughput, throughput per area.
+    ratios : dict
+        Workload name -> baseline name -> speedup, perf/area, energy, mult energy, ext bytes.
+    runtime_s : dict
+    """
+
+    base: str
+    target: str
+    sim: str
+    basis: str
+    area_unit: str
+    throughput_unit: str
+    notes: list
+    out_dir: str
+    designs: dict
+    design_ratios: dict
+    workload_order: list
+    workloads: dict
+    ratios: dict
+    runtime_s: dict
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CompareResult":
+        """Read ``compare.json`` back; raises ``KeyError`` if a field is missing."""
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
 # ---- area ----------------------------------------------------------------------------------
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -297,12 +349,8 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
 
     Returns
     -------
-    dict
-        ``base, target, sim, basis, area_unit, throughput_unit, notes, out_dir, designs``
-        (per design: config, variant, mode, area numbers, multiplier budget),
-        ``workloads`` (per workload: shape, z, L, r, and per design: cycles, time, skipped
-        fraction, energy, multiply energy, external bytes, throughput and throughput/area),
-        ``ratios`` (per workload, Panacea vs each baseline), ``runtime_s``.
+    CompareResult
+        Also written as ``compare.json`` (:meth:`CompareResult.to_dict`).
     """
     from panacea_hdl.flows.jobs import check_gemm_args, run_gemm_job
 
@@ -411,30 +459,25 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
             design_ratios[cfg.name]["area_with_memory"] = (
                 designs[pan]["transistors_with_memory"] / designs[cfg.name]["transistors_with_memory"])
 
-    d = {
-        "base": base, "target": target, "sim": sim, "basis": basis,
-        "area_unit": area_unit, "throughput_unit": tp_unit, "notes": notes,
-        "out_dir": str(out),
-        "designs": designs, "design_ratios": design_ratios,
-        "workload_order": list(wl_out), "workloads": wl_out, "ratios": ratios,
-        "runtime_s": runtime,
-    }
     runtime["total"] = round(time.perf_counter() - t_start, 1)
+    d = CompareResult(base=base, target=target, sim=sim, basis=basis, area_unit=area_unit,
+                      throughput_unit=tp_unit, notes=notes, out_dir=str(out), designs=designs,
+                      design_ratios=design_ratios, workload_order=list(wl_out),
+                      workloads=wl_out, ratios=ratios, runtime_s=runtime)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "compare.json", to_json(d))
+    atomic_write_text(out / "compare.json", to_json(d.to_dict()))
     _say(progress, f"done in {runtime['total']:.0f} s -> {out / 'compare.json'}")
     return d
 
 
 # ---- report --------------------------------------------------------------------------------
 def _design_names(d):
-    """Design names in variant order (panacea, sibia, dense), also for a re-read JSON."""
-    return sorted(d["designs"], key=lambda n: _VARIANT_ORDER.index(d["designs"][n]["variant"]))
+    """Design names in variant order (panacea, sibia, dense)."""
+    return sorted(d.designs, key=lambda n: _VARIANT_ORDER.index(d.designs[n]["variant"]))
 
 
 def _workload_names(d):
-    order = d.get("workload_order") or list(d["workloads"])
-    return [w for w in order if w in d["workloads"]]
+    return [w for w in d.workload_order if w in d.workloads]
 
 
 def _table(rows, headers, left=1):
@@ -462,14 +505,15 @@ def _sig(x, digits=3):
 
 
 def format_compare(d) -> str:
-    """A readable report of a :func:`run_compare` result: designs, workloads, ratios."""
-    target = d["target"]
+    """A readable report of a :func:`run_compare` result (:class:`CompareResult`, also one
+    read back with :meth:`CompareResult.from_dict`): designs, workloads, ratios."""
+    target = d.target
     names = _design_names(d)
-    designs = {n: d["designs"][n] for n in names}
+    designs = {n: d.designs[n] for n in names}
     pan = names[0]
     lines = [f"panacea compare: {pan} vs {', '.join(names[1:])}; area {target}, "
-             f"GEMMs on {d['sim']}, {d['runtime_s'].get('total', 0):.0f} s", ""]
-    for n in d["notes"]:
+             f"GEMMs on {d.sim}, {d.runtime_s.get('total', 0):.0f} s", ""]
+    for n in d.notes:
         lines.append(f"note: {n}")
     lines.append("")
 
@@ -493,12 +537,12 @@ def format_compare(d) -> str:
     lines += ["designs", _table(rows, hdr, left=3), ""]
 
     # workloads
-    tp = f"{d['throughput_unit']}/{d['area_unit']}"
+    tp = f"{d.throughput_unit}/{d.area_unit}"
     hdr = ["workload", "design", "cycles", "time us", "skipped", "energy nJ", "mult nJ",
-           "ext bytes", d["throughput_unit"], tp]
+           "ext bytes", d.throughput_unit, tp]
     rows = []
     for wname in _workload_names(d):
-        w = d["workloads"][wname]
+        w = d.workloads[wname]
         label = f"{wname} {w['M']}x{w['K']}x{w['N']} z={w['z']} L={w['L']} r={w['r']}"
         for i, n in enumerate(names):
             v = w["designs"][n]
@@ -508,7 +552,7 @@ def format_compare(d) -> str:
                          f"{v['energy_pj'] / 1e3:.1f}", f"{v['mult_energy_pj'] / 1e3:.2f}",
                          v["ext_bytes"], _sig(v["throughput"]), _sig(v["throughput_per_area"])])
     lines += ["workloads (each GEMM bit-exact on the RTL, cycles equal to the cycle model)"
-              if d["sim"] != "golden" else "workloads (cycle model only, no RTL)",
+              if d.sim != "golden" else "workloads (cycle model only, no RTL)",
               _table(rows, hdr, left=2), ""]
 
     # ratios
@@ -516,7 +560,7 @@ def format_compare(d) -> str:
     rows = []
     for wname in _workload_names(d):
         for i, b in enumerate(names[1:]):
-            v = d["ratios"][wname][b]
+            v = d.ratios[wname][b]
             rows.append([wname if i == 0 else "", b, f"{v['speedup']:.2f}x",
                          f"{v['perf_per_area']:.2f}x", f"{v['energy']:.3f}",
                          f"{v['mult_energy']:.3f}", f"{v['ext_bytes']:.3f}"])
@@ -527,7 +571,7 @@ def format_compare(d) -> str:
     gen = target == "generic"
     drows = [[b, f"{v['area']:.3f}"] + ([f"{v['area_with_memory']:.3f}"] if gen else [])
              + [f"{v['pp_bits']:.3f}", None if v["fmax"] is None else f"{v['fmax']:.3f}"]
-             for b, v in ((b, d["design_ratios"][b]) for b in names[1:])]
+             for b, v in ((b, d.design_ratios[b]) for b in names[1:])]
     hdr = (["vs", f"area ({'logic transistors' if gen else 'LUT4 eq'})"]
            + (["with bit cells"] if gen else []) + ["PP bits", "Fmax"])
     lines += [f"{pan} / baseline, per design", _table(drows, hdr)]
@@ -540,20 +584,20 @@ def plot_compare(d, out_dir=None) -> list:
 
     ``compare_cycles``: cycles per workload and design; ``compare_perf_area``: throughput per
     area; ``compare_energy``: energy per GEMM, total and multiplies. ``out_dir`` defaults to
-    ``d["out_dir"]`` (where :func:`run_compare` wrote ``compare.json``, written here too).
+    ``d.out_dir`` (where :func:`run_compare` wrote ``compare.json``, written here too).
     """
     from matplotlib.figure import Figure
 
-    out = Path(out_dir if out_dir is not None else d["out_dir"])
+    out = Path(out_dir if out_dir is not None else d.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "compare.json", to_json(d))
+    atomic_write_text(out / "compare.json", to_json(d.to_dict()))
     names = _design_names(d)
     dense = names[-1]
     wnames = _workload_names(d)
     colors = {"panacea": "#1f77b4", "sibia": "#ff7f0e", "dense": "#7f7f7f"}
 
     def norm(key):
-        return {n: [d["workloads"][w]["designs"][n][key] / d["workloads"][w]["designs"][dense][key]
+        return {n: [d.workloads[w]["designs"][n][key] / d.workloads[w]["designs"][dense][key]
                     for w in wnames] for n in names}
 
     def bars(ax, values, ylabel, title):
@@ -562,8 +606,8 @@ def plot_compare(d, out_dir=None) -> list:
         for i, n in enumerate(names):
             v = values[n]
             b = ax.bar(x + (i - (len(names) - 1) / 2) * width, v, width,
-                       label=f"{n} ({d['designs'][n]['mode']})",
-                       color=colors[d["designs"][n]["variant"]])
+                       label=f"{n} ({d.designs[n]['mode']})",
+                       color=colors[d.designs[n]["variant"]])
             ax.bar_label(b, labels=[f"{y:.2f}" for y in v], fontsize=7, padding=1)
         ax.axhline(1.0, color="black", lw=0.6, ls=":")
         ax.set_xticks(x, [w.replace("minilm:", "minilm\n") for w in wnames], fontsize=8)
@@ -572,7 +616,7 @@ def plot_compare(d, out_dir=None) -> list:
         ax.set_ylim(0, max(max(v) for v in values.values()) * 1.3)
         ax.legend(fontsize=8, ncols=len(names), loc="upper center")
 
-    sub = f"{d['base']}, area {d['target']}, {d['sim']}"
+    sub = f"{d.base}, area {d.target}, {d.sim}"
     figs = {}
     fig = Figure(figsize=(max(6, 1.6 * len(wnames) + 3), 4), layout="constrained")
     bars(fig.add_subplot(), norm("cycles"), f"cycles, x {dense} (lower is better)",
@@ -581,7 +625,7 @@ def plot_compare(d, out_dir=None) -> list:
 
     fig = Figure(figsize=(max(6, 1.6 * len(wnames) + 3), 4), layout="constrained")
     bars(fig.add_subplot(), norm("throughput_per_area"),
-         f"{d['throughput_unit']}/{d['area_unit']}, x {dense} (higher is better)",
+         f"{d.throughput_unit}/{d.area_unit}, x {dense} (higher is better)",
          f"throughput per area, normalised to {dense} ({sub})")
     figs["compare_perf_area"] = fig
 
