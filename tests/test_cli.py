@@ -13,12 +13,8 @@ from panacea_hdl.cli import main
 
 
 @pytest.fixture
-def gemm_files(tmp_path):
-    A = skewed_activations(11, 37, seed=5)
-    W = random_weights(37, 13, seed=5)
-    np.save(tmp_path / "A.npy", A)
-    np.save(tmp_path / "W.npy", W)
-    return tmp_path, A, W
+def gemm_files(save_gemm):
+    return save_gemm(11, 37, 13, seed=5)
 
 
 @pytest.mark.parametrize("mode", ["dense", "sibia", "aqs"])

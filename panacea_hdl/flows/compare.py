@@ -6,7 +6,7 @@ and its baselines ``<base>_sibia`` (bit-slice array, zero-slice skipping only) a
 (:data:`BEST_MODE`). Per design the area comes from :func:`panacea_hdl.flows.synth.run_synth`
 (cached, see :func:`design_area`); per workload every design runs the *same* GEMMs on its RTL
 through :func:`panacea_hdl.flows.jobs.run_gemm_job` (bit-exact and every counter, cycles included,
-checked against the golden model there). ``docs/compare.md`` explains the columns.
+checked against the golden model by :func:`panacea_hdl.sim.host.check_run`). ``docs/compare.md`` explains the columns.
 
 Example::
 
