@@ -245,7 +245,7 @@ def test_yaml_spec(tmp_path):
 
 
 @pytest.mark.parametrize("spec, words", [
-    ({"grid": {"tiles_per_pass": [1, 2]}}, "unknown parameter(s) ['tiles_per_pass'] in grid"),
+    ({"grid": {"pass_height": [1, 2]}}, "unknown parameter(s) ['pass_height'] in grid"),
     ({"grid": {"group_size": 2}}, "grid.group_size must be a non-empty list"),
     ({"grid": {"name": ["a"]}}, "sets 'name'"),
     ({"workloads": ["nosuch"]}, "unknown workload 'nosuch'"),
