@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 __all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config", "VARIANTS",
-           "VARIANT_MODES", "VARIANT_SPECS", "Variant"]
+           "VARIANT_MODES", "VARIANT_SPECS", "Variant", "BASELINE_BASES"]
 
 from .bits import ACC_BITS, ACT_BITS, WEIGHT_BITS  # noqa: F401  (part of the config's API)
 
@@ -302,18 +302,20 @@ PRESETS = {
     "paper": PanaceaConfig(name="paper", group_size=4, pea_cols=16, num_peas=16, k_max=4096,
                            rle_run_bits=5),
 }
-# Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas and
-# k_max as their base, so the same GEMM tiles the same way.
-for _base in ("tiny", "default"):
-    for _variant in ("sibia", "dense"):
-        PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",
-                                                                variant=_variant)
-del _base, _variant
 # More tiles per pass (docs/architecture.md, "Tiles per pass"): the tiny design with one DWO of
 # G = 2 rows serving 3 or 4 tiles; SWO, accumulators and output bank cover 6 or 8 rows.
 for _t in (3, 4):
     PRESETS[f"tiny_t{_t}"] = PRESETS["tiny"].replace(name=f"tiny_t{_t}", tiles_per_pass=_t)
 del _t
+# Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas, k_max
+# and tiles_per_pass (so rows_per_pass) as their base, so the same GEMM tiles the same way.
+#: Panacea presets with same-generator baselines ``<base>_sibia`` and ``<base>_dense``.
+BASELINE_BASES = ("tiny", "default", "tiny_t3", "tiny_t4")
+for _base in BASELINE_BASES:
+    for _variant in ("sibia", "dense"):
+        PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",
+                                                                variant=_variant)
+del _base, _variant
 
 
 def preset(name: str) -> PanaceaConfig:
