@@ -28,7 +28,7 @@ TILES_PER_PASS = 2
 #: rows per pass in all.
 TILES_PER_PASS_MIN = 2
 #: Largest ``rows_per_pass = tiles_per_pass * group_size``: the widest pass the original
-#: double-tile generator could build (2 x G = 16); it bounds the ``lo`` beat
+#: double-tile generator could build (2 x 16, G <= 16); it bounds the ``lo`` beat
 #: (``rows_per_pass`` lanes), the SWO, the accumulators and the output bank.
 MAX_ROWS_PER_PASS = 32
 #: Width of the DIM_M / DIM_K / DIM_N registers (``docs/registers.md``): the largest M, K, N
