@@ -29,7 +29,7 @@ import numpy as np
 
 from golden_model.aqs_gemm import choose_r
 from golden_model.budget import multiplier_budget
-from golden_model.config import PanaceaConfig, preset
+from golden_model.config import BASELINE_BASES, PanaceaConfig, preset
 from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
 from golden_model.workloads import random_weights, skewed_activations
@@ -75,7 +75,8 @@ def _designs(base) -> list:
         return [cfg, preset(f"{base}_sibia"), preset(f"{base}_dense")]
     except ValueError:
         raise ValueError(f"preset {base!r} has no same-generator baselines "
-                         f"({base}_sibia, {base}_dense); use tiny or default") from None
+                         f"({base}_sibia, {base}_dense); use one of "
+                         f"{', '.join(BASELINE_BASES)}") from None
 
 
 def _generated_shape(cfg: PanaceaConfig):
