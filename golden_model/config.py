@@ -112,6 +112,12 @@ class PanaceaConfig:
         ``"sibia"`` (bit-slice array, zero-slice skipping only, no r logic) or ``"dense"``
         (INT8 array, no slicing, no skipping). A generator option; the mode stays a run-time
         register, restricted to :attr:`modes`.
+    requant : bool
+        Build the requantization stage (``docs/formats.md``, :mod:`golden_model.requant`):
+        a GEMM may then turn its int32 results into uint8 with per-column bias, multiplier
+        and shift (REQUANT register). Off by default; a config without it serializes exactly
+        as before the option existed (:meth:`to_dict` leaves it out), so its digest, params
+        file and Verilog are unchanged.
     """
 
     name: str = "default"
@@ -122,6 +128,7 @@ class PanaceaConfig:
     k_max: int = 2048
     rle_run_bits: int = 4
     variant: str = "panacea"
+    requant: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -142,6 +149,8 @@ class PanaceaConfig:
         _check_int("rle_run_bits", self.rle_run_bits, 1, 16)
         if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not isinstance(self.requant, bool):
+            raise ConfigError(f"requant must be true or false, got {self.requant!r}")
 
     # ---- derived quantities (one definition each) -------------------------------------
     @property
@@ -201,6 +210,8 @@ class PanaceaConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["splits"] = list(self.splits)
+        if not self.requant:        # configs without the option stay as they were
+            del d["requant"]
         return d
 
     def derived(self) -> dict:
@@ -221,6 +232,7 @@ class PanaceaConfig:
             "modes": list(self.modes),
             "rle_word_bits": formats.rle_word_bits(self),
             "y_beat_bits": formats.y_beat_bits(self),
+            **({"rq_header_beats": formats.RQ_HEADER_BEATS} if self.requant else {}),
         }
 
     @property
@@ -288,6 +300,8 @@ for _base in ("tiny", "default"):
         PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",
                                                                 variant=_variant)
 del _base, _variant
+# tiny with the requantization stage built in (docs/formats.md, "Requantization")
+PRESETS["tiny_rq"] = PRESETS["tiny"].replace(name="tiny_rq", requant=True)
 
 
 def preset(name: str) -> PanaceaConfig:

@@ -8,7 +8,7 @@ cycle-exact tests hold the two together.
 from __future__ import annotations
 
 __all__ = ["ISSUE_CYCLES", "MAC_STAGES", "COMBINE_CYCLE", "TERM_LATENCY", "DRAIN_CYCLES",
-           "HANDOFF_CYCLES"]
+           "HANDOFF_CYCLES", "REQUANT_CYCLES"]
 
 #: Register stages between the skip controller's issue and the PEAs' issue inputs.
 ISSUE_CYCLES = 1
@@ -27,3 +27,8 @@ DRAIN_CYCLES = ISSUE_CYCLES + MAC_STAGES
 HANDOFF_CYCLES = 2
 
 assert TERM_LATENCY <= MAC_STAGES, "a MAC right after the LOAD must land after the term"
+#: Register stages of the requantization stage between the output bank and ``y`` (builds with
+#: ``config.requant`` only, whether a GEMM enables it or not): bias add, partial products of
+#: the 32 x 32 multiply, their sum with the rounding nudge, the high word, the rounding shift,
+#: the zero point and clamp (``panacea_hdl.rtl.requant``).
+REQUANT_CYCLES = 6

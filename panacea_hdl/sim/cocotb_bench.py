@@ -114,10 +114,14 @@ class Host:
     async def counters(self):
         return {name: await self.read(regmap.COUNTER_ADDR[name]) for name in COUNTERS}
 
-    async def program(self, *, mode_code, r, z, L, M, K, N):
-        for addr, value in ((regmap.MODE, mode_code), (regmap.RVAL, r), (regmap.ZP, z),
-                            (regmap.SPLIT, L), (regmap.DIM_M, M), (regmap.DIM_K, K),
-                            (regmap.DIM_N, N)):
+    async def program(self, *, mode_code, r, z, L, M, K, N, requant=None):
+        """Write the parameter registers; REQUANT too when ``requant`` is not None (builds
+        with the requantization stage: every GEMM writes it, so EN never leaks)."""
+        regs = [(regmap.MODE, mode_code), (regmap.RVAL, r), (regmap.ZP, z),
+                (regmap.SPLIT, L), (regmap.DIM_M, M), (regmap.DIM_K, K), (regmap.DIM_N, N)]
+        if requant is not None:
+            regs.append((regmap.REQUANT, requant))
+        for addr, value in regs:
             await self.write_ok(addr, value)
 
     async def wait_idle(self, timeout_cycles, *, progress_from=None):
@@ -147,7 +151,7 @@ class Host:
             if job["streams"][n]:       # an empty frame would never complete (dense variant: no ho)
                 self.src[n].send_nowait(AxiStreamFrame(list(job["streams"][n])))
         await self.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
-                           M=job["M"], K=job["K"], N=job["N"])
+                           M=job["M"], K=job["K"], N=job["N"], requant=job.get("requant"))
         busy0 = self.busy_cycles
         await self.write_ok(regmap.CTRL, regmap.CTRL_START)
         return busy0

@@ -101,11 +101,13 @@ class Host:
         return tb
 
     # ---- register-level operations ------------------------------------------------------
-    async def program(self, ctx, *, mode_code, r, z, L, M, K, N):
+    async def program(self, ctx, *, mode_code, r, z, L, M, K, N, requant=None):
         bus = self.dut.csr
-        for addr, value in ((regmap.MODE, mode_code), (regmap.RVAL, r), (regmap.ZP, z),
-                            (regmap.SPLIT, L), (regmap.DIM_M, M), (regmap.DIM_K, K),
-                            (regmap.DIM_N, N)):
+        regs = [(regmap.MODE, mode_code), (regmap.RVAL, r), (regmap.ZP, z),
+                (regmap.SPLIT, L), (regmap.DIM_M, M), (regmap.DIM_K, K), (regmap.DIM_N, N)]
+        if requant is not None:             # builds with the requantization stage
+            regs.append((regmap.REQUANT, requant))
+        for addr, value in regs:
             await axil_write_ok(ctx, bus, addr, value)
 
     async def wait_idle(self, ctx, limit=200_000):
@@ -128,7 +130,7 @@ class Host:
             self.queues[n].extend(job["streams"][n])
         self.y.clear()
         await self.program(ctx, mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
-                           M=job["M"], K=job["K"], N=job["N"])
+                           M=job["M"], K=job["K"], N=job["N"], requant=job.get("requant"))
         busy0 = self.busy_cycles
         await axil_write_ok(ctx, self.dut.csr, regmap.CTRL, regmap.CTRL_START)
         if during is not None:
@@ -142,8 +144,9 @@ class Host:
         beats = [b for b, _ in self.y]
         lasts = [last for _, last in self.y]
         assert lasts == [0] * (len(lasts) - 1) + [1], "tlast must mark only the GEMM's last beat"
-        Y = unpack_y(beats, job["M"], job["N"], cfg)
-        np.testing.assert_array_equal(Y, np.array(job["Y"], dtype=np.int32))
+        rq_on = bool(job.get("requant", 0) or 0) and bool(job["requant"] & regmap.REQUANT_EN)
+        Y = unpack_y(beats, job["M"], job["N"], cfg, requant=rq_on)
+        np.testing.assert_array_equal(Y, np.array(job["Y"], dtype=np.uint8 if rq_on else np.int32))
         got = await self.counters(ctx)
         exp = dict(job["counters"])
         assert self.busy_cycles - busy0 == got["cycles"], "cycles counter != busy cycles seen"

@@ -300,6 +300,8 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
                               ("DIM_M", regmap.DIM_M, job["M"]), ("DIM_K", regmap.DIM_K, job["K"]),
                               ("DIM_N", regmap.DIM_N, job["N"])):
         lines.append(f"write {addr} {value} {name}")
+    if job.get("requant") is not None:      # builds with the requantization stage
+        lines.append(f"write {regmap.REQUANT} {job['requant']} REQUANT")
     lines += [
         f"start {regmap.CTRL} {regmap.CTRL_START}",
         f"status {regmap.STATUS} {regmap.STATUS_BUSY} {status_mask} {regmap.STATUS_DONE}",
