@@ -75,6 +75,8 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
     Wp = np.zeros((K, blocks * cols), dtype=np.int64)
     Wp[:, :N] = W
     Yp = np.zeros((M, blocks * cols), dtype=np.int64)
+    if requant is not None:     # lanes past N: acc 0 with zero parameters -> out_zp
+        Yp[:, N:] = requant.out_zp
     Yp[:, :N] = Y
     y_lane = 8 if requant is not None else ACC_BITS
 
