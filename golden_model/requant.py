@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["INT32_MIN", "INT32_MAX", "SHIFT_MIN", "quantize_multiplier", "srdhm",
-           "rounding_divide_by_pot", "requantize", "RequantParams", "requant_params"]
+           "rounding_divide_by_pot", "requantize", "RequantParams", "requant_params",
+           "requant_from_arrays"]
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -181,3 +182,47 @@ def requant_params(scales, *, bias=None, out_zp=0) -> RequantParams:
     if bias is None:
         bias = np.zeros(len(scales), dtype=np.int64)
     return RequantParams(np.asarray(bias, dtype=np.int64), mult, shift, out_zp)
+
+
+def requant_from_arrays(arrays, N: int, where: str = "requantization parameters") -> RequantParams:
+    """:class:`RequantParams` of ``N`` columns from named arrays (an ``.npz``'s contents):
+    ``out_zp`` (scalar) and either ``mult`` and ``shift`` or real ``scale`` (per column, or one
+    for all), with an optional ``bias`` (default 0). Raises :class:`ValueError` naming what is
+    wrong (one line)."""
+    keys = set(arrays)
+    known = {"bias", "mult", "shift", "scale", "out_zp"}
+    if keys - known:
+        raise ValueError(f"{where}: unknown array(s) {sorted(keys - known)}; expected out_zp, "
+                         f"bias (optional) and mult + shift or scale")
+    if "out_zp" not in keys:
+        raise ValueError(f"{where}: out_zp (the output zero point) is missing")
+    if ("scale" in keys) == bool(keys & {"mult", "shift"}) or \
+            ("scale" not in keys and not {"mult", "shift"} <= keys):
+        raise ValueError(f"{where}: give either mult and shift or scale")
+
+    def column(name, default=None, kind="iu"):
+        if name not in arrays:
+            return np.full(N, default)
+        a = np.asarray(arrays[name])
+        if a.dtype.kind not in kind:
+            raise ValueError(f"{where}: {name} must be {'integer' if kind == 'iu' else 'numeric'}, "
+                             f"not {a.dtype}")
+        if a.ndim == 0 or a.shape == (1,):
+            a = np.full(N, a.reshape(-1)[0])
+        if a.shape != (N,):
+            raise ValueError(f"{where}: {name} must have {N} values (one per column) or one, "
+                             f"got shape {a.shape}")
+        return a
+
+    zp = np.asarray(arrays["out_zp"])
+    if zp.size != 1 or zp.dtype.kind not in "iu":
+        raise ValueError(f"{where}: out_zp must be one integer, got {zp.dtype} of shape {zp.shape}")
+    zp = int(zp.reshape(-1)[0])
+    bias = column("bias", 0)
+    try:
+        if "scale" in keys:
+            return requant_params(column("scale", kind="iuf").astype(np.float64), bias=bias,
+                                  out_zp=zp)
+        return RequantParams(bias, column("mult"), column("shift"), zp)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None

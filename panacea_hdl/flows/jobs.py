@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
 from golden_model.aqs_gemm import MODES, check_zero_point, choose_r, reference_gemm
-from golden_model.config import PanaceaConfig
-from golden_model.cycle_model import COUNTERS
+from golden_model.config import DIM_MAX, PanaceaConfig
+from golden_model.cycle_model import COUNTERS, predict
 from golden_model.energy import SOURCE as ENERGY_SOURCE
 from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
@@ -73,7 +74,7 @@ def check_gemm_args(cfg: PanaceaConfig, A, W, z, *, mode, L=None, r=None,
 
 def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
                  compensation="static", sim="golden", stalls=False, progress=False,
-                 seed=0, fast=None) -> dict:
+                 seed=0, fast=None, requant=None) -> dict:
     """Run one GEMM ``(A - z) @ W``; returns the report dict, with the int32 result under ``"Y"``.
 
     A GEMM larger than one run of the core (K > ``k_max``, M or N beyond the DIM registers)
@@ -86,11 +87,26 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     raised. Inputs are checked first (:func:`check_gemm_args`). ``fast`` (default: on
     Verilator) runs the jobs on the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`)
     instead of the cocotb bench; the checks are the same.
+
+    ``requant`` (a :class:`golden_model.requant.RequantParams` of N columns) requantizes on
+    chip: ``cfg`` must have the stage (``cfg.requant``) and the GEMM must fit one run of the
+    core; ``"Y"`` is then the uint8 result and the counters are predicted with the header.
     """
     from ..sim.fastsim import use_fast
 
     A, W, z, L = check_gemm_args(cfg, A, W, z, mode=mode, L=L, r=r, compensation=compensation,
                                  sim=sim, stalls=stalls)
+    if requant is not None:
+        if not cfg.requant:
+            raise ValueError(f"config {cfg.name!r} has no requantization stage: use a config "
+                             f"with requant (e.g. --preset tiny_rq)")
+        if requant.N != W.shape[1]:
+            raise ValueError(f"requantization parameters for {requant.N} columns, W has "
+                             f"{W.shape[1]}")
+        if A.shape[1] > cfg.k_max or max(A.shape[0], W.shape[1]) > DIM_MAX:
+            raise ValueError(f"on-chip requantization needs the GEMM in one run of the core "
+                             f"(K <= k_max = {cfg.k_max}, M, N <= {DIM_MAX}); got "
+                             f"{A.shape[0]}x{A.shape[1]}x{W.shape[1]}")
     fast = sim != "golden" and use_fast(sim, fast)
     if r is None:
         r = choose_r(A, L)
@@ -98,6 +114,9 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     if not np.array_equal(tg.Y, reference_gemm(A, W, z)):   # only if the golden model is broken
         raise RTLMismatch("golden AQS-GEMM differs from the integer reference")
     pred = tg.prediction
+    if requant is not None:     # one run (checked above), predicted with its header
+        pred = predict(tg.runs[0].plan, W.shape[1], cfg, requant=True)
+        tg.runs[0] = dataclasses.replace(tg.runs[0], prediction=pred)
     report = {
         "config": cfg.to_dict(),
         "shape": {"M": A.shape[0], "K": A.shape[1], "N": W.shape[1]},
@@ -109,15 +128,19 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
                   for run in tg.runs],
         "energy_source": ENERGY_SOURCE,
         "sim": sim,
-        "Y": tg.Y,
+        "Y": tg.Y if requant is None else requant.apply(tg.Y),
     }
+    if requant is not None:
+        report["requant"] = {"out_zp": requant.out_zp, "bias": requant.bias.tolist(),
+                             "mult": requant.mult.tolist(), "shift": requant.shift.tolist()}
     if sim == "golden":
         return report
 
     from panacea_hdl.sim.gemm import job_from_run, run_jobs_sim
     from golden_model.streams import unpack_y
 
-    jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z)
+    jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z,
+                         requant=requant)
             for run in tg.runs]
     t0 = time.perf_counter()
     info = {}
@@ -129,13 +152,14 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
         t = run.tile
         where = f" (tile {i + 1} of {len(tg.runs)}: rows {t.m0}:{t.m1}, k {t.k0}:{t.k1}, " \
                 f"columns {t.n0}:{t.n1})" if tg.tiled else ""
-        Y_rtl = unpack_y(beats, *run.Y.shape, cfg)
-        if not np.array_equal(Y_rtl, run.Y):
-            bad = np.argwhere(Y_rtl != run.Y)
+        Y_rtl = unpack_y(beats, *run.Y.shape, cfg, requant=requant is not None)
+        Y_gold = run.Y if requant is None else requant.apply(run.Y)
+        if not np.array_equal(Y_rtl, Y_gold):
+            bad = np.argwhere(Y_rtl != Y_gold)
             m, n = bad[0]
             raise RTLMismatch(f"RTL result differs from the golden model at {len(bad)} places"
                               f"{where}, first Y[{m},{n}]: RTL {Y_rtl[m, n]} vs golden "
-                              f"{run.Y[m, n]}")
+                              f"{Y_gold[m, n]}")
         want = run.prediction.counters
         # with stalls the cycles only grow: fewer than the model is a mismatch too
         diff = {k: (counters[k], want[k]) for k in COUNTERS
