@@ -50,3 +50,15 @@ def test_requant_gemms_bit_and_cycle_exact(sim, fast):
     cases = _jobs()
     results = run_jobs_sim(CFG, [c[-1] for c in cases], sim=sim, fast=fast)
     _check(cases, results)
+
+
+def test_requant_with_stalls_on_the_fast_path():
+    """Random valid/ready gaps on w, lo, ho and y: bit-exact, every counter but cycles equal."""
+    cases = _jobs()
+    results = run_jobs_sim(CFG, [c[-1] for c in cases], sim="verilator", fast=True, stalls=True,
+                           seed=5)
+    for (A, W, z, rq, job), (beats, counters) in zip(cases, results, strict=True):
+        assert beats == job["y"]
+        assert {k: v for k, v in counters.items() if k != "cycles"} == \
+               {k: v for k, v in job["counters"].items() if k != "cycles"}
+        assert counters["cycles"] > job["counters"]["cycles"]

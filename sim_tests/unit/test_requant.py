@@ -276,3 +276,32 @@ def test_requant_register_is_unmapped_without_the_stage():
     sim.add_testbench(tb)
     sim.run()
     assert result == [RESP_SLVERR]
+
+
+def test_core_requant_extreme_parameters():
+    """Full-range int32 bias, multipliers up to INT32_MAX and every shift through the core
+    (lanes saturate at 0 and 255 as well as landing in between)."""
+    cfg = TINY_RQ
+    dut = PanaceaCore(config=cfg)
+    host = Host(dut, seed=11)
+    rng = np.random.default_rng(12)
+    jobs = []
+    for i in range(3):
+        M, K, N = 7, 33, 12
+        A = skewed_activations(M, K, seed=40 + i)
+        W = random_weights(K, N, seed=40 + i)
+        bias = rng.integers(INT32_MIN, INT32_MAX, size=N, dtype=np.int64, endpoint=True)
+        bias[: N // 2] = rng.integers(-500, 500, size=N // 2)
+        mult = rng.integers(0, INT32_MAX, size=N, dtype=np.int64, endpoint=True)
+        mult[0] = INT32_MAX
+        shift = -np.arange(N) * 31 // (N - 1)
+        rq = RequantParams(bias, mult, shift, int(rng.integers(0, 256)))
+        jobs.append(make_job(cfg, A, W, 100, mode="aqs", L=4, r=choose_r(A, 4), requant=rq))
+    Ys = np.concatenate([np.array(j["Y"]) for j in jobs])
+    assert (Ys == 0).any() and (Ys == 255).any() and ((Ys > 0) & (Ys < 255)).any()
+
+    async def main(ctx):
+        for job in jobs:
+            await host.run_job(ctx, job, cfg=cfg)
+
+    run_main(dut, host, main)
