@@ -213,11 +213,15 @@ def test_rtl_mismatch_is_one_line_exit_1(gemm, build_dir, monkeypatch, capsys):
 
     d, _, _ = gemm
 
-    def wrong(cfg, jobs, **kw):
-        return [([b ^ 1 for b in j["y"]], dict(j["counters"])) for j in jobs]
-    monkeypatch.setattr(gemm_sim, "run_jobs_sim", wrong)
+    real = gemm_sim.job_from_run
+
+    def wrong(*a, **kw):        # the expectation is off by one bit: the real RTL run must differ
+        job = real(*a, **kw)
+        return dict(job, y=[job["y"][0] ^ 1] + job["y"][1:])
+    monkeypatch.setattr(gemm_sim, "job_from_run", wrong)
     rc, _, err = _err(capsys, _gemm_argv(d, "--sim", "icarus", "--out", str(d / "Y.npy")))
-    _one_line(err, 1, rc, "RTL result differs from the golden model")
+    _one_line(err, 1, rc, "y differs from the golden result")
+    assert "first Y[0,0]" in err[0]
     assert not (d / "Y.npy").exists()
 
 

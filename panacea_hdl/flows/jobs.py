@@ -17,6 +17,7 @@ from golden_model.slicing import check_activation, check_weight
 from golden_model.tiling import tiled_gemm
 from golden_model.workloads import builtin_workload
 
+from panacea_hdl.sim.host import RTLMismatch
 from panacea_hdl.toolchain import ensure_verilator_path, require_iverilog
 
 __all__ = ["run_gemm_job", "run_main_job", "check_gemm_args", "RTLMismatch", "RTL_SIMS"]
@@ -24,9 +25,6 @@ __all__ = ["run_gemm_job", "run_main_job", "check_gemm_args", "RTLMismatch", "RT
 #: Simulators the RTL runs on.
 RTL_SIMS = ("icarus", "verilator")
 
-
-class RTLMismatch(RuntimeError):
-    """The RTL disagreed with the golden model."""
 
 
 def check_gemm_args(cfg: PanaceaConfig, A, W, z, *, mode, L=None, r=None,
@@ -137,37 +135,26 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
         return report
 
     from panacea_hdl.sim.gemm import job_from_run, run_jobs_sim
-    from golden_model.streams import unpack_y
 
     jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z,
                          requant=requant)
             for run in tg.runs]
     t0 = time.perf_counter()
     info = {}
-    results = run_jobs_sim(cfg, jobs, sim=sim, stalls=stalls, seed=seed, progress=progress,
-                           info=info, fast=fast)
+    try:
+        results = run_jobs_sim(cfg, jobs, sim=sim, stalls=stalls, seed=seed, progress=progress,
+                               info=info, fast=fast)
+    except RTLMismatch as e:
+        if not tg.tiled or e.job_index is None:
+            raise
+        t = tg.runs[e.job_index].tile
+        raise RTLMismatch(f"tile {e.job_index + 1} of {len(tg.runs)} (rows {t.m0}:{t.m1}, "
+                          f"k {t.k0}:{t.k1}, columns {t.n0}:{t.n1}): {e}",
+                          job_index=e.job_index) from None
     wall = time.perf_counter() - t0
     total = dict.fromkeys(COUNTERS, 0)
-    for i, (run, (beats, counters)) in enumerate(zip(tg.runs, results)):
-        t = run.tile
-        where = f" (tile {i + 1} of {len(tg.runs)}: rows {t.m0}:{t.m1}, k {t.k0}:{t.k1}, " \
-                f"columns {t.n0}:{t.n1})" if tg.tiled else ""
-        Y_rtl = unpack_y(beats, *run.Y.shape, cfg, requant=requant is not None)
-        Y_gold = run.Y if requant is None else requant.apply(run.Y)
-        if not np.array_equal(Y_rtl, Y_gold):
-            bad = np.argwhere(Y_rtl != Y_gold)
-            m, n = bad[0]
-            raise RTLMismatch(f"RTL result differs from the golden model at {len(bad)} places"
-                              f"{where}, first Y[{m},{n}]: RTL {Y_rtl[m, n]} vs golden "
-                              f"{Y_gold[m, n]}")
-        want = run.prediction.counters
-        # with stalls the cycles only grow: fewer than the model is a mismatch too
-        diff = {k: (counters[k], want[k]) for k in COUNTERS
-                if counters[k] != want[k] and not (stalls and k == "cycles"
-                                                   and counters[k] > want[k])}
-        if diff:
-            raise RTLMismatch(f"RTL counters differ from the golden model{where} "
-                              f"(rtl, model): {diff}")
+    for i, (_, counters) in enumerate(results):
+        # each run's beats and counters were checked by panacea_hdl.sim.host.check_run
         report["tiles"][i]["counters"] = dict(counters)
         for k in COUNTERS:
             total[k] += counters[k]

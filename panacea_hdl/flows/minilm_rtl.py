@@ -84,8 +84,9 @@ class RTLLinear:
                                       rec["r"], self.sim, pure=False) for a, c in cuts]
         results = self.client.gather(futures)
         Y_rtl = np.concatenate([res["Y"] for res in results], axis=1)
-        if not np.array_equal(Y_rtl, Y):      # run_gemm_job already checked each chunk
-            raise RTLMismatch(f"MiniLM layer {name}: the RTL result differs from the golden one")
+        if not np.array_equal(Y_rtl, Y):      # run_gemm_job checked each chunk on the RTL
+            raise RTLMismatch(f"MiniLM layer {name}: the column chunks do not assemble to the "
+                              "layer's golden result")
         self.layers[name] = {
             "M": int(A.shape[0]), "K": int(A.shape[1]), "N": int(N), "chunks": len(cuts),
             "tiles": sum(res["tiles"] for res in results),

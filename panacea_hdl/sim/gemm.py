@@ -23,6 +23,7 @@ from golden_model.config import PanaceaConfig
 from golden_model.cycle_model import COUNTERS, predict
 from golden_model.streams import host_streams, unpack_y
 from panacea_hdl.rtl.generate import top_name
+from panacea_hdl.sim.host import RTLMismatch
 
 __all__ = ["make_job", "job_from_run", "save_job", "load_job", "build_dir", "bench_env",
            "run_bench", "run_jobs_sim", "run_gemm_sim",
@@ -185,9 +186,11 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
 
     Raises
     ------
+    panacea_hdl.sim.host.RTLMismatch
+        A run differs from its job (:func:`panacea_hdl.sim.host.check_run`); ``job_index``
+        names it.
     panacea_hdl.sim.runner.BenchError
-        If the bench failed; the message includes the bench's finding (e.g. a mismatch with
-        the golden model or an error status).
+        The bench failed otherwise (no result, a crash, a time-out).
     """
     import shutil
     import tempfile
@@ -233,9 +236,14 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
                 watcher.close()
         wall = time.perf_counter() - t0
         result = json.loads(result_path.read_text()) if result_path.exists() else None
-        problems = [r.get("problem") for r in (result or {}).get("results", []) if not r.get("ok")]
-        if failure is not None or result is None or problems \
-                or len(result.get("results", [])) != len(jobs):
+        runs = (result or {}).get("results", [])
+        bad = [i for i, r in enumerate(runs) if not r.get("ok")]
+        if bad and runs[bad[0]].get("problem"):       # the bench ran and found a difference
+            keep = True                 # the bench's log stays for the user
+            raise RTLMismatch(f"RTL run on {sim} of {top}: {runs[bad[0]]['problem']}",
+                              job_index=bad[0])
+        problems = [r.get("problem") for r in runs if not r.get("ok")]
+        if failure is not None or result is None or problems or len(runs) != len(jobs):
             keep = True                 # the bench's log stays for the user
             detail = "; ".join(p for p in problems if p) or "no result written"
             raise BenchError(f"RTL bench of {top} on {sim} failed: {detail}"

@@ -1,6 +1,6 @@
 """cocotb test cases of the generated Panacea core (``panacea_<name>``), any config.
 
-The host is the product's (:class:`panacea_hdl.sim.cocotb_bench.Host`, cocotbext-axi drivers);
+The host is the product's (:class:`panacea_hdl.sim.host.CoreHost` on cocotbext-axi drivers);
 every GEMM is built by :func:`panacea_hdl.sim.gemm.make_job` from the golden model, and the
 host checks the result bit for bit, ``tlast``, STATUS and every counter against
 :func:`golden_model.cycle_model.predict` (``cycles`` exactly when no stream stalls).
@@ -20,6 +20,7 @@ from panacea_hdl import regmap
 from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.sim.cocotb_bench import setup as _setup
 from panacea_hdl.sim.gemm import make_job
+from panacea_hdl.sim.host import status_budget
 
 
 def _check(problems):
@@ -78,13 +79,13 @@ async def random_stalls(dut):
     """Random valid/ready gaps on w, lo, ho and y: still bit-exact, counters but cycles equal."""
     host, cfg = await _setup(dut)
     for i, (mode, p) in enumerate((("aqs", 0.3), ("dense", 0.5), ("sibia", 0.15))):
-        host.set_stalls(p, seed=i)
+        host.port.set_stalls(p, seed=i)
         job = _skewed_job(cfg, mode, seed=10 + i, **_shape(cfg))
         _, got, problems = await host.run_job(job, check_cycles=False)
         _check([f"{mode} stalls {p}: {p_}" for p_ in problems])
         dut._log.info("%s with stalls %.2f: %d cycles (%d without stalls)", mode, p,
                       got["cycles"], job["counters"]["cycles"])
-    host.set_stalls(0)
+    host.port.set_stalls(0)
 
 
 @cocotb.test()
@@ -108,7 +109,7 @@ async def malformed_rle(dut):
     assert offset == index, (offset, index)
 
     await host.start_job(bad)
-    st = await host.wait_idle(50 * (good["counters"]["cycles"] + 100))
+    st = await host.wait_idle(status_budget(good["counters"]["cycles"]))
     assert st == {"busy": False, "done": False, "error": True,
                   "errcode": ErrorCode.RLE_KIND}, st
     assert dut.irq.value == 1
@@ -116,7 +117,7 @@ async def malformed_rle(dut):
     assert await host.read(regmap.COUNTER_ADDR["rle_words"]) == index + 1
     await ClockCycles(dut.clk, 5)
     assert dut.y__tvalid.value == 0, "output bank not flushed after the error"
-    host.flush_streams()
+    host.port.flush()
     _, _, problems = await host.run_job(good)
     _check(problems)
 
@@ -126,13 +127,13 @@ async def reset_mid_gemm(dut):
     """Reset in the middle of a GEMM (bank full, y stalled), then a good GEMM."""
     host, cfg = await _setup(dut)
     job = _skewed_job(cfg, "sibia", seed=5, **_shape(cfg))
-    host.sink.pause = True
+    host.port.sink.pause = True
     await host.start_job(job)
     await ClockCycles(dut.clk, job["K"] + 2 * job["K"] // 3)
     assert dut.busy.value == 1
-    host.flush_streams()
-    host.sink.pause = False
-    await host.reset()
+    host.port.flush()
+    host.port.sink.pause = False
+    await host.port.reset()
     st = await host.status()
     assert st == {"busy": False, "done": False, "error": False, "errcode": ErrorCode.NONE}, st
     assert await host.read(regmap.COUNTER_ADDR["cycles"]) == 0
@@ -152,7 +153,7 @@ async def bad_params(dut):
     for case in cases:
         await host.program(**{**base, **case})
         busy0 = host.busy_cycles
-        await host.write_ok(regmap.CTRL, regmap.CTRL_START)
+        await host.start()
         await ClockCycles(dut.clk, 3)
         st = await host.status()
         assert st == {"busy": False, "done": False, "error": True,

@@ -1,6 +1,6 @@
 """Amaranth-simulator sweeps of the baseline variants of the whole core (``docs/baselines.md``).
 
-The same host model as ``test_top.py`` drives the same host interface. Every GEMM's result
+The product's host driver drives them on its Amaranth-simulator port, as in ``test_top.py``. Every GEMM's result
 is checked bit for bit against the golden model (itself checked against the plain integer
 reference) and every counter, ``cycles`` included when no stream stalls, against
 :func:`golden_model.cycle_model.predict` for the variant. Also: modes a variant cannot run
@@ -13,7 +13,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden_model.aqs_gemm import choose_r
 from golden_model.config import PRESETS
@@ -22,8 +21,8 @@ from panacea_hdl import regmap
 from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.rtl.top import PanaceaCore
 from panacea_hdl.sim.gemm import make_job
-from sim_tests.unit.test_csr import axil_read_ok, axil_write_ok
-from sim_tests.unit.test_top import Host, _workload, run_main, run_with_stalls
+from panacea_hdl.sim.amaranth_host import AmaranthPort, axil_read_ok, axil_write_ok, simulate
+from sim_tests.unit.test_top import _workload, run_main, run_ok, run_with_stalls
 
 TINY_VARIANTS = ["tiny_sibia", "tiny_dense"]
 
@@ -42,7 +41,7 @@ def test_random_gemms_exact_cycles(name):
     """Random shapes (M, N off the tile; K up to k_max), modes, L, z: Y and every counter."""
     cfg = PRESETS[name]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=1)
+    port = AmaranthPort(dut, seed=1)
     rng = random.Random(31)
     jobs = [_variant_job(cfg, rng) for _ in range(8)]
     for (M, K, N) in [(1, 1, 1), (cfg.rows_per_pass, cfg.k_max, cfg.cols), (2, 3, 1),
@@ -50,13 +49,13 @@ def test_random_gemms_exact_cycles(name):
         jobs.append(_variant_job(cfg, rng, M=M, K=K, N=N))
     assert {j["mode"] for j in jobs} == set(cfg.modes)
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            got = await host.run_job(ctx, job, cfg=cfg)
+            got = await run_ok(host, job)
             if cfg.variant == "dense":
                 assert got["rle_words"] == got["dwo_busy"] == 0
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 @pytest.mark.parametrize("name", TINY_VARIANTS)
@@ -72,16 +71,16 @@ def test_default_preset_variants(name):
     most-skipping mode (the other modes run on the tiny variants)."""
     cfg = PRESETS[name]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=4)
+    port = AmaranthPort(dut, seed=4)
     A = skewed_activations(19, 40, seed=9)
     W = random_weights(40, 37, seed=9)
     jobs = [make_job(cfg, A, W, 104, mode=cfg.modes[-1], L=4, r=choose_r(A, 4))]
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 @pytest.mark.parametrize("name", ["tiny", *TINY_VARIANTS])
@@ -90,42 +89,42 @@ def test_modes_a_variant_cannot_run_are_bad_params(name):
     cleared; the supported ones start. RVAL reads back only where there is r logic."""
     cfg = PRESETS[name]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=6)
+    port = AmaranthPort(dut, seed=6)
     A = skewed_activations(6, 20, seed=4)
     W = random_weights(20, 5, seed=4)
     good = make_job(cfg, A, W, 90, mode=cfg.modes[-1], L=4, r=choose_r(A, 4))
     base = dict(r=3, z=0, L=4, M=5, K=9, N=3)
 
-    async def main(ctx):
-        await host.run_job(ctx, good, cfg=cfg)          # counters nonzero before the bad STARTs
+    async def main(host, ctx):
+        await run_ok(host, good)          # counters nonzero before the bad STARTs
         for code in range(4):
             supported = code in regmap.MODE_NAMES and regmap.MODE_NAMES[code] in cfg.modes
-            await host.program(ctx, mode_code=code, **base)
-            b0 = host.busy_cycles
-            await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
+            await host.program(mode_code=code, **base)
+            b0 = port.busy_cycles
+            await host.start()
             for _ in range(3):
                 await ctx.tick()
-            st = await host.status(ctx)
+            st = await host.status()
             if supported:
-                assert st["busy"] and host.busy_cycles > b0, (code, st)
-                await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_ABORT)
-                st = await host.status(ctx)
+                assert st["busy"] and port.busy_cycles > b0, (code, st)
+                await host.abort()
+                st = await host.status()
                 assert st["errcode"] == ErrorCode.ABORTED
                 for _ in range(3):
                     await ctx.tick()
-                host.flush()
+                port.flush()
             else:
-                assert host.busy_cycles == b0, code
+                assert port.busy_cycles == b0, code
                 assert st == {"busy": False, "done": False, "error": True,
                               "errcode": ErrorCode.BAD_PARAM}, (code, st)
-                assert all(v == 0 for v in (await host.counters(ctx)).values())
+                assert all(v == 0 for v in (await host.counters()).values())
         # RVAL: accepted everywhere; holds r only in the panacea variant
         await axil_write_ok(ctx, dut.csr, regmap.RVAL, 0xA5)
         rval = await axil_read_ok(ctx, dut.csr, regmap.RVAL)
         assert rval == (0xA5 if cfg.variant == "panacea" else 0)
-        await host.run_job(ctx, good, cfg=cfg)          # and it still works afterwards
+        await run_ok(host, good)          # and it still works afterwards
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
     assert {"tiny": 3, "tiny_sibia": 2, "tiny_dense": 1}[name] == len(cfg.modes)
 
 
@@ -136,7 +135,7 @@ def test_int8_array_never_reads_ho():
 
     cfg = PRESETS["tiny_dense"]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=8)
+    port = AmaranthPort(dut, seed=8)
     A = skewed_activations(9, 17, seed=2)
     W = random_weights(17, 6, seed=2)
     job = make_job(cfg, A, W, 77, mode="dense", L=4, r=0)
@@ -147,34 +146,24 @@ def test_int8_array_never_reads_ho():
         async for _, _, ready in ctx.tick().sample(dut.ho.tready):
             ready_seen.append(ready)
 
-    async def main(ctx):
-        host.queues["w"].extend(job["streams"]["w"])
-        host.queues["lo"].extend(job["streams"]["lo"])
-        host.queues["ho"].extend([1, 2, 3])             # offered, must stay untouched
-        await host.program(ctx, mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
+    async def main(host, ctx):
+        port.queues["w"].extend(job["streams"]["w"])
+        port.queues["lo"].extend(job["streams"]["lo"])
+        port.queues["ho"].extend([1, 2, 3])             # offered, must stay untouched
+        await host.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
                            M=job["M"], K=job["K"], N=job["N"])
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
-        await host.wait_idle(ctx)
-        assert (await host.status(ctx))["done"]
-        assert not host.queues["w"] and not host.queues["lo"]
-        assert list(host.queues["ho"]) == [1, 2, 3]
-        Y = unpack_y([b for b, _ in host.y], job["M"], job["N"], cfg)
+        await host.start()
+        await host.wait_idle()
+        assert (await host.status())["done"]
+        assert not port.queues["w"] and not port.queues["lo"]
+        assert list(port.queues["ho"]) == [1, 2, 3]
+        Y = unpack_y([b for b, _ in await port.take_y(1000)], job["M"], job["N"], cfg)
         np.testing.assert_array_equal(Y, np.array(job["Y"], dtype=np.int32))
-        assert await host.counters(ctx) == job["counters"]
-        host.queues["ho"].clear()
+        assert await host.counters() == job["counters"]
+        port.queues["ho"].clear()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for tb in [*host.testbenches(), watch]:
-        sim.add_testbench(tb, background=True)
-    done = []
-
-    async def wrapped(ctx):
-        await main(ctx)
-        done.append(True)
-    sim.add_testbench(wrapped)
-    sim.run()
-    assert done and len(ready_seen) > job["counters"]["cycles"] and not any(ready_seen)
+    simulate(dut, port, cfg, main, extra=[watch])
+    assert len(ready_seen) > job["counters"]["cycles"] and not any(ready_seen)
 
 
 def test_sibia_ignores_rval_in_the_datapath():
@@ -182,7 +171,7 @@ def test_sibia_ignores_rval_in_the_datapath():
     a frequent nonzero high slice, with that r written to RVAL, is still exact."""
     cfg = PRESETS["tiny_sibia"]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=9)
+    port = AmaranthPort(dut, seed=9)
     A = skewed_activations(11, 30, seed=5, center=150)
     W = random_weights(30, 7, seed=5)
     r = choose_r(A, 4)
@@ -190,11 +179,11 @@ def test_sibia_ignores_rval_in_the_datapath():
     jobs = [make_job(cfg, A, W, 150, mode=m, L=4, r=r) for m in ("sibia", "dense")]
     assert all(j["r"] == r for j in jobs)
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def test_verilog_converts_deterministically(tmp_path):

@@ -1,8 +1,8 @@
 """Amaranth-simulator tests of the AXI4-Lite register file (``panacea_hdl.rtl.csr.CSR``).
 
-Also home of the small AXI4-Lite manager used by the Amaranth tests of the top level
-(:func:`axil_write`, :func:`axil_read`). The expected values come from ``docs/registers.md``
-(via ``panacea_hdl.regmap``) and a tiny Python model of the register file, never from the RTL.
+The AXI4-Lite manager is the product's (:mod:`panacea_hdl.sim.amaranth_host`). The expected
+values come from ``docs/registers.md`` (via ``panacea_hdl.regmap``) and a tiny Python model of
+the register file, never from the RTL.
 """
 
 from __future__ import annotations
@@ -19,90 +19,14 @@ from golden_model.cycle_model import COUNTERS
 from panacea_hdl import regmap
 from panacea_hdl.rtl.axi import RESP_OKAY, RESP_SLVERR
 from panacea_hdl.rtl.csr import CSR, counter_inc_bits
+from panacea_hdl.sim.amaranth_host import axil_read, axil_read_ok, axil_write, axil_write_ok  # noqa: F401
 
 TINY = PRESETS["tiny"]
 
 
-# ---- AXI4-Lite manager for Amaranth testbenches ---------------------------------------------
 async def _idle(ctx, n):
     for _ in range(n):
         await ctx.tick()
-
-
-async def axil_write(ctx, bus, addr, value, strb=0xF, *, w_first=0, b_delay=0):
-    """Write ``value`` to ``addr``; returns BRESP.
-
-    ``w_first`` > 0 presents W that many cycles before AW (< 0: AW first); ``b_delay`` holds
-    BREADY low for that many cycles of a pending response.
-    """
-    aw_wait, w_wait = max(0, w_first), max(0, -w_first)
-    ctx.set(bus.awaddr, addr)
-    ctx.set(bus.wdata, value)
-    ctx.set(bus.wstrb, strb)
-    aw_done = w_done = False
-    if w_wait == 0:
-        ctx.set(bus.wvalid, 1)
-    if aw_wait == 0:
-        ctx.set(bus.awvalid, 1)
-    ctx.set(bus.bready, b_delay == 0)
-    cycle = 0
-    for _ in range(1000):
-        _, _, awv, awr, wv, wr, bv, br, bresp = await ctx.tick().sample(
-            bus.awvalid, bus.awready, bus.wvalid, bus.wready, bus.bvalid, bus.bready, bus.bresp)
-        cycle += 1
-        if awv and awr:
-            aw_done = True
-            ctx.set(bus.awvalid, 0)
-        if wv and wr:
-            w_done = True
-            ctx.set(bus.wvalid, 0)
-        if bv and br:
-            ctx.set(bus.bready, 0)
-            assert aw_done and w_done, "write response before the address and data were accepted"
-            return bresp
-        if bv:
-            b_delay -= 1
-            if b_delay <= 0:
-                ctx.set(bus.bready, 1)
-        if not aw_done and cycle >= aw_wait:
-            ctx.set(bus.awvalid, 1)
-        if not w_done and cycle >= w_wait:
-            ctx.set(bus.wvalid, 1)
-    raise AssertionError(f"AXI4-Lite write to {addr:#x} hung")
-
-
-async def axil_read(ctx, bus, addr, *, r_delay=0):
-    """Read ``addr``; returns ``(rdata, rresp)``."""
-    ctx.set(bus.araddr, addr)
-    ctx.set(bus.arvalid, 1)
-    ctx.set(bus.rready, r_delay == 0)
-    ar_done = False
-    for _ in range(1000):
-        _, _, arv, arr, rv, rr, rdata, rresp = await ctx.tick().sample(
-            bus.arvalid, bus.arready, bus.rvalid, bus.rready, bus.rdata, bus.rresp)
-        if arv and arr:
-            ar_done = True
-            ctx.set(bus.arvalid, 0)
-        if rv and rr:
-            ctx.set(bus.rready, 0)
-            assert ar_done, "read data before the address was accepted"
-            return rdata, rresp
-        if rv:
-            r_delay -= 1
-            if r_delay <= 0:
-                ctx.set(bus.rready, 1)
-    raise AssertionError(f"AXI4-Lite read of {addr:#x} hung")
-
-
-async def axil_read_ok(ctx, bus, addr):
-    data, resp = await axil_read(ctx, bus, addr)
-    assert resp == RESP_OKAY, f"read of {addr:#x} answered {resp:#b}"
-    return data
-
-
-async def axil_write_ok(ctx, bus, addr, value):
-    resp = await axil_write(ctx, bus, addr, value)
-    assert resp == RESP_OKAY, f"write of {value:#x} to {addr:#x} answered {resp:#b}"
 
 
 # ---- register model ---------------------------------------------------------------------------

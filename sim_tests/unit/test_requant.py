@@ -18,7 +18,8 @@ from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl.rtl.requant import RequantStage
 from panacea_hdl.rtl.top import PanaceaCore
 from panacea_hdl.sim.gemm import make_job
-from sim_tests.unit.test_top import Host, run_main
+from panacea_hdl.sim.amaranth_host import AmaranthPort
+from sim_tests.unit.test_top import run_main, run_ok
 
 TINY_RQ = PRESETS["tiny_rq"]
 EDGE = [INT32_MIN, INT32_MIN + 1, -(1 << 30), -65536, -3, -1, 0, 1, 2, 3, 65535, 1 << 30,
@@ -135,7 +136,7 @@ def test_core_requant_on_and_off_exact_cycles():
     counter (cycles exactly) as the golden model predicts."""
     cfg = TINY_RQ
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=3)
+    port = AmaranthPort(dut, seed=3)
     prng = random.Random(4)
     rng = np.random.default_rng(5)
     jobs = []
@@ -150,17 +151,17 @@ def test_core_requant_on_and_off_exact_cycles():
         jobs.append(make_job(cfg, A, W, z, mode=mode, L=L, r=choose_r(A, L), requant=rq))
     assert sum(j["requant"] & 1 for j in jobs) == 4
 
-    async def main(ctx):
-        for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+    async def main(host, ctx):
+        for job in jobs:        # y beats exactly (uint8 lanes, OUT_ZP past N) and counters
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def test_core_requant_with_stalls():
     cfg = TINY_RQ
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=6)
+    port = AmaranthPort(dut, seed=6)
     rng = np.random.default_rng(7)
     jobs = []
     for i in range(4):
@@ -169,12 +170,12 @@ def test_core_requant_with_stalls():
         jobs.append(make_job(cfg, A, W, 100, mode="aqs", L=4, r=choose_r(A, 4),
                              requant=_rq_for(10, rng) if i != 1 else None))
 
-    async def main(ctx):
+    async def main(host, ctx):
         for i, job in enumerate(jobs):
-            host.set_stalls([0.3, 0.6, 0.8, 0.2][i])
-            await host.run_job(ctx, job, cfg=cfg, check_cycles=False)
+            port.set_stalls([0.3, 0.6, 0.8, 0.2][i])
+            await run_ok(host, job, check_cycles=False)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def test_cycle_model_requant_terms():
@@ -202,61 +203,57 @@ def test_cycle_model_requant_terms():
 
 
 def test_requant_register_abort_and_recovery():
-    """REQUANT reads back EN and OUT_ZP only (other bits 0), is refused while busy, is unmapped
-    on a build without the stage; an ABORT in the middle of a header and one while the y
-    pipeline is full leave the core ready for the next requantized GEMM, exactly on time."""
+    """REQUANT reads back EN and OUT_ZP only (other bits 0), is refused while busy; an ABORT in
+    the middle of a header and one while the y pipeline is full leave the core ready for the
+    next requantized GEMM, exactly on time."""
     from panacea_hdl import regmap
     from panacea_hdl.regmap import ErrorCode
     from panacea_hdl.rtl.axi import RESP_SLVERR
-    from sim_tests.unit.test_csr import axil_read_ok, axil_write, axil_write_ok
 
     cfg = TINY_RQ
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=8)
+    port = AmaranthPort(dut, seed=8)
     rng = np.random.default_rng(9)
     A = skewed_activations(9, 12, seed=5)
     W = random_weights(12, 10, seed=5)
     good = make_job(cfg, A, W, 90, mode="aqs", L=4, r=choose_r(A, 4), requant=_rq_for(10, rng))
+    aborted = {"busy": False, "done": False, "error": True, "errcode": ErrorCode.ABORTED}
 
-    async def start(ctx, job, stream_beats=None):
+    async def start(host, job, stream_beats=None):
         for n in ("w", "lo", "ho"):
             beats = job["streams"][n]
-            host.queues[n].extend(beats if stream_beats is None else beats[:stream_beats])
-        await host.program(ctx, mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
+            port.send(n, beats if stream_beats is None else beats[:stream_beats])
+        await host.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
                            M=job["M"], K=job["K"], N=job["N"], requant=job["requant"])
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
+        await host.start()
 
-    async def abort(ctx):
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_ABORT)
-        st = await host.status(ctx)
-        assert st == {"busy": False, "done": False, "error": True, "errcode": ErrorCode.ABORTED}
-        host.set_stalls(0.0)
-        for _ in range(REQUANT_CYCLES + 3):
-            await ctx.tick()
-        assert not ctx.get(dut.y.tvalid)
-        host.flush()
+    async def abort(host):
+        await host.abort()
+        assert await host.status() == aborted
+        port.set_stalls(0.0)
+        await port.ticks(REQUANT_CYCLES + 3)
+        assert not port.y_valid()
+        port.flush()
 
-    async def main(ctx):
-        await axil_write_ok(ctx, dut.csr, regmap.REQUANT, 0xFFFF_FFFF)
-        assert await axil_read_ok(ctx, dut.csr, regmap.REQUANT) == 0xFF01
+    async def main(host, ctx):
+        await host.write_ok(regmap.REQUANT, 0xFFFF_FFFF)
+        assert await host.read(regmap.REQUANT) == 0xFF01
         # abort after 4 of the 9 header beats of the first block
-        await start(ctx, good, stream_beats=4)
-        for _ in range(20):
-            await ctx.tick()
+        await start(host, good, stream_beats=4)
+        await port.ticks(20)
         assert ctx.get(dut.busy)
-        assert await axil_write(ctx, dut.csr, regmap.REQUANT, 0) == RESP_SLVERR
-        await abort(ctx)
-        await host.run_job(ctx, good, cfg=cfg)
+        assert await host.write(regmap.REQUANT, 0) == RESP_SLVERR
+        await abort(host)
+        await run_ok(host, good)
         # abort with y stalled: the bank and the requant pipeline hold rows
-        host.stall["y"] = 1.0
-        await start(ctx, good)
-        for _ in range(80):
-            await ctx.tick()
+        port.stall["y"] = 1.0
+        await start(host, good)
+        await port.ticks(80)
         assert ctx.get(dut.busy)
-        await abort(ctx)
-        await host.run_job(ctx, good, cfg=cfg)
+        await abort(host)
+        await run_ok(host, good)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def test_requant_register_is_unmapped_without_the_stage():
@@ -283,7 +280,7 @@ def test_core_requant_extreme_parameters():
     (lanes saturate at 0 and 255 as well as landing in between)."""
     cfg = TINY_RQ
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=11)
+    port = AmaranthPort(dut, seed=11)
     rng = np.random.default_rng(12)
     jobs = []
     for i in range(3):
@@ -300,8 +297,8 @@ def test_core_requant_extreme_parameters():
     Ys = np.concatenate([np.array(j["Y"]) for j in jobs])
     assert (Ys == 0).any() and (Ys == 255).any() and ((Ys > 0) & (Ys < 255)).any()
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)

@@ -1,7 +1,8 @@
 """Amaranth-simulator tests of the whole core (``panacea_hdl.rtl.top.PanaceaCore``).
 
-A small host model drives the AXI4-Lite port and the w/lo/ho AXI4-Streams and collects ``y``;
-many GEMMs run in one simulation. Every result is checked bit for bit against the golden model
+The host is the product's one driver (:class:`panacea_hdl.sim.host.CoreHost`) on its
+Amaranth-simulator port (:class:`panacea_hdl.sim.amaranth_host.AmaranthPort`: AXI4-Lite, the
+w/lo/ho AXI4-Streams with random stalls, ``y``); many GEMMs run in one simulation. Every result is checked bit for bit against the golden model
 (:func:`golden_model.aqs_gemm.aqs_gemm`, itself checked against the plain integer reference)
 and every counter against :func:`golden_model.cycle_model.predict` (``cycles`` exactly when no
 stream stalls). Error cases check STATUS/ERR_WORD against what the register map and
@@ -13,164 +14,35 @@ from __future__ import annotations
 import gc
 import random
 import warnings
-from collections import deque
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden_model import formats
 from golden_model.aqs_gemm import choose_r
 from golden_model.config import PRESETS
-from golden_model.cycle_model import COUNTERS
-from golden_model.streams import unpack_y
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
 from panacea_hdl.rtl.axi import RESP_SLVERR
 from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.rtl.top import PanaceaCore
 from panacea_hdl.sim.gemm import make_job
-from sim_tests.unit.test_csr import axil_read_ok, axil_write, axil_write_ok
+from panacea_hdl.sim.host import STREAMS
+from panacea_hdl.sim.amaranth_host import AmaranthPort, axil_read_ok, axil_write, simulate
+from panacea_hdl.sim.host import CoreHost
 
 TINY = PRESETS["tiny"]
-STREAMS = ("w", "lo", "ho")
 
 
-class Host:
-    """Stream sources/sink and register access for one simulated core."""
-
-    def __init__(self, dut, *, seed=0):
-        self.dut = dut
-        self.rng = random.Random(seed)
-        self.queues = {n: deque() for n in STREAMS}
-        self.stall = {n: 0.0 for n in (*STREAMS, "y")}
-        self.y = []                       # (beat, tlast) received
-        self.generation = 0               # bumped by flush(): sources drop the beat they hold
-        self.busy_cycles = 0              # cycles with busy = 1, counted by the host
-
-    def set_stalls(self, p):
-        for n in self.stall:
-            self.stall[n] = p
-
-    def flush(self):
-        self.generation += 1
-        for q in self.queues.values():
-            q.clear()
-        self.y.clear()
-
-    def testbenches(self):
-        return [self._source(n) for n in STREAMS] + [self._sink(), self._busy_monitor()]
-
-    def _source(self, name):
-        async def tb(ctx):
-            port = getattr(self.dut, name)
-            q = self.queues[name]
-            while True:
-                if not q or self.rng.random() < self.stall[name]:
-                    ctx.set(port.tvalid, 0)
-                    await ctx.tick()
-                    continue
-                gen = self.generation
-                ctx.set(port.tdata, q[0])
-                ctx.set(port.tvalid, 1)
-                ctx.set(port.tlast, self.rng.random() < 0.5)    # must be ignored
-                while True:
-                    _, _, ready = await ctx.tick().sample(port.tready)
-                    if ready or gen != self.generation:
-                        break
-                if ready and gen == self.generation:
-                    q.popleft()
-                ctx.set(port.tvalid, 0)
-        return tb
-
-    def _sink(self):
-        async def tb(ctx):
-            port = self.dut.y
-            while True:
-                ctx.set(port.tready, self.rng.random() >= self.stall["y"])
-                _, _, v, r, d, last = await ctx.tick().sample(port.tvalid, port.tready,
-                                                              port.tdata, port.tlast)
-                if v and r:
-                    self.y.append((d, last))
-        return tb
-
-    def _busy_monitor(self):
-        async def tb(ctx):
-            async for _, _, busy in ctx.tick().sample(self.dut.busy):
-                self.busy_cycles += busy
-        return tb
-
-    # ---- register-level operations ------------------------------------------------------
-    async def program(self, ctx, *, mode_code, r, z, L, M, K, N, requant=None):
-        bus = self.dut.csr
-        regs = [(regmap.MODE, mode_code), (regmap.RVAL, r), (regmap.ZP, z),
-                (regmap.SPLIT, L), (regmap.DIM_M, M), (regmap.DIM_K, K), (regmap.DIM_N, N)]
-        if requant is not None:             # builds with the requantization stage
-            regs.append((regmap.REQUANT, requant))
-        for addr, value in regs:
-            await axil_write_ok(ctx, bus, addr, value)
-
-    async def wait_idle(self, ctx, limit=200_000):
-        for _ in range(limit):
-            if not ctx.get(self.dut.busy):
-                return
-            await ctx.tick()
-        raise AssertionError("core still busy")
-
-    async def status(self, ctx):
-        return regmap.decode_status(await axil_read_ok(ctx, self.dut.csr, regmap.STATUS))
-
-    async def counters(self, ctx):
-        return {name: await axil_read_ok(ctx, self.dut.csr, regmap.COUNTER_ADDR[name])
-                for name in COUNTERS}
-
-    async def run_job(self, ctx, job, *, cfg, check_cycles=True, during=None):
-        """Queue the streams, program, START, wait, and check Y, tlast and all counters."""
-        for n in STREAMS:
-            self.queues[n].extend(job["streams"][n])
-        self.y.clear()
-        await self.program(ctx, mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
-                           M=job["M"], K=job["K"], N=job["N"], requant=job.get("requant"))
-        busy0 = self.busy_cycles
-        await axil_write_ok(ctx, self.dut.csr, regmap.CTRL, regmap.CTRL_START)
-        if during is not None:
-            await during(ctx)
-        await self.wait_idle(ctx)
-        st = await self.status(ctx)
-        assert st == {"busy": False, "done": True, "error": False, "errcode": ErrorCode.NONE}, st
-        assert ctx.get(self.dut.irq) == 1
-        for n in STREAMS:
-            assert not self.queues[n], f"{n}: {len(self.queues[n])} beats not consumed"
-        beats = [b for b, _ in self.y]
-        lasts = [last for _, last in self.y]
-        assert lasts == [0] * (len(lasts) - 1) + [1], "tlast must mark only the GEMM's last beat"
-        rq_on = bool(job.get("requant", 0) or 0) and bool(job["requant"] & regmap.REQUANT_EN)
-        Y = unpack_y(beats, job["M"], job["N"], cfg, requant=rq_on)
-        np.testing.assert_array_equal(Y, np.array(job["Y"], dtype=np.uint8 if rq_on else np.int32))
-        got = await self.counters(ctx)
-        exp = dict(job["counters"])
-        assert self.busy_cycles - busy0 == got["cycles"], "cycles counter != busy cycles seen"
-        if not check_cycles:
-            assert got["cycles"] >= exp["cycles"]
-            got.pop("cycles")
-            exp.pop("cycles")
-        assert got == exp, {k: (got[k], exp[k]) for k in exp if got[k] != exp[k]}
-        return got
+async def run_ok(host, job, **kw):
+    """Run ``job`` on the shared host driver; fail the test on any difference."""
+    _, got, problems = await host.run_job(job, **kw)
+    assert not problems, "; ".join(problems)
+    return got
 
 
-def run_main(dut, host, main):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for tb in host.testbenches():
-        sim.add_testbench(tb, background=True)
-    finished = []
-
-    async def wrapped(ctx):
-        await main(ctx)
-        finished.append(True)
-    sim.add_testbench(wrapped)
-    sim.run()
-    assert finished, "main testbench did not finish"
+def run_main(dut, port, main, cfg):
+    simulate(dut, port, cfg, main)
 
 
 def _workload(cfg, rng, *, kind="skewed", M=None, K=None, N=None):
@@ -204,25 +76,52 @@ def test_random_gemms_exact_cycles():
     """Random shapes (M, N off the tile; K up to k_max), modes, L, r, z: Y and every counter."""
     cfg = TINY
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=1)
+    port = AmaranthPort(dut, seed=1)
     rng = random.Random(11)
     jobs = [_rand_job(cfg, rng) for _ in range(14)]
     # corner shapes: one row, one column, K = 1, K = k_max, exactly one pass and block
     for (M, K, N) in [(1, 1, 1), (cfg.rows_per_pass, cfg.k_max, cfg.cols), (2, 3, 1)]:
         jobs.append(_rand_job(cfg, rng, M=M, K=K, N=N))
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
+
+
+def test_host_reports_every_difference():
+    """The shared host check is not vacuous: a wrong expected beat, a wrong predicted counter
+    and a wrong cycle count are each reported, and a correct job after them is clean."""
+    cfg = TINY
+    dut = PanaceaCore(config=cfg)
+    port = AmaranthPort(dut, seed=7)
+    rng = random.Random(13)
+    good = _rand_job(cfg, rng, K=20)
+    bad_y = dict(good, y=[good["y"][0] ^ 1] + good["y"][1:])
+    bad_c = dict(good, counters=dict(good["counters"], rle_words=good["counters"]["rle_words"] + 1))
+    slow = dict(good, counters=dict(good["counters"], cycles=good["counters"]["cycles"] - 1))
+
+    async def main(host, ctx):
+        assert isinstance(host, CoreHost)
+        _, _, p = await host.run_job(bad_y)
+        assert len(p) == 1 and "y differs" in p[0] and "first differing beats [0]" in p[0], p
+        _, _, p = await host.run_job(bad_c)
+        assert len(p) == 1 and "'rle_words'" in p[0], p
+        _, _, p = await host.run_job(slow)
+        assert len(p) == 1 and "'cycles'" in p[0], p
+        _, _, p = await host.run_job(slow, check_cycles=False)     # more cycles than predicted
+        assert p == [], p
+        await run_ok(host, good)
+
+    run_main(dut, port, main, cfg)
 
 
 def test_all_r_and_uniform_data():
     """All vectors skipped (every HO slice = r) and nearly none skipped (uniform data)."""
     cfg = TINY
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=2)
+    port = AmaranthPort(dut, seed=2)
     rng = np.random.default_rng(5)
     jobs = []
     for L in cfg.splits:
@@ -236,25 +135,25 @@ def test_all_r_and_uniform_data():
         U = rng.integers(0, 256, size=(M, K)).astype(np.uint8)
         jobs.append(make_job(cfg, U, W, 128, mode="aqs", L=L, r=choose_r(U, L)))
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def run_with_stalls(cfg, jobs, *, seed=3):
     """Run ``jobs`` with random stalls on every stream (30-90 % by job): Y and the counters
     that do not depend on stalls are checked, cycles are not."""
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=seed)
+    port = AmaranthPort(dut, seed=seed)
 
-    async def main(ctx):
+    async def main(host, ctx):
         for i, job in enumerate(jobs):
-            host.set_stalls([0.3, 0.6, 0.1, 0.9][i % 4])
-            await host.run_job(ctx, job, cfg=cfg, check_cycles=False)
+            port.set_stalls([0.3, 0.6, 0.1, 0.9][i % 4])
+            await run_ok(host, job, check_cycles=False)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def test_random_stalls_every_stream():
@@ -266,16 +165,16 @@ def test_default_preset_gemm():
     """The default preset (4 PEAs x 8 columns, G = 4): a skewed GEMM in two modes."""
     cfg = PRESETS["default"]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=4)
+    port = AmaranthPort(dut, seed=4)
     A = skewed_activations(19, 70, seed=9)
     W = random_weights(70, 37, seed=9)
     jobs = [make_job(cfg, A, W, 104, mode=m, L=4, r=choose_r(A, 4)) for m in ("aqs", "dense")]
 
-    async def main(ctx):
+    async def main(host, ctx):
         for job in jobs:
-            await host.run_job(ctx, job, cfg=cfg)
+            await run_ok(host, job)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def _mutate(cfg, job, index, kind):
@@ -316,7 +215,7 @@ def _golden_error_offset(cfg, job):
 def test_malformed_rle_each_error_then_recover():
     cfg = TINY
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=5)
+    port = AmaranthPort(dut, seed=5)
     rng = random.Random(21)
     A = skewed_activations(9, 30, seed=3)
     W = random_weights(30, 6, seed=3)
@@ -347,25 +246,25 @@ def test_malformed_rle_each_error_then_recover():
                   ErrorCode.RLE_DENSE_RUN, idx))
     assert len(cases) >= 5
 
-    async def main(ctx):
+    async def main(host, ctx):
         for bad, code, off in cases:
             for nm in STREAMS:
-                host.queues[nm].extend(bad["streams"][nm])
-            await host.program(ctx, mode_code=bad["mode_code"], r=bad["r"], z=bad["z"],
+                port.send(nm, bad["streams"][nm])
+            await host.program(mode_code=bad["mode_code"], r=bad["r"], z=bad["z"],
                                L=bad["L"], M=bad["M"], K=bad["K"], N=bad["N"])
-            await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
-            await host.wait_idle(ctx)
-            st = await host.status(ctx)
+            await host.start()
+            await host.wait_idle()
+            st = await host.status()
             assert st == {"busy": False, "done": False, "error": True, "errcode": code}, (st, code)
             assert ctx.get(dut.irq) == 1
             assert await axil_read_ok(ctx, dut.csr, regmap.ERR_WORD) == off
             for _ in range(5):
                 await ctx.tick()
             assert not ctx.get(dut.y.tvalid), "the bank must be flushed on error"
-            host.flush()
-            await host.run_job(ctx, good, cfg=cfg)
+            port.flush()
+            await run_ok(host, good)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def _golden_decode_all(cfg, job):
@@ -378,7 +277,7 @@ def _golden_decode_all(cfg, job):
 def test_bad_params_abort_and_busy_rules():
     cfg = TINY
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=6)
+    port = AmaranthPort(dut, seed=6)
     A = skewed_activations(6, 20, seed=4)
     W = random_weights(20, 5, seed=4)
     good = make_job(cfg, A, W, 90, mode="aqs", L=4, r=choose_r(A, 4))
@@ -386,70 +285,70 @@ def test_bad_params_abort_and_busy_rules():
     bad_sets = [dict(mode_code=3), dict(L=2), dict(L=6), dict(L=0), dict(r=16),
                 dict(L=5, r=8), dict(M=0), dict(K=0), dict(N=0), dict(K=cfg.k_max + 1)]
 
-    async def main(ctx):
+    async def main(host, ctx):
         # every bad parameter: ERROR BAD_PARAM, no busy cycle, counters cleared
-        await host.run_job(ctx, good, cfg=cfg)
+        await run_ok(host, good)
         for bad in bad_sets:
-            await host.program(ctx, **{**base, **bad})
-            b0 = host.busy_cycles
-            await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
+            await host.program(**{**base, **bad})
+            b0 = port.busy_cycles
+            await host.start()
             for _ in range(4):
                 await ctx.tick()
-            assert host.busy_cycles == b0, bad
-            st = await host.status(ctx)
+            assert port.busy_cycles == b0, bad
+            st = await host.status()
             assert st == {"busy": False, "done": False, "error": True,
                           "errcode": ErrorCode.BAD_PARAM}, (bad, st)
-            assert all(v == 0 for v in (await host.counters(ctx)).values())
+            assert all(v == 0 for v in (await host.counters()).values())
         # r = 2**(8-L) - 1 is fine in aqs, and any r is fine outside aqs
         for ok in (dict(L=5, r=7), dict(mode_code=1, r=200), dict(K=cfg.k_max)):
-            await host.program(ctx, **{**base, **ok})
-            await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
+            await host.program(**{**base, **ok})
+            await host.start()
             await ctx.tick()
             assert ctx.get(dut.busy), ok
-            await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_ABORT)
-            st = await host.status(ctx)
+            await host.abort()
+            st = await host.status()
             assert st == {"busy": False, "done": False, "error": True,
                           "errcode": ErrorCode.ABORTED}, st
         # abort in the middle of a pass (stalled y keeps the bank full), then a good GEMM
         for nm in STREAMS:
-            host.queues[nm].extend(good["streams"][nm])
-        host.stall["y"] = 1.0
-        await host.program(ctx, mode_code=good["mode_code"], r=good["r"], z=good["z"],
+            port.send(nm, good["streams"][nm])
+        port.stall["y"] = 1.0
+        await host.program(mode_code=good["mode_code"], r=good["r"], z=good["z"],
                            L=good["L"], M=good["M"], K=good["K"], N=good["N"])
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
+        await host.start()
         for _ in range(60):
             await ctx.tick()
         assert ctx.get(dut.busy)
         # parameter writes while busy are refused; START while busy is ignored
         assert await axil_write(ctx, dut.csr, regmap.DIM_M, 77) == RESP_SLVERR
         assert await axil_read_ok(ctx, dut.csr, regmap.DIM_M) == good["M"]
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
-        assert (await host.status(ctx))["busy"]
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_ABORT)
-        st = await host.status(ctx)
+        await host.start()
+        assert (await host.status())["busy"]
+        await host.abort()
+        st = await host.status()
         assert st == {"busy": False, "done": False, "error": True,
                       "errcode": ErrorCode.ABORTED}, st
-        host.set_stalls(0.0)
+        port.set_stalls(0.0)
         for _ in range(3):
             await ctx.tick()
         assert not ctx.get(dut.y.tvalid)
-        host.flush()
+        port.flush()
         # ABORT while idle is ignored
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_ABORT)
-        assert (await host.status(ctx))["errcode"] == ErrorCode.ABORTED
-        await host.run_job(ctx, good, cfg=cfg)
-        await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_ABORT)
-        assert await host.status(ctx) == {"busy": False, "done": True, "error": False,
+        await host.abort()
+        assert (await host.status())["errcode"] == ErrorCode.ABORTED
+        await run_ok(host, good)
+        await host.abort()
+        assert await host.status() == {"busy": False, "done": True, "error": False,
                                           "errcode": ErrorCode.NONE}
 
         # START while busy does not restart or disturb a GEMM
-        async def poke(ctx):
+        async def poke():
             for _ in range(30):
                 await ctx.tick()
-            await axil_write_ok(ctx, dut.csr, regmap.CTRL, regmap.CTRL_START)
-        await host.run_job(ctx, good, cfg=cfg, during=poke)
+            await host.start()
+        await run_ok(host, good, during=poke)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)
 
 
 def test_rejects_non_config():
@@ -484,15 +383,15 @@ def test_soak_random_gemms(preset):
     """Longer soak: many random GEMMs, alternately with and without stalls."""
     cfg = PRESETS[preset]
     dut = PanaceaCore(config=cfg)
-    host = Host(dut, seed=100)
+    port = AmaranthPort(dut, seed=100)
     rng = random.Random(101)
     jobs = [_rand_job(cfg, rng, K=rng.randint(1, min(cfg.k_max, 90)))
             for _ in range(60 if preset == "tiny" else 12)]
 
-    async def main(ctx):
+    async def main(host, ctx):
         for i, job in enumerate(jobs):
             stalls = i % 2 == 1
-            host.set_stalls(rng.choice([0.1, 0.4, 0.8]) if stalls else 0.0)
-            await host.run_job(ctx, job, cfg=cfg, check_cycles=not stalls)
+            port.set_stalls(rng.choice([0.1, 0.4, 0.8]) if stalls else 0.0)
+            await run_ok(host, job, check_cycles=not stalls)
 
-    run_main(dut, host, main)
+    run_main(dut, port, main, cfg)

@@ -4,7 +4,7 @@ The cocotb bench (``panacea_hdl/sim/cocotb_bench.py``) drives every stream beat 
 access from Python, which limits a Verilator run of the ``default`` core to a few thousand
 cycles per second. Here the same job — the dict of :func:`panacea_hdl.sim.gemm.make_job`
 (streams, expected beats, predicted counters) — is written to a text file, and
-``harness.cpp``, compiled once per design with the Verilated core, runs cocotb_bench's procedure
+``harness.cpp``, compiled once per design with the Verilated core, runs the host driver's procedure (:mod:`panacea_hdl.sim.host`)
 cycle by cycle (reset, INFO/KMAX, program, START, poll STATUS, collect ``y``, read the
 counters) with the same valid/ready rules and random stalls, and writes back the ``y`` beats
 and counters. The caller checks them against the golden model exactly as it checks the
@@ -29,22 +29,16 @@ import time
 from pathlib import Path
 
 from ...toolchain import ToolError
+from ..host import (POLL_CYCLES, RESET_CYCLES, RESET_IDLE_CYCLES, STALL_PROBABILITY, Y_TIMEOUT_CYCLES,
+                    RTLMismatch, check_run, max_polls, register_writes, status_budget)
 
 __all__ = ["run_job_fast", "run_jobs_fast", "build_harness", "write_job_file", "read_result", "use_fast",
            "verilator_env", "FastSimError", "HARNESS_SOURCE", "STALL_PROBABILITY"]
 
 #: The C++ host compiled with every design.
 HARNESS_SOURCE = Path(__file__).with_name("harness.cpp")
-#: Probability that a stream or the y sink pauses in a cycle with ``stalls`` (cocotb_bench's run_job).
-STALL_PROBABILITY = 0.3
-#: Reset held for 3 cycles, then 2 idle cycles (cocotb_bench's ``Host.reset``).
-RESET_CYCLES = (3, 2)
-#: Cycles between STATUS polls (cocotb_bench's ``Host.wait_idle``).
-POLL_WAIT_CYCLES = 4
 #: Cycles an AXI4-Lite transaction may take before the harness gives up.
 AXI_TIMEOUT_CYCLES = 1000
-#: Cycles the y frame may take after BUSY clears (cocotb_bench waits 1000 clock periods).
-Y_TIMEOUT_CYCLES = 1000
 #: Verilator and C++ options of the build (part of the build digest).
 VERILATOR_FLAGS = ("-Wno-fatal", "-Wno-WIDTH", "-O3", "--x-assign", "fast")
 #: -O1: on the default core 4x quicker to compile than -Os and within 5 % of -O2 at run time.
@@ -273,8 +267,8 @@ def _check_job(cfg, job: dict) -> None:
 def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_path=None) -> Path:
     """Write ``job`` (checked) as the harness's job file; returns ``path``.
 
-    Register addresses and values come from :mod:`panacea_hdl.regmap`, in the order of
-    cocotb_bench's ``Host.program``; the STATUS poll budget is cocotb_bench's ``50 * (cycles + 100)``.
+    The procedure is :class:`panacea_hdl.sim.host.CoreHost`'s: its register writes, reset,
+    STATUS poll interval and budget, and ``y`` timeout come from :mod:`panacea_hdl.sim.host`.
     """
     from golden_model import formats
     from golden_model.cycle_model import COUNTERS
@@ -282,8 +276,7 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
     from ... import regmap
 
     _check_job(cfg, job)
-    budget = 50 * (job["counters"]["cycles"] + 100)
-    max_polls = max(1, budget // 8)
+    budget = status_budget(job["counters"]["cycles"])
     cycle_limit = 2 * budget + 20 * AXI_TIMEOUT_CYCLES + 100_000
     status_mask = (regmap.STATUS_BUSY | regmap.STATUS_DONE | regmap.STATUS_ERROR
                    | regmap.STATUS_ERRCODE_MASK << regmap.STATUS_ERRCODE_SHIFT)
@@ -291,21 +284,18 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
         "panacea-fastsim 1",
         f"widths {formats.w_beat_bits(cfg)} {formats.lo_beat_bits(cfg)} "
         f"{formats.rle_word_bits(cfg)} {formats.y_beat_bits(cfg)}",
-        f"reset {RESET_CYCLES[0]} {RESET_CYCLES[1]}",
+        f"reset {RESET_CYCLES} {RESET_IDLE_CYCLES}",
         f"check_read {regmap.INFO} {regmap.info_value(cfg)} INFO",
         f"check_read {regmap.KMAX} {cfg.k_max} KMAX",
     ]
-    for name, addr, value in (("MODE", regmap.MODE, job["mode_code"]), ("RVAL", regmap.RVAL, job["r"]),
-                              ("ZP", regmap.ZP, job["z"]), ("SPLIT", regmap.SPLIT, job["L"]),
-                              ("DIM_M", regmap.DIM_M, job["M"]), ("DIM_K", regmap.DIM_K, job["K"]),
-                              ("DIM_N", regmap.DIM_N, job["N"])):
+    for name, addr, value in register_writes(mode_code=job["mode_code"], r=job["r"], z=job["z"],
+                                             L=job["L"], M=job["M"], K=job["K"], N=job["N"],
+                                             requant=job.get("requant")):
         lines.append(f"write {addr} {value} {name}")
-    if job.get("requant") is not None:      # builds with the requantization stage
-        lines.append(f"write {regmap.REQUANT} {job['requant']} REQUANT")
     lines += [
         f"start {regmap.CTRL} {regmap.CTRL_START}",
         f"status {regmap.STATUS} {regmap.STATUS_BUSY} {status_mask} {regmap.STATUS_DONE}",
-        f"poll {POLL_WAIT_CYCLES} {max_polls}",
+        f"poll {POLL_CYCLES} {max_polls(budget)}",
         f"guards {AXI_TIMEOUT_CYCLES} {Y_TIMEOUT_CYCLES} {cycle_limit}",
         f"stalls {int(bool(stalls))} {int(seed) & (1 << 64) - 1} {STALL_PROBABILITY!r}",
         f"progress {Path(progress_path).resolve() if progress_path else '-'}",
@@ -375,7 +365,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         Seed of the stall pattern; default ``job.get("seed", 0)``.
     timeout_s : float, optional
         Wall-clock guard of the run (the harness also stops at a cycle budget);
-        default ``120 + budget / 2000`` s for cocotb_bench's budget of ``50 * (cycles + 100)``.
+        default ``120 + budget / 2000`` s for the host's STATUS budget (:func:`status_budget`).
     progress_path : path-like, optional
         The harness writes the busy cycles so far there about twice a second.
     progress : callable, optional
@@ -400,9 +390,11 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     panacea_hdl.toolchain.ToolError
         The harness could not be built.
     FastSimError
-        A protocol check failed (STATUS, streams not consumed, y framing or
-        beat count, cycles counter vs busy cycles, fewer cycles than predicted under stalls);
-        a time-out. The values of ``y`` and the counters are the caller's check.
+        The harness failed: a protocol check of its own (STATUS, streams not consumed, an
+        AXI time-out) or a wall-clock time-out.
+    panacea_hdl.sim.host.RTLMismatch
+        :func:`panacea_hdl.sim.host.check_run` found a difference from the job (``y``,
+        ``tlast``, STATUS, counters, cycles vs busy cycles).
     """
     from golden_model.cycle_model import COUNTERS
 
@@ -414,7 +406,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     tag = f"{os.getpid()}_{time.monotonic_ns()}"
     job_path, result_path = jobs_dir / f"job_{tag}.txt", jobs_dir / f"result_{tag}.txt"
     if timeout_s is None:
-        timeout_s = 120 + 50 * (job["counters"]["cycles"] + 100) / 2000
+        timeout_s = 120 + status_budget(job["counters"]["cycles"]) / 2000
     keep = False            # the job file stays after a failure (for a rerun), not otherwise
     try:
         write_job_file(cfg, job, job_path, stalls=stalls, seed=seed, progress_path=progress_path)
@@ -444,14 +436,15 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     finally:
         for p in ((result_path,) if keep else (job_path, result_path)):
             p.unlink(missing_ok=True)
+    from ... import regmap
+
     beats = res["y"]
-    if len(beats) != len(job["y"]):
-        raise FastSimError(f"fast RTL run of {top_name}: the y frame has {len(beats)} beats, "
-                           f"the GEMM has {len(job['y'])}")
     counters = {k: int(res["counters"][k]) for k in COUNTERS}
-    if stalls and counters["cycles"] < job["counters"]["cycles"]:
-        raise FastSimError(f"fast RTL run of {top_name}: {counters['cycles']} cycles with stalls, "
-                           f"fewer than the stall-free prediction {job['counters']['cycles']}")
+    problems = check_run(job, status=regmap.decode_status(res["status_reg"]),
+                         y=list(zip(beats, res["tlast"])), counters=counters,
+                         busy_cycles=res["busy_cycles"], check_cycles=not stalls, cfg=cfg)
+    if problems:
+        raise RTLMismatch(f"fast RTL run of {top_name}: " + "; ".join(problems))
     info.update(run_wall_s=wall, sim_cycles=res["sim_cycles"], sim_seconds=res["sim_seconds"],
                 sim_cpu_seconds=res["sim_cpu_seconds"],
                 sim_cycles_per_s=res["sim_cycles"] / res["sim_seconds"] if res["sim_seconds"] else 0.0,
@@ -481,8 +474,11 @@ def run_jobs_fast(cfg, jobs, verilog_path, top_name: str, build_dir, *, sim="ver
     t0 = time.perf_counter()
     results, cycles, sim_s, cpu_s, finfo = [], 0, 0.0, 0.0, {}
     for i, job in enumerate(jobs):
-        beats, counters, finfo = run_job_fast(cfg, job, verilog_path, top_name, build_dir,
-                                              stalls=stalls, seed=int(seed) + i, progress=say)
+        try:
+            beats, counters, finfo = run_job_fast(cfg, job, verilog_path, top_name, build_dir,
+                                                  stalls=stalls, seed=int(seed) + i, progress=say)
+        except RTLMismatch as e:
+            raise RTLMismatch(str(e), job_index=i) from None
         results.append((beats, counters))
         cycles += finfo["sim_cycles"]
         sim_s += finfo["sim_seconds"]

@@ -1,0 +1,139 @@
+"""The Verilog of a design for synthesis, and the map from its modules to the core's blocks.
+
+The Verilog is exactly what :func:`amaranth.back.verilog.convert` writes for the component
+(ports from its signature), the same text ``panacea generate`` writes for the core. The block
+of each module is the class of the Amaranth elaboratable it came from (PEA, SWO, ...);
+submodules of unknown class belong to their parent's block.
+"""
+
+from __future__ import annotations
+
+import re
+
+from amaranth.hdl import Elaboratable
+
+from .tools import SynthError
+
+__all__ = ["emit", "verilog_modules", "top_ports"]
+
+
+def _block_classes():
+    """``[(class, block)]``, most specific first; classes that cannot be imported are left out."""
+    import importlib
+
+    table = [
+        ("panacea_hdl.rtl.pea.swo", "SWO", "swo"),
+        ("panacea_hdl.rtl.pea.dwo", "DWO", "dwo"),
+        ("panacea_hdl.rtl.pea.compensator", "Compensator", "compensator"),
+        ("panacea_hdl.rtl.pea.weight_buffer", "WeightBuffer", "weight_buffer"),
+        ("panacea_hdl.rtl.pea.accumulators", "Accumulators", "accumulators"),
+        ("panacea_hdl.rtl.pea.pea", "PEA", "pea"),
+        ("panacea_hdl.rtl.pea.int8_pea", "Int8PEA", "int8_pea"),
+        ("panacea_hdl.rtl.pea.int8_pea", "BeatIssuer", "beat_issuer"),
+        ("panacea_hdl.rtl.rle_decoder", "RLEDecoder", "rle_decoder"),
+        ("panacea_hdl.rtl.skip_controller", "SkipController", "skip_controller"),
+        ("panacea_hdl.rtl.csr", "CSR", "csr"),
+        ("panacea_hdl.rtl.params", "ParamCheck", "params"),
+        ("panacea_hdl.rtl.sequencer", "Sequencer", "sequencer"),
+        ("panacea_hdl.rtl.output_bank", "OutputBank", "output_bank"),
+        ("panacea_hdl.rtl.axi", "AXIStreamToStream", "axi_adapters"),
+        ("panacea_hdl.rtl.axi", "StreamToAXIStream", "axi_adapters"),
+        ("panacea_hdl.rtl.top", "PanaceaCore", "top"),
+    ]
+    out = []
+    for mod, cls, block in table:
+        try:
+            out.append((getattr(importlib.import_module(mod), cls), block))
+        except (ImportError, AttributeError):
+            pass
+    return out
+
+
+def _classify(origins, classes):
+    for o in origins or ():
+        for cls, block in classes:
+            if isinstance(o, cls):
+                return block
+    return None
+
+
+def _fragment_blocks(fragment, top_name):
+    """Map each Amaranth hierarchical module name (``top.pea0.swo``) to its block."""
+    classes = _block_classes()
+    blocks = {}
+
+    def walk(frag, path, parent_block):
+        block = _classify(frag.origins, classes) or parent_block
+        blocks[".".join(path)] = block
+        for i, (sub, name, _src) in enumerate(frag.subfragments):
+            walk(sub, path + (name if name is not None else f"U${i}",), block)
+
+    walk(fragment, (top_name,), "top")
+    return blocks
+
+
+class _Recorder(Elaboratable):
+    """Stands for a component in :func:`amaranth.back.verilog.convert` (same signature, same
+    port values) and keeps the fragment the conversion elaborates, for the block map."""
+
+    def __init__(self, component):
+        self.signature = component.signature
+        self._component = component
+        self.fragment = None
+
+    def __getattr__(self, name):        # the port values, as signature.flatten() reads them
+        return getattr(self._component, name)
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Fragment
+
+        self.fragment = Fragment.get(self._component, platform)
+        return self.fragment
+
+
+def emit(component, name):
+    """Deterministic Verilog of ``component`` with top module ``name``, and its block map.
+
+    Public Amaranth API only: :func:`amaranth.back.verilog.convert` derives the ports from the
+    signature; the component is elaborated once.
+
+    Returns
+    -------
+    (str, dict)
+        The Verilog text and ``{hierarchical module name: block}`` (``BLOCKS`` keys).
+    """
+    from amaranth.back import verilog
+    from amaranth.lib import wiring
+
+    from panacea_hdl.toolchain import use_pinned_yosys
+
+    if not isinstance(getattr(component, "signature", None), wiring.Signature):
+        raise TypeError(f"top must be an Amaranth wiring.Component, not {type(component).__name__}")
+    use_pinned_yosys()
+    rec = _Recorder(component)
+    text = verilog.convert(rec, name=name, emit_src=False)
+    return text, _fragment_blocks(rec.fragment, name)
+
+
+_MODULE_RE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*\(", re.M)
+_PORT_RE = re.compile(r"^\s*(input|output|inout)\s+(?:\[(\d+):(\d+)\]\s*)?(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*;")
+
+
+def verilog_modules(text):
+    return [m.lstrip("\\") for m in _MODULE_RE.findall(text)]
+
+
+def top_ports(text, top):
+    """``[(direction, name, width)]`` of module ``top`` in Amaranth-emitted Verilog."""
+    start = re.search(rf"^module\s+{re.escape(top)}\s*\(", text, re.M)
+    if start is None:
+        raise SynthError(f"module {top} not found in the Verilog")
+    end = text.index("\nendmodule", start.end())
+    ports = []
+    for line in text[start.end():end].splitlines():
+        m = _PORT_RE.match(line)
+        if m:
+            d, hi, lo, name = m.groups()
+            ports.append((d, name, 1 if hi is None else int(hi) - int(lo) + 1))
+    return ports
+
