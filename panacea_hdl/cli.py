@@ -156,16 +156,15 @@ def cmd_gemm(args):
                           compensation=args.compensation, sim=args.sim, stalls=args.stalls,
                           progress=not args.quiet, fast=False if args.cocotb else None,
                           requant=requant)
-    Y = report.pop("Y")
-    text = to_json(report) if report_path is not None else None
-    save_npy(out, Y)
+    text = to_json(report.to_dict()) if report_path is not None else None
+    save_npy(out, report.Y)
     if report_path is not None:
         atomic_write_text(report_path, text)
-    c = report["counters"]
-    tiles = len(report["tiles"])
-    print(f"{args.mode}: Y {report['shape']['M']}x{report['shape']['N']} "
+    c = report.counters
+    tiles = len(report.tiles)
+    print(f"{args.mode}: Y {report.M}x{report.N} "
           f"{'uint8 (requantized)' if requant is not None else 'int32'} -> {out}; "
-          f"cycles {c['cycles']}, skipped vectors {report['slice_stats']['frac_vectors_skipped']:.3f}"
+          f"cycles {c['cycles']}, skipped vectors {report.slice_stats['frac_vectors_skipped']:.3f}"
           + (f", {tiles} tiles (host-tiled)" if tiles > 1 else "")
           + (f", RTL ({args.sim}) matches the golden model" if args.sim != "golden" else ""))
     if report_path is not None:

@@ -45,9 +45,9 @@ def main():
         bud = multiplier_budget(cfg)
         for mode in cfg.modes:
             rep = run_gemm_job(cfg, A, W, z, mode=mode, L=L, r=r, sim=args.sim)
-            c = rep["counters"]
-            e = rep["prediction"]["energy_pj"]
-            mem = rep["prediction"]["memory"]
+            c = rep.counters
+            e = rep.prediction.energy_pj
+            mem = rep.prediction.memory
             run = {"config": name, "variant": cfg.variant, "mode": mode, "cycles": c["cycles"],
                    "energy_nj": e["total"] / 1e3,
                    "mult_energy_nj": (e["int8_mults"] + e["slice_mults"]) / 1e3,

@@ -55,10 +55,10 @@ def main():
         cyc, skipped, ideal = {}, None, None
         for mode in MODES:
             rep, _ = run(cfg, A, W, 100, mode, args.sim)
-            cyc[mode] = rep["counters"]["cycles"]
+            cyc[mode] = rep.counters["cycles"]
             if mode == "aqs":
-                skipped = rep["slice_stats"]["frac_vectors_skipped"]
-                ideal = rep["prediction"]["work"]["ideal_cycles"]
+                skipped = rep.slice_stats["frac_vectors_skipped"]
+                ideal = rep.prediction.work["ideal_cycles"]
         rows.append({"spread": spread, "skipped": skipped, **cyc, "ideal_aqs": ideal})
         print(f"{spread:7.1f} {skipped:8.3f} {cyc['dense']:8d} {cyc['sibia']:8d} {cyc['aqs']:8d} "
               f"{cyc['sibia'] / cyc['aqs']:9.2f}x {ideal / cyc['aqs']:9.1%}")
@@ -71,7 +71,7 @@ def main():
         A = skewed_activations(M2, K2, seed=5)
         W = random_weights(K2, N, seed=5)
         rep, _ = run(cfg, A, W, 100, "dense", args.sim)
-        c = rep["counters"]
+        c = rep.counters
         u = c["dwo_busy"] / c["cycles"]
         mults = (c["swo_busy"] * 2 * cfg.rows_per_pass + c["dwo_busy"] * 2 * cfg.group_size) / (
             c["cycles"] * (2 * cfg.rows_per_pass + 2 * cfg.group_size))
@@ -88,9 +88,9 @@ def main():
     for sim in ("icarus", "verilator"):
         run(cfg, A, W, 100, "aqs", sim)                          # build (cached) + warm
         rep, wall = run(cfg, A, W, 100, "aqs", sim)
-        cps = rep["rtl"].get("bench_cycles_per_second") or rep["counters"]["cycles"] / wall
-        thr[sim] = {"cycles": rep["counters"]["cycles"], "wall_s": wall, "cycles_per_s": cps}
-        print(f"  {sim:9s}: {rep['counters']['cycles']} cycles; {cps:,.0f} cycles/s in the bench; "
+        cps = rep.rtl.bench_cycles_per_second or rep.counters["cycles"] / wall
+        thr[sim] = {"cycles": rep.counters["cycles"], "wall_s": wall, "cycles_per_s": cps}
+        print(f"  {sim:9s}: {rep.counters['cycles']} cycles; {cps:,.0f} cycles/s in the bench; "
               f"{wall:.1f} s wall per GEMM incl. start-up")
     out["throughput"] = thr
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,9 @@ def main():
         for mode in MODES:
             rep = run_gemm_job(cfg, t["A"], t["W"], t["z"], mode=mode, L=t["L"], r=t["r"],
                                sim=args.sim)
-            cyc[mode] = rep["counters"]["cycles"]
+            cyc[mode] = rep.counters["cycles"]
             if mode == "aqs":
-                skipped = rep["slice_stats"]["frac_vectors_skipped"]
+                skipped = rep.slice_stats["frac_vectors_skipped"]
         M, K = t["A"].shape
         N = t["W"].shape[1]
         rows.append({"layer": t["name"], "group": t["group"], "M": M, "K": K, "N": N, "L": t["L"],

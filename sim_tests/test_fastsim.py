@@ -82,8 +82,8 @@ def test_run_gemm_job_takes_the_fast_path_and_checks_it(monkeypatch):
     cfg = PRESETS["tiny"]
     A, W, z, _ = _gemm(cfg, "aqs", seed=2)
     rep = run_gemm_job(cfg, A, W, z, mode="aqs", L=4, sim="verilator")
-    assert rep["rtl"]["harness"] == "fast"
-    np.testing.assert_array_equal(rep["Y"], reference_gemm(A, W, z))
+    assert rep.rtl.harness == "fast"
+    np.testing.assert_array_equal(rep.Y, reference_gemm(A, W, z))
 
     real = fastsim.read_result
 
@@ -114,8 +114,8 @@ def test_tiled_gemm_on_the_fast_path():
     W = random_weights(K, 5, seed=9)
     for stalls in (False, True):
         rep = run_gemm_job(cfg, A, W, 104, mode="aqs", L=4, sim="verilator", stalls=stalls)
-        assert rep["rtl"]["harness"] == "fast" and len(rep["tiles"]) == 2
-        np.testing.assert_array_equal(rep["Y"], reference_gemm(A, W, 104))
+        assert rep.rtl.harness == "fast" and len(rep.tiles) == 2
+        np.testing.assert_array_equal(rep.Y, reference_gemm(A, W, 104))
 
 
 def test_backend_choice():

@@ -218,8 +218,8 @@ def test_multiplier_budget_numbers():
 def test_golden_job_on_the_dense_variant():
     A, W, z = _gemm(seed=9)
     rep = run_gemm_job(PRESETS["tiny_dense"], A, W, z, mode="dense")
-    np.testing.assert_array_equal(rep["Y"], reference_gemm(A, W, z))
-    assert rep["counters"]["rle_words"] == 0 and rep["config"]["variant"] == "dense"
+    np.testing.assert_array_equal(rep.Y, reference_gemm(A, W, z))
+    assert rep.counters["rle_words"] == 0 and rep.config.variant == "dense"
 
 
 def test_cli_default_mode_follows_the_variant(tmp_path, capsys):

@@ -147,6 +147,6 @@ def test_a_gemm_on_the_rtl_computes_the_golden_model_once_per_run(monkeypatch, t
     A = skewed_activations(5, 100, seed=2)          # tiny: k_max 64 -> 2 runs of the core
     W = random_weights(100, 3, seed=2)
     rep = run_gemm_job(preset("tiny"), A, W, 100, mode="aqs", sim="icarus")
-    assert len(rep["tiles"]) == 2 and rep["rtl"]["matches_golden"]
+    assert len(rep.tiles) == 2 and rep.rtl is not None
     assert calls == {"aqs_gemm": 2, "predict": 2}
-    assert np.array_equal(rep["Y"], (A.astype(np.int64) - 100) @ W.astype(np.int64))
+    assert np.array_equal(rep.Y, (A.astype(np.int64) - 100) @ W.astype(np.int64))

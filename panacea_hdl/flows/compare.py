@@ -365,23 +365,23 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
             t0 = time.perf_counter()
             rep = run_gemm_job(cfg, A, W, w["z"], mode=mode, L=w["L"], r=w["r"], sim=sim)
             runtime["sim"][f"{w['name']}/{cfg.name}"] = round(time.perf_counter() - t0, 1)
-            cycles = int(rep["counters"]["cycles"])
-            e = rep["prediction"]["energy_pj"]
+            cycles = int(rep.counters["cycles"])
+            e = rep.prediction.energy_pj
             fmax = designs[cfg.name]["fmax_mhz"]
             tput = (fmax * 1e6 / cycles) if per_second else 1.0 / cycles
             entry["designs"][cfg.name] = {
                 "mode": mode,
                 "cycles": cycles,
-                "predicted_cycles": int(rep["prediction"]["counters"]["cycles"]),
+                "predicted_cycles": int(rep.prediction.counters["cycles"]),
                 "time_us": (cycles / fmax) if (target == "ecp5" and fmax) else None,
                 "frac_vectors_skipped": (0.0 if not cfg.caps.sliced
-                                         else float(rep["slice_stats"]["frac_vectors_skipped"])),
+                                         else float(rep.slice_stats["frac_vectors_skipped"])),
                 "energy_pj": float(e["total"]),
                 "mult_energy_pj": float(e["int8_mults"] + e["slice_mults"]),
-                "ext_bytes": int(rep["prediction"]["memory"]["total_bytes_rle"]),
+                "ext_bytes": int(rep.prediction.memory["total_bytes_rle"]),
                 "throughput": tput,
                 "throughput_per_area": tput / designs[cfg.name]["area"],
-                "rtl_checked": "rtl" in rep,
+                "rtl_checked": rep.rtl is not None,
             }
         wl_out[w["name"]] = entry
 

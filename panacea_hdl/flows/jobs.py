@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from golden_model.aqs_gemm import MODES, check_zero_point, choose_r, reference_gemm
 from golden_model.config import DIM_MAX, PanaceaConfig
-from golden_model.cycle_model import COUNTERS, predict
+from golden_model.cycle_model import COUNTERS, Prediction, predict
+from golden_model.requant import RequantParams
 from golden_model.energy import SOURCE as ENERGY_SOURCE
 from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
@@ -20,10 +22,107 @@ from golden_model.workloads import builtin_workload
 from panacea_hdl.sim.host import RTLMismatch
 from panacea_hdl.toolchain import ensure_verilator_path, require_iverilog
 
-__all__ = ["run_gemm_job", "run_main_job", "check_gemm_args", "RTLMismatch", "RTL_SIMS"]
+__all__ = ["run_gemm_job", "run_main_job", "check_gemm_args", "GemmReport", "RTLRun",
+           "RTLMismatch", "RTL_SIMS"]
 
 #: Simulators the RTL runs on.
 RTL_SIMS = ("icarus", "verilator")
+
+
+@dataclass(frozen=True)
+class RTLRun:
+    """How a GEMM ran on the RTL (present only when every run matched the golden model).
+
+    Attributes
+    ----------
+    simulator : {"icarus", "verilator"}
+    harness : {"cocotb", "fast"}
+        The cocotb bench or the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`).
+    stalls : bool
+        Random valid/ready gaps on every stream (cycles then only bounded below).
+    wall_seconds : float
+        Wall time of all runs, builds included.
+    cycles_per_second : float or None
+        Busy cycles per wall second of the whole call.
+    bench_cycles_per_second : float or None
+        Simulated cycles per second inside the simulator (its throughput).
+    """
+
+    simulator: str
+    harness: str
+    stalls: bool
+    wall_seconds: float
+    cycles_per_second: float | None
+    bench_cycles_per_second: float | None
+
+
+@dataclass(frozen=True)
+class GemmReport:
+    """The result of one GEMM ``(A - z) @ W`` (:func:`run_gemm_job`).
+
+    Attributes
+    ----------
+    config : PanaceaConfig
+    M, K, N : int
+        Shape: A is M x K uint8, W is K x N int8.
+    mode : str
+    L, r, zero_point : int
+        Split, skip value (aqs) and activation zero point used.
+    compensation : str
+    slice_stats : dict
+        Slice statistics of the golden model (``frac_vectors_skipped``, ...).
+    prediction : Prediction
+        Cycle/memory/energy model of the whole GEMM (the sum over its runs of the core).
+    counters : dict
+        Counter name -> value: the RTL's (summed over runs) on a simulator, else the
+        prediction's.
+    tiles : list of dict
+        One per run of the core (host tiling): its rows, k range, columns and counters.
+    sim : str
+        ``golden``, ``icarus`` or ``verilator``.
+    Y : numpy.ndarray
+        int32 M x N result (bit-exact with the integer reference); uint8 when requantized.
+    rtl : RTLRun or None
+        How it ran on the RTL; None for ``sim="golden"``.
+    requant : RequantParams or None
+        The on-chip requantization applied to ``Y`` (``golden_model.requant``), if any.
+    """
+
+    config: PanaceaConfig
+    M: int
+    K: int
+    N: int
+    mode: str
+    L: int
+    r: int
+    zero_point: int
+    compensation: str
+    slice_stats: dict
+    prediction: Prediction
+    counters: dict
+    tiles: list
+    sim: str
+    Y: np.ndarray = field(repr=False)
+    rtl: RTLRun | None = None
+    requant: RequantParams | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON report (``panacea gemm --report``): everything but ``Y``."""
+        d = {
+            "config": self.config.to_dict(),
+            "shape": {"M": self.M, "K": self.K, "N": self.N},
+            "mode": self.mode, "L": self.L, "r": self.r, "zero_point": self.zero_point,
+            "compensation": self.compensation, "slice_stats": self.slice_stats,
+            "prediction": self.prediction.to_dict(), "counters": self.counters,
+            "tiles": self.tiles, "energy_source": ENERGY_SOURCE, "sim": self.sim,
+        }
+        if self.rtl is not None:
+            d["rtl"] = {**self.rtl.__dict__, "matches_golden": True}
+        if self.requant is not None:
+            q = self.requant
+            d["requant"] = {"out_zp": q.out_zp, "bias": q.bias.tolist(), "mult": q.mult.tolist(),
+                            "shift": q.shift.tolist()}
+        return d
 
 
 
@@ -73,7 +172,7 @@ def check_gemm_args(cfg: PanaceaConfig, A, W, z, *, mode, L=None, r=None,
 def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
                  compensation="static", sim="golden", stalls=False, progress=False,
                  seed=0, fast=None, requant=None) -> dict:
-    """Run one GEMM ``(A - z) @ W``; returns the report dict, with the int32 result under ``"Y"``.
+    """Run one GEMM ``(A - z) @ W``; returns its :class:`GemmReport` (int32 result in ``Y``).
 
     A GEMM larger than one run of the core (K > ``k_max``, M or N beyond the DIM registers)
     is tiled by the host (:mod:`golden_model.tiling`): the report's ``tiles`` lists each run
@@ -82,13 +181,13 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     With ``sim`` = ``icarus`` or ``verilator`` every run also executes on the RTL (one
     simulator session); each run's result must equal the golden one bit for bit and its
     counters the predicted ones (cycles too unless ``stalls``), else :class:`RTLMismatch` is
-    raised. Inputs are checked first (:func:`check_gemm_args`). ``fast`` (default: on
-    Verilator) runs the jobs on the compiled Verilator host (:mod:`panacea_hdl.sim.fastsim`)
-    instead of the cocotb bench; the checks are the same.
+    raised. Inputs are checked first (:func:`check_gemm_args`); the golden model runs once.
+    ``fast`` (default: on Verilator) runs the jobs on the compiled Verilator host
+    (:mod:`panacea_hdl.sim.fastsim`) instead of the cocotb bench; the checks are the same.
 
     ``requant`` (a :class:`golden_model.requant.RequantParams` of N columns) requantizes on
     chip: ``cfg`` must have the stage (``cfg.requant``) and the GEMM must fit one run of the
-    core; ``"Y"`` is then the uint8 result and the counters are predicted with the header.
+    core; ``Y`` is then the uint8 result and the counters are predicted with the header.
     """
     from ..sim.fastsim import use_fast
 
@@ -115,24 +214,14 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     if requant is not None:     # one run (checked above), predicted with its header
         pred = predict(tg.runs[0].plan, W.shape[1], cfg, requant=True)
         tg.runs[0] = dataclasses.replace(tg.runs[0], prediction=pred)
-    report = {
-        "config": cfg.to_dict(),
-        "shape": {"M": A.shape[0], "K": A.shape[1], "N": W.shape[1]},
-        "mode": mode, "L": L, "r": int(r), "zero_point": int(z), "compensation": compensation,
-        "slice_stats": tg.stats,
-        "prediction": pred.to_dict(),
-        "counters": dict(pred.counters),
-        "tiles": [{**run.tile.to_dict(), "counters": dict(run.prediction.counters)}
-                  for run in tg.runs],
-        "energy_source": ENERGY_SOURCE,
-        "sim": sim,
-        "Y": tg.Y if requant is None else requant.apply(tg.Y),
-    }
-    if requant is not None:
-        report["requant"] = {"out_zp": requant.out_zp, "bias": requant.bias.tolist(),
-                             "mult": requant.mult.tolist(), "shift": requant.shift.tolist()}
+    common = dict(config=cfg, M=int(A.shape[0]), K=int(A.shape[1]), N=int(W.shape[1]),
+                  mode=mode, L=int(L), r=int(r), zero_point=int(z), compensation=compensation,
+                  slice_stats=tg.stats, prediction=pred, sim=sim,
+                  Y=tg.Y if requant is None else requant.apply(tg.Y), requant=requant)
     if sim == "golden":
-        return report
+        return GemmReport(counters=dict(pred.counters),
+                          tiles=[{**run.tile.to_dict(), "counters": dict(run.prediction.counters)}
+                                 for run in tg.runs], **common)
 
     from panacea_hdl.sim.gemm import job_from_run, run_jobs_sim
 
@@ -152,19 +241,14 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
                           f"k {t.k0}:{t.k1}, columns {t.n0}:{t.n1}): {e}",
                           job_index=e.job_index) from None
     wall = time.perf_counter() - t0
-    total = dict.fromkeys(COUNTERS, 0)
-    for i, (_, counters) in enumerate(results):
-        # each run's beats and counters were checked by panacea_hdl.sim.host.check_run
-        report["tiles"][i]["counters"] = dict(counters)
-        for k in COUNTERS:
-            total[k] += counters[k]
-    report["counters"] = total
-    report["rtl"] = {"simulator": sim, "harness": "fast" if fast else "cocotb",
-                     "stalls": stalls, "wall_seconds": wall,
-                     "cycles_per_second": total["cycles"] / wall if wall else None,
-                     "bench_cycles_per_second": info.get("bench_cycles_per_s"),
-                     "matches_golden": True}
-    return report
+    # each run's beats and counters were checked by panacea_hdl.sim.host.check_run
+    tiles = [{**run.tile.to_dict(), "counters": dict(counters)}
+             for run, (_, counters) in zip(tg.runs, results)]
+    total = {k: sum(t["counters"][k] for t in tiles) for k in COUNTERS}
+    rtl = RTLRun(simulator=sim, harness="fast" if fast else "cocotb", stalls=bool(stalls),
+                 wall_seconds=wall, cycles_per_second=total["cycles"] / wall if wall else None,
+                 bench_cycles_per_second=info.get("bench_cycles_per_s"))
+    return GemmReport(counters=total, tiles=tiles, rtl=rtl, **common)
 
 
 def _table(rows, headers):
@@ -205,26 +289,25 @@ def run_main_job(cfg: PanaceaConfig, *, sim="verilator", out_dir=None, fast=None
     for mode in modes:
         reports[mode] = run_gemm_job(cfg, A, W, z, mode=mode, L=L, r=r, sim=sim, progress=True,
                                      fast=fast)
-        reports[mode].pop("Y")
         print(f"  {mode}: bit-exact, counters equal the golden model")
 
     def ratio(base, c):
-        return f"{reports[base]['counters']['cycles'] / c['cycles']:.2f}x" if base in reports else "-"
+        return f"{reports[base].counters['cycles'] / c['cycles']:.2f}x" if base in reports else "-"
     rows = []
     for mode in modes:
         rep = reports[mode]
-        c = rep["counters"]
+        c = rep.counters
         rows.append([mode, c["cycles"], ratio("sibia", c), ratio("dense", c),
                      f"{c['swo_busy'] / c['cycles']:.2f}", f"{c['dwo_busy'] / c['cycles']:.2f}",
-                     f"{rep['slice_stats']['frac_vectors_skipped']:.3f}",
-                     f"{rep['prediction']['energy_pj']['total'] / 1e3:.1f}",
-                     f"{rep['rtl']['bench_cycles_per_second']:.0f}"])
+                     f"{rep.slice_stats['frac_vectors_skipped']:.3f}",
+                     f"{rep.prediction.energy_pj['total'] / 1e3:.1f}",
+                     f"{rep.rtl.bench_cycles_per_second:.0f}"])
     table = _table(rows, ["mode", "cycles", "vs sibia", "vs dense", "SWO util", "DWO util",
                           "skipped", "energy nJ", "sim cyc/s"])
     print(table)
     summary = {"config": cfg.to_dict(), "simulator": sim, "workload": {
         "M": A.shape[0], "K": K, "N": W.shape[1], "zero_point": z, "L": L, "r": r},
-        "modes": reports, "table": table}
+        "modes": {m: rep.to_dict() for m, rep in reports.items()}, "table": table}
     path = atomic_write_text(out_dir / "report.json", to_json(summary))
     print(f"report: {path}")
     return summary

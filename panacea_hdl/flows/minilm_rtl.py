@@ -33,8 +33,8 @@ def _chunk_task(cfg, A, W, z, L, r, sim):
 
     t0 = time.perf_counter()
     rep = run_gemm_job(cfg, A, W, z, mode="aqs", L=L, r=r, sim=sim)
-    return {"Y": rep["Y"], "cycles": int(rep["counters"]["cycles"]),
-            "tiles": len(rep["tiles"]), "wall_s": time.perf_counter() - t0,
+    return {"Y": rep.Y, "cycles": int(rep.counters["cycles"]),
+            "tiles": len(rep.tiles), "wall_s": time.perf_counter() - t0,
             "worker": f"{os.uname().nodename}:{os.getpid()}"}
 
 

@@ -340,18 +340,18 @@ def _workload_metrics(cfg, w, mode, sim) -> dict:
 
     t0 = time.perf_counter()
     rep = run_gemm_job(cfg, w["A"], w["W"], w["z"], mode=mode, L=w["L"], r=w["r"], sim=sim)
-    pred = rep["prediction"]
+    pred = rep.prediction
     return {
         "workload": w["name"], "source": w["source"], "sim": sim, "mode": mode,
         "M": int(w["A"].shape[0]), "K": int(w["A"].shape[1]), "N": int(w["W"].shape[1]),
         "z": int(w["z"]), "L": int(w["L"]), "r": int(w["r"]),
-        "host_tiles": len(rep["tiles"]),
-        "cycles": int(rep["counters"]["cycles"]),
-        "energy_pj": float(pred["energy_pj"]["total"]),
-        "ext_bytes": int(pred["memory"]["total_bytes_rle"]),
+        "host_tiles": len(rep.tiles),
+        "cycles": int(rep.counters["cycles"]),
+        "energy_pj": float(pred.energy_pj["total"]),
+        "ext_bytes": int(pred.memory["total_bytes_rle"]),
         "frac_vectors_skipped": (0.0 if mode == "dense"
-                                 else float(rep["slice_stats"]["frac_vectors_skipped"])),
-        "rtl_checked": "rtl" in rep,
+                                 else float(rep.slice_stats["frac_vectors_skipped"])),
+        "rtl_checked": rep.rtl is not None,
         "sim_seconds": round(time.perf_counter() - t0, 2),
     }
 
