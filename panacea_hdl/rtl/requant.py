@@ -120,18 +120,27 @@ class RequantStage(ConfigComponent):
             sat2, pos2, x2, s2 = reg(1, "sat2"), reg(1, "pos2"), reg(signed(32), "x2"), reg(5, "s2")
             # 3: ab + nudge
             ab3, sat3, x3, s3 = reg(signed(64), "ab3"), reg(1, "sat3"), reg(signed(32), "x3"), reg(5, "s3")
-            # 4: high word
+            # 4: high word; the rounding bit's selectors from the shift (no carry chain later)
             h4, x4, s4 = reg(signed(32), "h4"), reg(signed(32), "x4"), reg(5, "s4")
+            half4, low4 = reg(32, "half4"), reg(32, "low4")
             # 5: rounding shift
             q5, x5 = reg(signed(32), "q5"), reg(signed(32), "x5")
             # 6: zero point and clamp
             y6, x6 = reg(unsigned(8), "y6"), reg(signed(32), "x6")
 
-            mask = Signal(32, name=f"mask_{c}")
-            m.d.comb += mask.eq((Const(1, 33) << s4) - 1)
-            rem = Signal(32, name=f"rem_{c}")
-            thr = Signal(32, name=f"thr_{c}")
-            m.d.comb += [rem.eq(h4.as_unsigned() & mask), thr.eq((mask >> 1) + h4[31])]
+            # RoundingDivideByPOT's "remainder > (mask >> 1) + (x < 0)" for a shift s >= 1, with
+            # remainder = x mod 2**s: the bit s-1 of x is set (remainder >= 2**(s-1)), and for a
+            # negative x also a lower bit (remainder > 2**(s-1)); for s = 0 never. half4 is the
+            # one-hot bit s-1, low4 the bits below it, both registered from the shift.
+            thermo = Signal(32, name=f"thermo_{c}")     # bits below s3: bit i = (i < s3)
+            m.d.comb += thermo.eq(Cat(*[s3 > i for i in range(32)]))
+            round5 = Signal(name=f"round_{c}")
+            m.d.comb += round5.eq(((h4.as_unsigned() & half4) != 0)
+                                  & (~h4[31] | ((h4.as_unsigned() & low4) != 0)))
+            # (ab + nudge) / 2**31 truncated toward zero: the floor, plus one for a negative
+            # value with nonzero low bits (one 33-bit carry chain instead of a 64-bit add)
+            ab_hi = Signal(signed(33), name=f"ab_hi_{c}")
+            m.d.comb += ab_hi.eq(ab3[31:].as_signed() + (ab3[63] & (ab3[:31] != 0)))
             v5 = Signal(signed(34), name=f"v5_{c}")
             m.d.comb += v5.eq(q5 + self.out_zp)
             with m.If(adv):
@@ -143,10 +152,10 @@ class RequantStage(ConfigComponent):
                     x2.eq(x1), s2.eq(s1),
                     ab3.eq(lo2 + (hi2 << 16) + Mux(pos2, 1 << 30, 1 - (1 << 30))),
                     sat3.eq(sat2), x3.eq(x2), s3.eq(s2),
-                    h4.eq(Mux(sat3, INT32_MAX,
-                              Mux(ab3[63], (ab3 + ((1 << 31) - 1)) >> 31, ab3 >> 31))),
+                    h4.eq(Mux(sat3, INT32_MAX, ab_hi)),
                     x4.eq(x3), s4.eq(s3),
-                    q5.eq((h4 >> s4) + (rem > thr)), x5.eq(x4),
+                    half4.eq(thermo ^ (thermo >> 1)), low4.eq(thermo >> 1),
+                    q5.eq((h4 >> s4) + round5), x5.eq(x4),
                     y6.eq(Mux(v5 < 0, 0, Mux(v5 > 255, 255, v5))), x6.eq(x5),
                 ]
             out_lanes.append(y6)
