@@ -76,7 +76,9 @@ class PanaceaCore(ConfigComponent):
         the ``dense`` variant) and RLE words (``rle_word_bits``; never ready in the ``dense``
         variant), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
     y : Out(AXI4StreamSignature(y_beat_bits))
-        Output rows; ``tlast`` marks the last beat of a GEMM.
+        Output rows; ``tlast`` marks the last beat of a GEMM. In builds with ``config.requant``
+        through the requantization stage (:class:`~panacea_hdl.rtl.requant.RequantStage`):
+        with REQUANT.EN, ``cols`` uint8 lanes in the low bits (``docs/formats.md``).
     busy : Out(1)
         A GEMM is in progress (STATUS.BUSY).
     irq : Out(1)
