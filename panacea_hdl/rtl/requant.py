@@ -2,18 +2,19 @@
 and ``y``, turns each int32 output row into ``cols`` uint8 lanes when the GEMM enables it.
 
 Per lane, exactly :func:`golden_model.requant.requantize` (TFLite / gemmlowp), in
-:data:`golden_model.timing.REQUANT_CYCLES` (6) register stages:
+:data:`golden_model.timing.REQUANT_CYCLES` (8) register stages, at most one carry chain each:
 
 1. ``x = acc + bias`` (int32 wrap-around; ``acc`` itself when disabled), with the lane's
    multiplier and shift;
-2. the two partial products ``x * mult[15:0]`` and ``x * mult[31:16]`` (a 32 x 32 multiply
-   cut in two 32 x 16 ones), the saturation case ``x = mult = INT32_MIN`` and the product's
-   sign (for the rounding nudge);
-3. ``ab + nudge`` = ``lo + (hi << 16) + nudge``;
-4. the doubled high word ``(ab + nudge) / 2**31``, truncated toward zero, or INT32_MAX;
-5. the rounding right shift (``RoundingDivideByPOT``);
-6. ``+ out_zp``, clamped to [0, 255]; lane c at bits ``[8c, 8c + 8)`` of the beat, the rest 0
-   (disabled: the int32 lanes unchanged).
+2. the four 16 x 16 partial products of ``x * mult`` (one DSP multiplier each on an FPGA),
+   the saturation case ``x = mult = INT32_MIN`` and the product's sign (for the rounding
+   nudge);
+3. two half sums (``x_lo * mult`` and ``x_hi * mult``); 4. the 64-bit product;
+5. ``+ nudge`` (``2**30``, or ``1 - 2**30`` for a negative product);
+6. the doubled high word ``(ab + nudge) / 2**31``, truncated toward zero, or INT32_MAX;
+7. the arithmetic right shift and the rounding bit (``RoundingDivideByPOT``);
+8. ``+ rounding bit + out_zp``, clamped to [0, 255]; lane c at bits ``[8c, 8c + 8)`` of the
+   beat, the rest 0 (disabled: the int32 lanes unchanged).
 
 The per-column parameters arrive as the header of each column block on ``w``
 (:data:`golden_model.formats.RQ_HEADER_BEATS` beats, :func:`golden_model.formats.requant_header`),
@@ -74,7 +75,7 @@ class RequantStage(ConfigComponent):
         cols = cfg.cols
         m = Module()
         D = REQUANT_CYCLES
-        assert D == 6, "the stages below are the six of golden_model.timing.REQUANT_CYCLES"
+        assert D == 8, "the stages below are the eight of golden_model.timing.REQUANT_CYCLES"
 
         # ---- per-column parameters: header shift registers, active copies -----------------
         hdr_bits = 8 * RQ_HEADER_BEATS
@@ -115,51 +116,57 @@ class RequantStage(ConfigComponent):
             acc = self.i.payload[c]
             # 1: bias add (int32 wrap), parameters sampled with the row
             x1, m1, s1 = reg(signed(32), "x1"), reg(signed(32), "m1"), reg(5, "s1")
-            # 2: partial products, saturation, product sign
-            lo2, hi2 = reg(signed(49), "lo2"), reg(signed(48), "hi2")
-            sat2, pos2, x2, s2 = reg(1, "sat2"), reg(1, "pos2"), reg(signed(32), "x2"), reg(5, "s2")
-            # 3: ab + nudge
-            ab3, sat3, x3, s3 = reg(signed(64), "ab3"), reg(1, "sat3"), reg(signed(32), "x3"), reg(5, "s3")
-            # 4: high word; the rounding bit's selectors from the shift (no carry chain later)
-            h4, x4, s4 = reg(signed(32), "h4"), reg(signed(32), "x4"), reg(5, "s4")
-            half4, low4 = reg(32, "half4"), reg(32, "low4")
-            # 5: rounding shift
-            q5, x5 = reg(signed(32), "q5"), reg(signed(32), "x5")
-            # 6: zero point and clamp
-            y6, x6 = reg(unsigned(8), "y6"), reg(signed(32), "x6")
+            # 2: the four 16 x 16 partial products (one DSP multiplier each, no adder after
+            #    it), the saturation case and the product's sign
+            xl, xh, ml, mh = x1[:16], x1[16:].as_signed(), m1[:16], m1[16:].as_signed()
+            pll2, plh2 = reg(unsigned(32), "pll2"), reg(signed(33), "plh2")
+            phl2, phh2 = reg(signed(33), "phl2"), reg(signed(32), "phh2")
+            sat2, pos2 = reg(1, "sat2"), reg(1, "pos2")
+            # 3: two half sums; 4: the 64-bit product; 5: + nudge
+            a3, b3 = reg(signed(50), "a3"), reg(signed(50), "b3")
+            ab4, v5 = reg(signed(64), "ab4"), reg(signed(64), "v5")
+            sat3, pos3, sat4, pos4, sat5 = (reg(1, n) for n in ("sat3", "pos3", "sat4", "pos4", "sat5"))
+            # 6: high word; 7: rounding shift and rounding bit; 8: zero point and clamp
+            h6, sh7, rnd7, y8 = reg(signed(32), "h6"), reg(signed(32), "sh7"), reg(1, "rnd7"), reg(8, "y8")
+            half5, low5, half6, low6 = (reg(32, n) for n in ("half5", "low5", "half6", "low6"))
+            # the shift and (for a disabled stage) the unchanged int32 row travel along
+            sh = [s1] + [reg(5, f"s{j}") for j in range(2, 7)]          # s1 .. s6
+            xr = [x1] + [reg(signed(32), f"x{j}") for j in range(2, 9)]  # x1 .. x8
 
+            # (ab + nudge) / 2**31 truncated toward zero: the floor, plus one for a negative
+            # value with nonzero low bits (a 33-bit carry chain)
+            v_hi = Signal(signed(33), name=f"v_hi_{c}")
+            m.d.comb += v_hi.eq(v5[31:].as_signed() + (v5[63] & (v5[:31] != 0)))
             # RoundingDivideByPOT's "remainder > (mask >> 1) + (x < 0)" for a shift s >= 1, with
             # remainder = x mod 2**s: the bit s-1 of x is set (remainder >= 2**(s-1)), and for a
-            # negative x also a lower bit (remainder > 2**(s-1)); for s = 0 never. half4 is the
-            # one-hot bit s-1, low4 the bits below it, both registered from the shift.
-            thermo = Signal(32, name=f"thermo_{c}")     # bits below s3: bit i = (i < s3)
-            m.d.comb += thermo.eq(Cat(*[s3 > i for i in range(32)]))
-            round5 = Signal(name=f"round_{c}")
-            m.d.comb += round5.eq(((h4.as_unsigned() & half4) != 0)
-                                  & (~h4[31] | ((h4.as_unsigned() & low4) != 0)))
-            # (ab + nudge) / 2**31 truncated toward zero: the floor, plus one for a negative
-            # value with nonzero low bits (one 33-bit carry chain instead of a 64-bit add)
-            ab_hi = Signal(signed(33), name=f"ab_hi_{c}")
-            m.d.comb += ab_hi.eq(ab3[31:].as_signed() + (ab3[63] & (ab3[:31] != 0)))
-            v5 = Signal(signed(34), name=f"v5_{c}")
-            m.d.comb += v5.eq(q5 + self.out_zp)
+            # negative x also a lower bit (remainder > 2**(s-1)); for s = 0 never. half is the
+            # one-hot bit s-1, low the bits below it, both registered from the shift.
+            thermo = Signal(32, name=f"thermo_{c}")     # bit i = (i < shift)
+            m.d.comb += thermo.eq(Cat(*[sh[3] > i for i in range(32)]))
+            rnd = Signal(name=f"rnd_{c}")
+            m.d.comb += rnd.eq(((h6.as_unsigned() & half6) != 0)
+                               & (~h6[31] | ((h6.as_unsigned() & low6) != 0)))
+            v8 = Signal(signed(34), name=f"v8_{c}")
+            m.d.comb += v8.eq(sh7 + self.out_zp + rnd7)
             with m.If(adv):
                 m.d.sync += [
                     x1.eq(Mux(en, acc + bias[c], acc)), m1.eq(mult[c]), s1.eq(shift[c]),
-                    lo2.eq(x1 * m1[0:16]), hi2.eq(x1 * m1[16:32].as_signed()),
+                    pll2.eq(xl * ml), plh2.eq(xl * mh), phl2.eq(xh * ml), phh2.eq(xh * mh),
                     sat2.eq((x1 == INT32_MIN) & (m1 == INT32_MIN)),
                     pos2.eq((x1 == 0) | (m1 == 0) | (x1[31] == m1[31])),
-                    x2.eq(x1), s2.eq(s1),
-                    ab3.eq(lo2 + (hi2 << 16) + Mux(pos2, 1 << 30, 1 - (1 << 30))),
-                    sat3.eq(sat2), x3.eq(x2), s3.eq(s2),
-                    h4.eq(Mux(sat3, INT32_MAX, ab_hi)),
-                    x4.eq(x3), s4.eq(s3),
-                    half4.eq(thermo ^ (thermo >> 1)), low4.eq(thermo >> 1),
-                    q5.eq((h4 >> s4) + round5), x5.eq(x4),
-                    y6.eq(Mux(v5 < 0, 0, Mux(v5 > 255, 255, v5))), x6.eq(x5),
+                    a3.eq(pll2 + (plh2 << 16)), b3.eq(phl2 + (phh2 << 16)),
+                    sat3.eq(sat2), pos3.eq(pos2),
+                    ab4.eq(a3 + (b3 << 16)), sat4.eq(sat3), pos4.eq(pos3),
+                    v5.eq(ab4 + Mux(pos4, 1 << 30, 1 - (1 << 30))), sat5.eq(sat4),
+                    half5.eq(thermo ^ (thermo >> 1)), low5.eq(thermo >> 1),
+                    h6.eq(Mux(sat5, INT32_MAX, v_hi)), half6.eq(half5), low6.eq(low5),
+                    sh7.eq(h6 >> sh[5]), rnd7.eq(rnd),
+                    y8.eq(Mux(v8 < 0, 0, Mux(v8 > 255, 255, v8))),
+                    *[sh[j].eq(sh[j - 1]) for j in range(1, 6)],
+                    *[xr[j].eq(xr[j - 1]) for j in range(1, 8)],
                 ]
-            out_lanes.append(y6)
-            raw_lanes.append(x6)
+            out_lanes.append(y8)
+            raw_lanes.append(xr[-1])
         rq_beat = Cat(*out_lanes, Const(0, 24 * cols))
         m.d.comb += self.o.payload.as_value().eq(Mux(en, rq_beat, Cat(*raw_lanes)))
         return m
