@@ -12,9 +12,9 @@ Per lane, exactly :func:`golden_model.requant.requantize` (TFLite / gemmlowp), i
 3. two half sums (``x_lo * mult`` and ``x_hi * mult``); 4. the 64-bit product;
 5. ``+ nudge`` (``2**30``, or ``1 - 2**30`` for a negative product);
 6. the doubled high word ``(ab + nudge) / 2**31``, truncated toward zero, or INT32_MAX;
-7. the arithmetic right shift and the rounding bit (``RoundingDivideByPOT``);
-8. ``+ rounding bit + out_zp``, clamped to [0, 255]; lane c at bits ``[8c, 8c + 8)`` of the
-   beat, the rest 0 (disabled: the int32 lanes unchanged).
+7. the arithmetic right shift plus the rounding bit (``RoundingDivideByPOT``);
+8. ``+ out_zp``, clamped to [0, 255]; lane c at bits ``[8c, 8c + 8)`` of the beat, the rest 0
+   (disabled: the int32 lanes unchanged).
 
 The per-column parameters arrive as the header of each column block on ``w``
 (:data:`golden_model.formats.RQ_HEADER_BEATS` beats, :func:`golden_model.formats.requant_header`),
@@ -108,7 +108,10 @@ class RequantStage(ConfigComponent):
             m.d.sync += [v.eq(0) for v in valid[:-1]]
             m.d.sync += [valid[-1].eq(keep), last[-1].eq(keep & last[-1])]
 
-        en = self.en
+        # EN and OUT_ZP change only while the core is idle: registered copies for the last
+        # stage keep the CSR's routing off its paths (the first stage reads EN itself)
+        en, out_zp = Signal(name="en_r"), Signal(8, name="out_zp_r")
+        m.d.sync += [en.eq(self.en), out_zp.eq(self.out_zp)]
         out_lanes, raw_lanes = [], []
         for c in range(cols):
             def reg(shape, name):
@@ -127,7 +130,7 @@ class RequantStage(ConfigComponent):
             ab4, v5 = reg(signed(64), "ab4"), reg(signed(64), "v5")
             sat3, pos3, sat4, pos4, sat5 = (reg(1, n) for n in ("sat3", "pos3", "sat4", "pos4", "sat5"))
             # 6: high word; 7: rounding shift and rounding bit; 8: zero point and clamp
-            h6, sh7, rnd7, y8 = reg(signed(32), "h6"), reg(signed(32), "sh7"), reg(1, "rnd7"), reg(8, "y8")
+            h6, q7, y8 = reg(signed(32), "h6"), reg(signed(32), "q7"), reg(8, "y8")
             half5, low5, half6, low6 = (reg(32, n) for n in ("half5", "low5", "half6", "low6"))
             # the shift and (for a disabled stage) the unchanged int32 row travel along
             sh = [s1] + [reg(5, f"s{j}") for j in range(2, 7)]          # s1 .. s6
@@ -147,10 +150,11 @@ class RequantStage(ConfigComponent):
             m.d.comb += rnd.eq(((h6.as_unsigned() & half6) != 0)
                                & (~h6[31] | ((h6.as_unsigned() & low6) != 0)))
             v8 = Signal(signed(34), name=f"v8_{c}")
-            m.d.comb += v8.eq(sh7 + self.out_zp + rnd7)
+            m.d.comb += v8.eq(q7 + out_zp)
+            neg8, over8 = v8[-1], ~v8[-1] & (v8[8:] != 0)     # clamp: bit tests, no compare
             with m.If(adv):
                 m.d.sync += [
-                    x1.eq(Mux(en, acc + bias[c], acc)), m1.eq(mult[c]), s1.eq(shift[c]),
+                    x1.eq(Mux(self.en, acc + bias[c], acc)), m1.eq(mult[c]), s1.eq(shift[c]),
                     pll2.eq(xl * ml), plh2.eq(xl * mh), phl2.eq(xh * ml), phh2.eq(xh * mh),
                     sat2.eq((x1 == INT32_MIN) & (m1 == INT32_MIN)),
                     pos2.eq((x1 == 0) | (m1 == 0) | (x1[31] == m1[31])),
@@ -160,8 +164,8 @@ class RequantStage(ConfigComponent):
                     v5.eq(ab4 + Mux(pos4, 1 << 30, 1 - (1 << 30))), sat5.eq(sat4),
                     half5.eq(thermo ^ (thermo >> 1)), low5.eq(thermo >> 1),
                     h6.eq(Mux(sat5, INT32_MAX, v_hi)), half6.eq(half5), low6.eq(low5),
-                    sh7.eq(h6 >> sh[5]), rnd7.eq(rnd),
-                    y8.eq(Mux(v8 < 0, 0, Mux(v8 > 255, 255, v8))),
+                    q7.eq((h6 >> sh[5]) + rnd),
+                    y8.eq(Mux(neg8, 0, Mux(over8, 255, v8[:8]))),
                     *[sh[j].eq(sh[j - 1]) for j in range(1, 6)],
                     *[xr[j].eq(xr[j - 1]) for j in range(1, 8)],
                 ]
