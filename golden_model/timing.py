@@ -30,6 +30,6 @@ assert TERM_LATENCY <= MAC_STAGES, "a MAC right after the LOAD must land after t
 #: Register stages of the requantization stage between the output bank and ``y`` (builds with
 #: ``config.requant`` only, whether a GEMM enables it or not): bias add, the four 16 x 16
 #: partial products of the 32 x 32 multiply, two half sums, the product, + rounding nudge, the
-#: high word, the rounding shift, the zero point and clamp — at most one carry chain per stage
-#: (``panacea_hdl.rtl.requant``).
-REQUANT_CYCLES = 8
+#: high word, the right shift and the rounding bit, their sum, the zero point and clamp — at
+#: most one carry chain per stage (``panacea_hdl.rtl.requant``).
+REQUANT_CYCLES = 9

@@ -2,7 +2,7 @@
 and ``y``, turns each int32 output row into ``cols`` uint8 lanes when the GEMM enables it.
 
 Per lane, exactly :func:`golden_model.requant.requantize` (TFLite / gemmlowp), in
-:data:`golden_model.timing.REQUANT_CYCLES` (8) register stages, at most one carry chain each:
+:data:`golden_model.timing.REQUANT_CYCLES` (9) register stages, at most one carry chain each:
 
 1. ``x = acc + bias`` (int32 wrap-around; ``acc`` itself when disabled), with the lane's
    multiplier and shift;
@@ -12,8 +12,8 @@ Per lane, exactly :func:`golden_model.requant.requantize` (TFLite / gemmlowp), i
 3. two half sums (``x_lo * mult`` and ``x_hi * mult``); 4. the 64-bit product;
 5. ``+ nudge`` (``2**30``, or ``1 - 2**30`` for a negative product);
 6. the doubled high word ``(ab + nudge) / 2**31``, truncated toward zero, or INT32_MAX;
-7. the arithmetic right shift plus the rounding bit (``RoundingDivideByPOT``);
-8. ``+ out_zp``, clamped to [0, 255]; lane c at bits ``[8c, 8c + 8)`` of the beat, the rest 0
+7. the arithmetic right shift and the rounding bit; 8. their sum (``RoundingDivideByPOT``);
+9. ``+ out_zp``, clamped to [0, 255]; lane c at bits ``[8c, 8c + 8)`` of the beat, the rest 0
    (disabled: the int32 lanes unchanged).
 
 The per-column parameters arrive as the header of each column block on ``w``
@@ -75,7 +75,7 @@ class RequantStage(ConfigComponent):
         cols = cfg.cols
         m = Module()
         D = REQUANT_CYCLES
-        assert D == 8, "the stages below are the eight of golden_model.timing.REQUANT_CYCLES"
+        assert D == 9, "the stages below are the nine of golden_model.timing.REQUANT_CYCLES"
 
         # ---- per-column parameters: header shift registers, active copies -----------------
         hdr_bits = 8 * RQ_HEADER_BEATS
@@ -130,11 +130,12 @@ class RequantStage(ConfigComponent):
             ab4, v5 = reg(signed(64), "ab4"), reg(signed(64), "v5")
             sat3, pos3, sat4, pos4, sat5 = (reg(1, n) for n in ("sat3", "pos3", "sat4", "pos4", "sat5"))
             # 6: high word; 7: rounding shift and rounding bit; 8: zero point and clamp
-            h6, q7, y8 = reg(signed(32), "h6"), reg(signed(32), "q7"), reg(8, "y8")
+            h6, sh7, rnd7 = reg(signed(32), "h6"), reg(signed(32), "sh7"), reg(1, "rnd7")
+            q8, y9 = reg(signed(32), "q8"), reg(8, "y9")
             half5, low5, half6, low6 = (reg(32, n) for n in ("half5", "low5", "half6", "low6"))
             # the shift and (for a disabled stage) the unchanged int32 row travel along
             sh = [s1] + [reg(5, f"s{j}") for j in range(2, 7)]          # s1 .. s6
-            xr = [x1] + [reg(signed(32), f"x{j}") for j in range(2, 9)]  # x1 .. x8
+            xr = [x1] + [reg(signed(32), f"x{j}") for j in range(2, 10)]  # x1 .. x9
 
             # (ab + nudge) / 2**31 truncated toward zero: the floor, plus one for a negative
             # value with nonzero low bits (a 33-bit carry chain)
@@ -149,9 +150,9 @@ class RequantStage(ConfigComponent):
             rnd = Signal(name=f"rnd_{c}")
             m.d.comb += rnd.eq(((h6.as_unsigned() & half6) != 0)
                                & (~h6[31] | ((h6.as_unsigned() & low6) != 0)))
-            v8 = Signal(signed(34), name=f"v8_{c}")
-            m.d.comb += v8.eq(q7 + out_zp)
-            neg8, over8 = v8[-1], ~v8[-1] & (v8[8:] != 0)     # clamp: bit tests, no compare
+            v9 = Signal(signed(34), name=f"v9_{c}")
+            m.d.comb += v9.eq(q8 + out_zp)
+            neg9, over9 = v9[-1], ~v9[-1] & (v9[8:] != 0)     # clamp: bit tests, no compare
             with m.If(adv):
                 m.d.sync += [
                     x1.eq(Mux(self.en, acc + bias[c], acc)), m1.eq(mult[c]), s1.eq(shift[c]),
@@ -164,12 +165,13 @@ class RequantStage(ConfigComponent):
                     v5.eq(ab4 + Mux(pos4, 1 << 30, 1 - (1 << 30))), sat5.eq(sat4),
                     half5.eq(thermo ^ (thermo >> 1)), low5.eq(thermo >> 1),
                     h6.eq(Mux(sat5, INT32_MAX, v_hi)), half6.eq(half5), low6.eq(low5),
-                    q7.eq((h6 >> sh[5]) + rnd),
-                    y8.eq(Mux(neg8, 0, Mux(over8, 255, v8[:8]))),
+                    sh7.eq(h6 >> sh[5]), rnd7.eq(rnd),
+                    q8.eq(sh7 + rnd7),
+                    y9.eq(Mux(neg9, 0, Mux(over9, 255, v9[:8]))),
                     *[sh[j].eq(sh[j - 1]) for j in range(1, 6)],
-                    *[xr[j].eq(xr[j - 1]) for j in range(1, 8)],
+                    *[xr[j].eq(xr[j - 1]) for j in range(1, 9)],
                 ]
-            out_lanes.append(y8)
+            out_lanes.append(y9)
             raw_lanes.append(xr[-1])
         rq_beat = Cat(*out_lanes, Const(0, 24 * cols))
         m.d.comb += self.o.payload.as_value().eq(Mux(en, rq_beat, Cat(*raw_lanes)))
