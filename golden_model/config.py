@@ -125,6 +125,12 @@ class PanaceaConfig:
         rows serve T tiles in turn while the SWO and the accumulators cover all
         ``rows_per_pass = T * G`` rows. At least 2, and ``T * G <= 32``. The baselines keep the
         same ``rows_per_pass``.
+    requant : bool
+        Build the requantization stage (``docs/formats.md``, :mod:`golden_model.requant`):
+        a GEMM may then turn its int32 results into uint8 with per-column bias, multiplier
+        and shift (REQUANT register). Off by default; a config without it serializes exactly
+        as before the option existed (:meth:`to_dict` leaves it out), so its digest, params
+        file and Verilog are unchanged.
     """
 
     name: str = "default"
@@ -136,6 +142,7 @@ class PanaceaConfig:
     rle_run_bits: int = 4
     variant: str = "panacea"
     tiles_per_pass: int = TILES_PER_PASS
+    requant: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -163,6 +170,8 @@ class PanaceaConfig:
                 f"tiles_per_pass * group_size (rows per pass) must be <= {MAX_ROWS_PER_PASS}, got "
                 f"{self.tiles_per_pass} * {self.group_size} = "
                 f"{self.tiles_per_pass * self.group_size}")
+        if not isinstance(self.requant, bool):
+            raise ConfigError(f"requant must be true or false, got {self.requant!r}")
 
     # ---- derived quantities (one definition each) -------------------------------------
     @property
@@ -222,6 +231,8 @@ class PanaceaConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["splits"] = list(self.splits)
+        if not self.requant:        # configs without the option stay as they were
+            del d["requant"]
         return d
 
     def derived(self) -> dict:
@@ -242,6 +253,7 @@ class PanaceaConfig:
             "modes": list(self.modes),
             "rle_word_bits": formats.rle_word_bits(self),
             "y_beat_bits": formats.y_beat_bits(self),
+            **({"rq_header_beats": formats.RQ_HEADER_BEATS} if self.requant else {}),
         }
 
     @property
@@ -316,6 +328,8 @@ for _base in BASELINE_BASES:
         PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",
                                                                 variant=_variant)
 del _base, _variant
+# tiny with the requantization stage built in (docs/formats.md, "Requantization")
+PRESETS["tiny_rq"] = PRESETS["tiny"].replace(name="tiny_rq", requant=True)
 
 
 def preset(name: str) -> PanaceaConfig:

@@ -33,8 +33,9 @@ import numpy as np
 from .aqs_gemm import SlicePlan
 from .config import PanaceaConfig
 from .energy import ENERGY_PJ
-from .formats import beat_bytes, lo_beat_bits, rle_word_bits, rle_word_count, w_beat_bits, y_beat_bits
-from .timing import DRAIN_CYCLES, HANDOFF_CYCLES
+from .formats import (RQ_HEADER_BEATS, beat_bytes, lo_beat_bits, rle_word_bits, rle_word_count,
+                      w_beat_bits, y_row_bytes)
+from .timing import DRAIN_CYCLES, HANDOFF_CYCLES, REQUANT_CYCLES
 
 __all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS"]
 
@@ -76,14 +77,22 @@ def _pass_words(plan: SlicePlan, cfg: PanaceaConfig):
     return words.astype(np.int64), lits.astype(np.int64), skipped.astype(np.int64)
 
 
-def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
-    """Counters, memory traffic, work and energy of one GEMM of ``plan`` (M x K) by (K x N)."""
+def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = False) -> Prediction:
+    """Counters, memory traffic, work and energy of one GEMM of ``plan`` (M x K) by (K x N).
+
+    ``requant``: the GEMM requantizes (``cfg.requant`` builds only): each block's LOAD is
+    preceded by the :data:`~golden_model.formats.RQ_HEADER_BEATS` header beats on ``w`` and the
+    results leave as uint8. A ``cfg.requant`` build delays every ``y`` beat by
+    :data:`~golden_model.timing.REQUANT_CYCLES`, enabled or not."""
     M, K = plan.M, plan.AH.shape[1]
     if N < 1 or M < 1 or K < 1:
         raise ValueError(f"M, K, N must be >= 1, got {M}, {K}, {N}")
     if K > cfg.k_max:
         raise ValueError(f"K={K} exceeds the weight buffer depth k_max={cfg.k_max}")
     cfg.check_mode(plan.mode)
+    if requant and not cfg.requant:
+        raise ValueError(f"config {cfg.name!r} has no requantization stage (requant=False)")
+    header = RQ_HEADER_BEATS if requant else 0
     int8_array = not cfg.caps.sliced
     rows_pp = cfg.rows_per_pass
     blocks = math.ceil(N / cfg.cols)
@@ -96,13 +105,13 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
     # ---- the timeline (see module docstring) --------------------------------------------
     t, bank_free = 0, 0
     for _ in range(blocks):
-        t += K                                                   # LOAD
+        t += header + K                                          # (requant header) LOAD
         for p in range(passes):
             t += max(K, int(words[p])) + DRAIN_CYCLES            # PASS + DRAIN
             h = max(t, bank_free)                                # HANDOFF waits for the bank
             bank_free = h + HANDOFF_CYCLES + valid_rows[p]       # y beats after the copy
             t = h + HANDOFF_CYCLES
-    cycles = bank_free
+    cycles = bank_free + (REQUANT_CYCLES if cfg.requant else 0)
 
     c = {
         "cycles": cycles,
@@ -113,18 +122,18 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig) -> Prediction:
         "skipped_vectors": blocks * int(skipped.sum()),
         "wbuf_writes": blocks * K,
         "wbuf_reads": blocks * (passes * K + int(lits.sum())),
-        "ext_in_words": blocks * (K + passes * K + int(words.sum())),
+        "ext_in_words": blocks * (header + K + passes * K + int(words.sum())),
         "ext_out_words": blocks * M,
     }
 
     # ---- external memory -----------------------------------------------------------------
     ho_raw = 0 if int8_array else blocks * passes * cfg.tiles_per_pass * K * beat_bytes(cfg.group_size * cfg.ho_bits)
     mem = {
-        "weight_bytes": blocks * K * beat_bytes(w_beat_bits(cfg)),
+        "weight_bytes": blocks * (header + K) * beat_bytes(w_beat_bits(cfg)),   # w stream
         "lo_bytes": blocks * passes * K * beat_bytes(lo_beat_bits(cfg)),
         "ho_bytes_rle": c["rle_words"] * beat_bytes(rle_word_bits(cfg)),
         "ho_bytes_raw": ho_raw,
-        "out_bytes": blocks * M * beat_bytes(y_beat_bits(cfg)),
+        "out_bytes": blocks * M * y_row_bytes(cfg, requant),
     }
     mem["total_bytes_rle"] = mem["weight_bytes"] + mem["lo_bytes"] + mem["ho_bytes_rle"] + mem["out_bytes"]
     mem["total_bytes_raw"] = mem["weight_bytes"] + mem["lo_bytes"] + mem["ho_bytes_raw"] + mem["out_bytes"]

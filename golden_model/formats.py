@@ -39,6 +39,7 @@ __all__ = [
     "rle_word_bits", "w_beat_bits", "lo_lane_bits", "lo_beat_bits", "y_beat_bits",
     "pack_rle_word", "unpack_rle_word", "rle_encode", "rle_decode", "rle_word_count",
     "pack_lanes", "unpack_lanes", "beat_bytes",
+    "RQ_HEADER_BEATS", "requant_header", "y_row_bytes",
 ]
 
 class RLEKind(IntEnum):
@@ -103,6 +104,38 @@ def lo_beat_bits(cfg: PanaceaConfig) -> int:
 def y_beat_bits(cfg: PanaceaConfig) -> int:
     """One output row of a column block: ``cols`` lanes of int32."""
     return cfg.cols * ACC_BITS
+
+
+#: Beats of the requantization header that precedes a column block's weights on ``w`` when a
+#: GEMM requantizes: 4 beats of bias bytes, 4 of multiplier bytes (little-endian, byte j of
+#: every column's int32 in beat j), 1 of right-shift amounts (``-shift``, 0..31).
+RQ_HEADER_BEATS = 9
+
+
+def requant_header(cfg: PanaceaConfig, bias, mult, shift) -> list:
+    """The :data:`RQ_HEADER_BEATS` ``w`` beats of one column block: per column (lane c, zero
+    past the block's columns) the int32 ``bias``, the int32 ``mult`` and ``-shift``
+    (``shift`` in [-31, 0], :func:`golden_model.requant.requantize`)."""
+    bias, mult, shift = (np.asarray(v, dtype=np.int64).reshape(-1) for v in (bias, mult, shift))
+    n = len(bias)
+    if not (len(mult) == len(shift) == n) or n > cfg.cols:
+        raise ValueError(f"requant header: bias, mult, shift need the same length <= cols "
+                         f"({cfg.cols}), got {len(bias)}, {len(mult)}, {len(shift)}")
+    if n and (shift.min() < -31 or shift.max() > 0):
+        raise ValueError(f"requant header: shift must be in [-31, 0], got {shift.tolist()}")
+    beats = []
+    for word in (bias, mult):
+        u = word & 0xFFFFFFFF
+        beats += [pack_lanes((u >> (8 * j)) & 0xFF, 8) for j in range(4)]
+    beats.append(pack_lanes(-shift, 8))
+    assert len(beats) == RQ_HEADER_BEATS
+    return beats
+
+
+def y_row_bytes(cfg: PanaceaConfig, requant: bool = False) -> int:
+    """External-memory bytes of one ``y`` beat: ``cols`` int32 lanes, or ``cols`` uint8 lanes
+    when the GEMM requantizes (they travel in the low ``cols * 8`` bits of the beat)."""
+    return cfg.cols if requant else beat_bytes(y_beat_bits(cfg))
 
 
 def beat_bytes(bits: int) -> int:

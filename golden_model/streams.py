@@ -10,6 +10,11 @@ One GEMM, in stream order (see ``docs/formats.md``)::
                 each packet ends with END)
             y (out): one beat per valid row m of the pass, lanes = Y[m, block columns]
 
+With requantization (``requant``, builds with ``cfg.requant`` only) each block's ``w`` beats
+are preceded by its :data:`~golden_model.formats.RQ_HEADER_BEATS` header beats
+(:func:`~golden_model.formats.requant_header`: bias, multiplier, shift of the block's columns)
+and a ``y`` beat carries ``cols`` uint8 lanes in its low ``cols * 8`` bits (upper bits 0).
+
 The w beats of a block come before its lo/ho data; lo and ho of one pass are consumed
 concurrently, so they are separate streams.
 
@@ -27,7 +32,7 @@ import numpy as np
 
 from .aqs_gemm import SlicePlan
 from .config import ACC_BITS, PanaceaConfig
-from .formats import lo_lane_bits, pack_lanes, rle_encode, unpack_lanes
+from .formats import lo_lane_bits, pack_lanes, requant_header, rle_encode, unpack_lanes
 
 __all__ = ["HostStreams", "host_streams", "unpack_y"]
 
@@ -44,14 +49,23 @@ class HostStreams:
     schedule: list = field(default_factory=list)
 
 
-def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
+def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> HostStreams:
     """Build the input beats of one GEMM and the expected output beats.
 
     ``plan`` comes from :func:`golden_model.aqs_gemm.slice_plan` (or ``aqs_gemm``), ``W`` is
-    the int8 weight (K x N) and ``Y`` the expected int32 result (M x N). Raises
-    :class:`ValueError` if ``cfg``'s variant cannot run the plan's mode.
+    the int8 weight (K x N) and ``Y`` the expected int32 result (M x N). ``requant``, a
+    :class:`golden_model.requant.RequantParams` of N columns, makes the GEMM requantize: header
+    beats before each block's weights, expected ``y`` beats of uint8 lanes. Raises
+    :class:`ValueError` if ``cfg``'s variant cannot run the plan's mode, or ``requant`` is
+    given for a config without the stage or with the wrong number of columns.
     """
     cfg.check_mode(plan.mode)
+    if requant is not None:
+        if not cfg.requant:
+            raise ValueError(f"config {cfg.name!r} has no requantization stage (requant=False)")
+        if requant.N != np.shape(W)[1]:
+            raise ValueError(f"requant parameters for {requant.N} columns, W has {np.shape(W)[1]}")
+        Y = requant.apply(Y)
     W = np.asarray(W)
     Y = np.asarray(Y)
     M, K = plan.M, plan.AH.shape[1]
@@ -62,7 +76,10 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
     Wp = np.zeros((K, blocks * cols), dtype=np.int64)
     Wp[:, :N] = W
     Yp = np.zeros((M, blocks * cols), dtype=np.int64)
+    if requant is not None:     # lanes past N: acc 0 with zero parameters -> out_zp
+        Yp[:, N:] = requant.out_zp
     Yp[:, :N] = Y
+    y_lane = 8 if requant is not None else ACC_BITS
 
     # activation-side beats are the same for every block: build once
     lo_pass, ho_pass = [], []
@@ -85,20 +102,24 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig) -> HostStreams:
     hs = HostStreams()
     for b in range(blocks):
         cs = slice(b * cols, (b + 1) * cols)
+        if requant is not None:
+            rq = requant.columns(slice(b * cols, min(N, (b + 1) * cols)))
+            hs.w += requant_header(cfg, rq.bias, rq.mult, rq.shift)
         hs.w += [pack_lanes(Wp[k, cs], 8) for k in range(K)]
         sched = []
         for p in range(passes):
             hs.lo += lo_pass[p]
             hs.ho += ho_pass[p]
             valid = range(p * rows, min(M, (p + 1) * rows))
-            hs.y += [pack_lanes(Yp[m, cs], ACC_BITS) for m in valid]
+            hs.y += [pack_lanes(Yp[m, cs], y_lane) for m in valid]
             sched.append({"lo": K, "ho": len(ho_pass[p]), "y": len(valid)})
         hs.schedule.append(sched)
     return hs
 
 
-def unpack_y(beats, M: int, N: int, cfg: PanaceaConfig) -> np.ndarray:
-    """Reassemble the int32 result (M x N) from the y beats of one GEMM."""
+def unpack_y(beats, M: int, N: int, cfg: PanaceaConfig, requant: bool = False) -> np.ndarray:
+    """Reassemble the int32 result (M x N) from the y beats of one GEMM; with ``requant`` the
+    uint8 result (the low ``cols`` bytes of each beat; the upper bits must be 0)."""
     cols = cfg.cols
     blocks = math.ceil(N / cols)
     if len(beats) != blocks * M:
@@ -107,5 +128,12 @@ def unpack_y(beats, M: int, N: int, cfg: PanaceaConfig) -> np.ndarray:
     it = iter(beats)
     for b in range(blocks):
         for m in range(M):
-            Y[m, b * cols:(b + 1) * cols] = unpack_lanes(next(it), ACC_BITS, cols, signed=True)
-    return Y[:, :N].astype(np.int32)
+            beat = next(it)
+            if requant:
+                if beat >> (8 * cols):
+                    raise ValueError(f"requantized y beat {b * M + m} has bits set above its "
+                                     f"{cols} uint8 lanes: {beat:#x}")
+                Y[m, b * cols:(b + 1) * cols] = unpack_lanes(beat, 8, cols, signed=False)
+            else:
+                Y[m, b * cols:(b + 1) * cols] = unpack_lanes(beat, ACC_BITS, cols, signed=True)
+    return Y[:, :N].astype(np.uint8 if requant else np.int32)

@@ -8,7 +8,7 @@ cycle-exact tests hold the two together.
 from __future__ import annotations
 
 __all__ = ["ISSUE_CYCLES", "MAC_STAGES", "COMBINE_CYCLE", "TERM_LATENCY", "DRAIN_CYCLES",
-           "HANDOFF_CYCLES"]
+           "HANDOFF_CYCLES", "REQUANT_CYCLES"]
 
 #: Register stages between the skip controller's issue and the PEAs' issue inputs.
 ISSUE_CYCLES = 1
@@ -27,3 +27,9 @@ DRAIN_CYCLES = ISSUE_CYCLES + MAC_STAGES
 HANDOFF_CYCLES = 2
 
 assert TERM_LATENCY <= MAC_STAGES, "a MAC right after the LOAD must land after the term"
+#: Register stages of the requantization stage between the output bank and ``y`` (builds with
+#: ``config.requant`` only, whether a GEMM enables it or not): bias add, the four 16 x 16
+#: partial products of the 32 x 32 multiply, two half sums, the product, + rounding nudge, the
+#: high word, the right shift and the rounding bit, their sum, the zero point and clamp — at
+#: most one carry chain per stage (``panacea_hdl.rtl.requant``).
+REQUANT_CYCLES = 9

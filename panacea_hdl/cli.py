@@ -147,24 +147,49 @@ def cmd_gemm(args):
     out = _out_path(args.out, "--out")
     report_path = _out_path(args.report, "--report")
     _distinct({"--out": out, "--report": report_path},
-              {"--act": args.act, "--weight": args.weight, "--config": args.config})
+              {"--act": args.act, "--weight": args.weight, "--config": args.config,
+               "--requant": args.requant})
     A = _load_npy(args.act, "activation")
     W = _load_npy(args.weight, "weight")
+    requant = None if args.requant is None else _load_requant(args.requant, W)
     report = run_gemm_job(cfg, A, W, args.zero_point, mode=args.mode, L=args.split, r=args.r,
                           compensation=args.compensation, sim=args.sim, stalls=args.stalls,
-                          progress=not args.quiet, fast=False if args.cocotb else None)
+                          progress=not args.quiet, fast=False if args.cocotb else None,
+                          requant=requant)
     text = to_json(report.to_dict()) if report_path is not None else None
     save_npy(out, report.Y)
     if report_path is not None:
         atomic_write_text(report_path, text)
     c = report.counters
     tiles = len(report.tiles)
-    print(f"{args.mode}: Y {report.M}x{report.N} int32 -> {out}; "
+    print(f"{args.mode}: Y {report.M}x{report.N} "
+          f"{'uint8 (requantized)' if requant is not None else 'int32'} -> {out}; "
           f"cycles {c['cycles']}, skipped vectors {report.slice_stats['frac_vectors_skipped']:.3f}"
           + (f", {tiles} tiles (host-tiled)" if tiles > 1 else "")
           + (f", RTL ({args.sim}) matches the golden model" if args.sim != "golden" else ""))
     if report_path is not None:
         print(f"report: {report_path}")
+
+
+def _load_requant(path: Path, W):
+    """The ``--requant`` file: an .npz of out_zp, bias (optional), mult + shift or scale."""
+    from golden_model.requant import requant_from_arrays
+
+    if not path.exists():
+        raise CLIError(f"requantization file {path} does not exist")
+    if path.is_dir():
+        raise CLIError(f"requantization file {path} is a directory")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise CLIError(f"requantization file {path} is not an .npz archive (numpy's np.savez)") from None
+    if isinstance(z, np.ndarray):
+        raise CLIError(f"requantization file {path} is a single .npy array; give an .npz with "
+                       f"out_zp, bias and mult + shift or scale")
+    with z:
+        arrays = {k: z[k] for k in z.files}
+    N = W.shape[1] if getattr(W, "ndim", 0) == 2 else 0
+    return requant_from_arrays(arrays, N, where=f"requantization file {path}")
 
 
 def cmd_analyze(args):
@@ -425,8 +450,12 @@ def build_parser():
                    help="random valid/ready stalls on every stream (needs --sim icarus|verilator; "
                         "cycles then exceed the model)")
     _add_cocotb_arg(p)
+    p.add_argument("--requant", type=Path, default=None, metavar="FILE.npz",
+                   help="requantize Y on chip to uint8 (configs with requant, e.g. --preset "
+                        "tiny_rq): .npz with out_zp, optional int32 bias per column, and int32 "
+                        "mult + shift (TFLite convention, shift <= 0) or real scale per column")
     p.add_argument("--out", type=Path, required=True,
-                   help="result Y: .npy int32, M x N (written to exactly this path)")
+                   help="result Y: .npy int32 (uint8 with --requant), M x N (written to exactly this path)")
     p.add_argument("--report", type=Path, default=None, help="JSON report: statistics, cycles, counters")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_gemm)

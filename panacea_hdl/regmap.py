@@ -17,7 +17,8 @@ __all__ = [
     "Mode", "Field", "Register", "REGISTER_MAP", "register", "markdown_table",
     "ErrorCode", "MODE_CODES", "MODE_NAMES", "INFO_VARIANT_SHIFT",
     "CTRL", "STATUS", "MODE", "RVAL", "ZP", "SPLIT", "DIM_M", "DIM_K", "DIM_N",
-    "ERR_WORD", "INFO", "KMAX", "COUNTER_BASE", "COUNTERS", "COUNTER_ADDR", "counter_addr",
+    "ERR_WORD", "INFO", "KMAX", "REQUANT", "REQUANT_EN", "REQUANT_ZP_SHIFT", "requant_value",
+    "COUNTER_BASE", "COUNTERS", "COUNTER_ADDR", "counter_addr",
     "CTRL_START", "CTRL_ABORT",
     "STATUS_BUSY", "STATUS_DONE", "STATUS_ERROR", "STATUS_ERRCODE_SHIFT", "STATUS_ERRCODE_MASK",
     "MODE_MASK", "RVAL_MASK", "ZP_MASK", "SPLIT_MASK", "DIM_MASK", "DIM_BITS",
@@ -103,6 +104,10 @@ REGISTER_MAP = (
              "identifies the build; variant: 0 panacea, 1 sibia, 2 dense "
              "(the order of `golden_model.config.VARIANTS`)"),
     Register("KMAX", 0x2C, "R", _value_field(32), "k_max"),
+    Register("REQUANT", 0x30, "RW", (Field("EN", 0, 1), Field("OUT_ZP", 8, 8)),
+             "builds with `requant` only (else unmapped): EN requantizes this GEMM's results to "
+             "uint8 with output zero point OUT_ZP and the per-column bias, multiplier and shift "
+             "of the header before each column block's weights on `w` (`docs/formats.md`)"),
 )
 #: Performance counters: COUNTER[i] at COUNTER_BASE + 4*i, in the order of ``COUNTERS``.
 COUNTER_BASE = 0x40
@@ -116,7 +121,7 @@ def register(name) -> Register:
 
 
 # ---- addresses (from the table) -----------------------------------------------------------
-CTRL, STATUS, MODE, RVAL, ZP, SPLIT, DIM_M, DIM_K, DIM_N, ERR_WORD, INFO, KMAX = (
+CTRL, STATUS, MODE, RVAL, ZP, SPLIT, DIM_M, DIM_K, DIM_N, ERR_WORD, INFO, KMAX, REQUANT = (
     r.addr for r in REGISTER_MAP)
 
 
@@ -158,6 +163,17 @@ INFO_PEA_COLS_SHIFT = register("INFO").field("pea_cols").offset
 INFO_NUM_PEAS_SHIFT = register("INFO").field("num_peas").offset
 INFO_RUN_BITS_SHIFT = register("INFO").field("rle_run_bits").offset
 INFO_VARIANT_SHIFT = register("INFO").field("variant").offset
+
+REQUANT_EN = 1 << register("REQUANT").field("EN").offset
+REQUANT_ZP_SHIFT = register("REQUANT").field("OUT_ZP").offset
+
+
+def requant_value(enable: bool, out_zp: int = 0) -> int:
+    """The REQUANT register value: EN and OUT_ZP."""
+    if not 0 <= int(out_zp) <= register("REQUANT").field("OUT_ZP").mask:
+        raise ValueError(f"OUT_ZP {out_zp} does not fit 8 bits")
+    return (REQUANT_EN if enable else 0) | int(out_zp) << REQUANT_ZP_SHIFT
+
 
 #: MODE register values by mode name.
 MODE_CODES = {m.name.lower(): int(m) for m in Mode}

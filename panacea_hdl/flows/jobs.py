@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from golden_model.aqs_gemm import MODES, check_zero_point, choose_r, reference_gemm
-from golden_model.config import PanaceaConfig
-from golden_model.cycle_model import COUNTERS, Prediction
+from golden_model.config import DIM_MAX, PanaceaConfig
+from golden_model.cycle_model import COUNTERS, Prediction, predict
+from golden_model.requant import RequantParams
 from golden_model.energy import SOURCE as ENERGY_SOURCE
 from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
@@ -79,9 +81,11 @@ class GemmReport:
     sim : str
         ``golden``, ``icarus`` or ``verilator``.
     Y : numpy.ndarray
-        int32 M x N result (bit-exact with the integer reference).
+        int32 M x N result (bit-exact with the integer reference); uint8 when requantized.
     rtl : RTLRun or None
         How it ran on the RTL; None for ``sim="golden"``.
+    requant : RequantParams or None
+        The on-chip requantization applied to ``Y`` (``golden_model.requant``), if any.
     """
 
     config: PanaceaConfig
@@ -100,6 +104,7 @@ class GemmReport:
     sim: str
     Y: np.ndarray = field(repr=False)
     rtl: RTLRun | None = None
+    requant: RequantParams | None = None
 
     def to_dict(self) -> dict:
         """The JSON report (``panacea gemm --report``): everything but ``Y``."""
@@ -113,6 +118,10 @@ class GemmReport:
         }
         if self.rtl is not None:
             d["rtl"] = {**self.rtl.__dict__, "matches_golden": True}
+        if self.requant is not None:
+            q = self.requant
+            d["requant"] = {"out_zp": q.out_zp, "bias": q.bias.tolist(), "mult": q.mult.tolist(),
+                            "shift": q.shift.tolist()}
         return d
 
 
@@ -162,7 +171,7 @@ def check_gemm_args(cfg: PanaceaConfig, A, W, z, *, mode, L=None, r=None,
 
 def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
                  compensation="static", sim="golden", stalls=False, progress=False,
-                 seed=0, fast=None) -> dict:
+                 seed=0, fast=None, requant=None) -> dict:
     """Run one GEMM ``(A - z) @ W``; returns its :class:`GemmReport` (int32 result in ``Y``).
 
     A GEMM larger than one run of the core (K > ``k_max``, M or N beyond the DIM registers)
@@ -175,28 +184,49 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     raised. Inputs are checked first (:func:`check_gemm_args`); the golden model runs once.
     ``fast`` (default: on Verilator) runs the jobs on the compiled Verilator host
     (:mod:`panacea_hdl.sim.fastsim`) instead of the cocotb bench; the checks are the same.
+
+    ``requant`` (a :class:`golden_model.requant.RequantParams` of N columns) requantizes on
+    chip: ``cfg`` must have the stage (``cfg.requant``) and the GEMM must fit one run of the
+    core; ``Y`` is then the uint8 result and the counters are predicted with the header.
     """
     from ..sim.fastsim import use_fast
 
     A, W, z, L = check_gemm_args(cfg, A, W, z, mode=mode, L=L, r=r, compensation=compensation,
                                  sim=sim, stalls=stalls)
+    if requant is not None:
+        if not cfg.requant:
+            raise ValueError(f"config {cfg.name!r} has no requantization stage: use a config "
+                             f"with requant (e.g. --preset tiny_rq)")
+        if requant.N != W.shape[1]:
+            raise ValueError(f"requantization parameters for {requant.N} columns, W has "
+                             f"{W.shape[1]}")
+        if A.shape[1] > cfg.k_max or max(A.shape[0], W.shape[1]) > DIM_MAX:
+            raise ValueError(f"on-chip requantization needs the GEMM in one run of the core "
+                             f"(K <= k_max = {cfg.k_max}, M, N <= {DIM_MAX}); got "
+                             f"{A.shape[0]}x{A.shape[1]}x{W.shape[1]}")
     fast = sim != "golden" and use_fast(sim, fast)
     if r is None:
         r = choose_r(A, L)
     tg = tiled_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg, compensation=compensation)
     if not np.array_equal(tg.Y, reference_gemm(A, W, z)):   # only if the golden model is broken
         raise RTLMismatch("golden AQS-GEMM differs from the integer reference")
+    pred = tg.prediction
+    if requant is not None:     # one run (checked above), predicted with its header
+        pred = predict(tg.runs[0].plan, W.shape[1], cfg, requant=True)
+        tg.runs[0] = dataclasses.replace(tg.runs[0], prediction=pred)
     common = dict(config=cfg, M=int(A.shape[0]), K=int(A.shape[1]), N=int(W.shape[1]),
                   mode=mode, L=int(L), r=int(r), zero_point=int(z), compensation=compensation,
-                  slice_stats=tg.stats, prediction=tg.prediction, sim=sim, Y=tg.Y)
+                  slice_stats=tg.stats, prediction=pred, sim=sim,
+                  Y=tg.Y if requant is None else requant.apply(tg.Y), requant=requant)
     if sim == "golden":
-        return GemmReport(counters=dict(tg.prediction.counters),
+        return GemmReport(counters=dict(pred.counters),
                           tiles=[{**run.tile.to_dict(), "counters": dict(run.prediction.counters)}
                                  for run in tg.runs], **common)
 
     from panacea_hdl.sim.gemm import job_from_run, run_jobs_sim
 
-    jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z)
+    jobs = [job_from_run(cfg, run, W[run.tile.k0:run.tile.k1, run.tile.n0:run.tile.n1], z,
+                         requant=requant)
             for run in tg.runs]
     t0 = time.perf_counter()
     info = {}

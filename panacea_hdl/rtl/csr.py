@@ -71,6 +71,9 @@ class CSR(ConfigComponent):
         ``counters_clear`` also drops the increment in flight).
     counters : Out(ArrayLayout(unsigned(32), len(COUNTERS)))
         Counter values (also readable over the bus).
+    rq_en, rq_zp : Out(1), Out(8)
+        REQUANT.EN and REQUANT.OUT_ZP (builds with ``config.requant`` only; without it the
+        address is unmapped).
     """
 
     def __init__(self, *, config):
@@ -87,6 +90,7 @@ class CSR(ConfigComponent):
             "counters_clear": In(1),
             "counter_inc": In(data.ArrayLayout(unsigned(counter_inc_bits(cfg)), n)),
             "counters": Out(data.ArrayLayout(unsigned(COUNTER_BITS), n)),
+            **({"rq_en": Out(1), "rq_zp": Out(8)} if cfg.requant else {}),
         })
 
     def elaborate(self, platform):
@@ -106,6 +110,12 @@ class CSR(ConfigComponent):
                 for addr, sig in params.items()}
         for addr, sig in params.items():
             m.d.comb += sig.eq(regs[addr])
+        if cfg.requant:         # REQUANT: EN (bit 0) and OUT_ZP (15:8); the other bits read 0
+            rq_reg = regmap.register("REQUANT")
+            rq_mask = sum(f.mask << f.offset for f in rq_reg.fields)
+            regs[regmap.REQUANT] = Signal(16, name=f"reg_{regmap.REQUANT:02x}")
+            m.d.comb += [self.rq_en.eq(regs[regmap.REQUANT][0]),
+                         self.rq_zp.eq(regs[regmap.REQUANT][regmap.REQUANT_ZP_SHIFT:][:8])]
 
         # ---- counters ------------------------------------------------------------------------
         # the increments are registered first: they come from the stream handshakes and the
@@ -167,6 +177,8 @@ class CSR(ConfigComponent):
                         continue        # no r logic: RVAL stays 0
                     with m.If(do_write & ~self.busy):
                         merged = (reg & ~bit_mask[:len(reg)]) | (w_data[:len(reg)] & bit_mask[:len(reg)])
+                        if addr == regmap.REQUANT:
+                            merged = merged & rq_mask
                         m.d.sync += reg.eq(merged)
         with m.If(do_write):
             m.d.sync += [

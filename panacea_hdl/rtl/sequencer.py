@@ -15,6 +15,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
 
+from golden_model.formats import RQ_HEADER_BEATS
 from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES
 
 from panacea_hdl import regmap
@@ -69,6 +70,10 @@ class Sequencer(ConfigComponent):
         ERR_WORD: index of the malformed RLE word in the GEMM's ``ho`` stream.
     counters_clear : Out(1)
         Clear the performance counters (at START).
+    rq_en : In(1), hdr_we : Out(1)
+        Builds with ``config.requant``: the GEMM requantizes (REQUANT.EN), so each column
+        block starts in state HEADER, which accepts the ``RQ_HEADER_BEATS`` header beats on
+        ``w`` (``hdr_we``) before LOAD.
     """
 
     def __init__(self, *, config):
@@ -90,6 +95,8 @@ class Sequencer(ConfigComponent):
             "busy": Out(1), "done": Out(1), "error": Out(1), "errcode": Out(4),
             "err_word": Out(32), "counters_clear": Out(1),
         })
+        if cfg.requant:
+            members.update({"rq_en": In(1), "hdr_we": Out(1)})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -97,6 +104,20 @@ class Sequencer(ConfigComponent):
         rows_pp, cols = cfg.rows_per_pass, cfg.cols
         sliced = cfg.caps.sliced
         m = Module()
+        requant = cfg.requant
+        if requant:
+            hdr_count = Signal(range(RQ_HEADER_BEATS))     # header beats of this block so far
+
+        def to_load():
+            # a new column block: its requantization header first (requant builds, EN set)
+            if requant:
+                m.d.sync += hdr_count.eq(0)     # also after an ABORT in the middle of a header
+                with m.If(self.rq_en):
+                    m.next = "HEADER"
+                with m.Else():
+                    m.next = "LOAD"
+            else:
+                m.next = "LOAD"
 
         load_k = self.load_k                     # next weight row to load
         load_last = Signal()                     # load_k is the block's last row (K - 1):
@@ -146,7 +167,7 @@ class Sequencer(ConfigComponent):
                                      rows_left.eq(dim_m), cols_left.eq(dim_n),
                                      last_pass.eq(dim_m <= rows_pp),
                                      last_block.eq(dim_n <= cols)]
-                        m.next = "LOAD"
+                        to_load()
             with m.State("LOAD"):
                 m.d.comb += self.w_ready.eq(1)
                 with m.If(w_go):
@@ -198,7 +219,7 @@ class Sequencer(ConfigComponent):
                                  last_block.eq(cols_left <= 2 * cols),
                                  last_pass.eq(dim_m <= rows_pp),
                                  load_k.eq(0), load_last.eq(k_len == 1)]
-                    m.next = "LOAD"
+                    to_load()
                 with m.Else():
                     m.next = "FINISH"
                 abort_check()
@@ -207,6 +228,14 @@ class Sequencer(ConfigComponent):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
                 abort_check()
+            if requant:
+                with m.State("HEADER"):
+                    m.d.comb += [self.w_ready.eq(1), self.hdr_we.eq(self.w_valid)]
+                    with m.If(self.w_valid):
+                        m.d.sync += hdr_count.eq(hdr_count + 1)
+                        with m.If(hdr_count == RQ_HEADER_BEATS - 1):
+                            m.next = "LOAD"
+                    abort_check()
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
 
         if sliced:

@@ -35,6 +35,7 @@ from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, lo_beat_layo
                                      w_beat_layout, y_beat_layout)
 from panacea_hdl.rtl.output_bank import OutputBank
 from panacea_hdl.rtl.params import ParamCheck
+from panacea_hdl.rtl.requant import RequantStage
 from panacea_hdl.rtl.sequencer import Sequencer
 from panacea_hdl.rtl.pea.pea import PEA
 from panacea_hdl.rtl.skip_controller import SkipController
@@ -75,7 +76,9 @@ class PanaceaCore(ConfigComponent):
         the ``dense`` variant) and RLE words (``rle_word_bits``; never ready in the ``dense``
         variant), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
     y : Out(AXI4StreamSignature(y_beat_bits))
-        Output rows; ``tlast`` marks the last beat of a GEMM.
+        Output rows; ``tlast`` marks the last beat of a GEMM. In builds with ``config.requant``
+        through the requantization stage (:class:`~panacea_hdl.rtl.requant.RequantStage`):
+        with REQUANT.EN, ``cols`` uint8 lanes in the low bits (``docs/formats.md``).
     busy : Out(1)
         A GEMM is in progress (STATUS.BUSY).
     irq : Out(1)
@@ -143,18 +146,25 @@ class PanaceaCore(ConfigComponent):
         # ---- sequencer and output bank --------------------------------------------------------
         m.submodules.seq = seq = Sequencer(config=cfg)
         m.submodules.bank = bank = OutputBank(config=cfg)
-        wiring.connect(m, bank.y, y_out.i)
+        if cfg.requant:         # bank -> requantization stage -> y (REQUANT_CYCLES later)
+            m.submodules.requant = rq = RequantStage(config=cfg)
+            wiring.connect(m, bank.y, rq.i)
+            wiring.connect(m, rq.o, y_out.i)
+            out, out_last = rq.o, rq.o_last
+        else:
+            wiring.connect(m, bank.y, y_out.i)
+            out, out_last = bank.y, bank.y_last
         y_go = Signal()          # a y beat is sent
         w_go = Signal()          # a weight beat is accepted
         m.d.comb += [
-            y_out.last.eq(bank.y_last), y_go.eq(bank.y.valid & bank.y.ready),
+            y_out.last.eq(out_last), y_go.eq(out.valid & out.ready),
             seq.start.eq(params.start), seq.bad_param.eq(params.bad), seq.k_len.eq(params.k_len),
             seq.dim_m.eq(csr.dim_m), seq.dim_n.eq(csr.dim_n), seq.abort.eq(csr.abort),
             seq.w_valid.eq(w_in.o.valid), w_in.o.ready.eq(seq.w_ready),
             w_go.eq(w_in.o.valid & w_in.o.ready),
             seq.pass_done.eq(ctrl.pass_done),
             ctrl.active.eq(seq.ctrl_active), ctrl.restart.eq(seq.ctrl_restart),
-            seq.bank_empty.eq(bank.empty), seq.bank_done.eq(y_go & bank.y_last),
+            seq.bank_empty.eq(bank.empty), seq.bank_done.eq(y_go & out_last),
             bank.load.eq(seq.handoff), bank.load_count.eq(seq.pass_rows),
             bank.load_last.eq(seq.pass_last), bank.flush.eq(seq.flush),
             csr.done.eq(seq.done), csr.error.eq(seq.error), csr.errcode.eq(seq.errcode),
@@ -166,6 +176,15 @@ class PanaceaCore(ConfigComponent):
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
                          seq.word_valid.eq(ctrl.word_valid)]
         handoff, load_k = seq.handoff, seq.load_k
+        w_wr = w_go              # a weight row is written (w beats minus requant header beats)
+        if cfg.requant:
+            w_wr = Signal()
+            m.d.comb += [
+                w_wr.eq(w_go & ~seq.hdr_we), seq.rq_en.eq(csr.rq_en),
+                rq.i_last.eq(bank.y_last), rq.flush.eq(seq.flush),
+                rq.en.eq(csr.rq_en), rq.out_zp.eq(csr.rq_zp),
+                rq.hdr_we.eq(seq.hdr_we), rq.hdr_data.eq(w_in.o.payload), rq.commit.eq(handoff),
+            ]
 
         # PEAs: weights from w, work from the controller, parameters from the CSR
         w_bits = w_in.o.payload.as_value()
@@ -182,10 +201,10 @@ class PanaceaCore(ConfigComponent):
         for p, pea in enumerate(peas):
             lane_bits = pea_cols * 8
             load = [
-                pea.w_we.eq(w_go),
+                pea.w_we.eq(w_wr),
                 pea.w_addr.eq(load_k),
                 pea.w_data.eq(w_bits[p * lane_bits:(p + 1) * lane_bits]),
-                pea.comp_clear.eq(w_go & (load_k == 0)),
+                pea.comp_clear.eq(w_wr & (load_k == 0)),
             ]
             if int8_array:
                 m.d.comb += load + [
@@ -213,10 +232,10 @@ class PanaceaCore(ConfigComponent):
                 "cycles": self.busy,
                 "swo_busy": ctrl.mac_en,
                 "dwo_busy": 0,
-                "comp_busy": w_go + handoff,
+                "comp_busy": w_wr + handoff,
                 "rle_words": 0,
                 "skipped_vectors": 0,
-                "wbuf_writes": w_go,
+                "wbuf_writes": w_wr,
                 "wbuf_reads": ctrl.mac_en,
                 "ext_in_words": w_go + ctrl.mac_en,
                 "ext_out_words": y_go,
@@ -231,10 +250,10 @@ class PanaceaCore(ConfigComponent):
             "cycles": self.busy,
             "swo_busy": ctrl.swo_en,
             "dwo_busy": ctrl.dwo_en,
-            "comp_busy": w_go + handoff,
+            "comp_busy": w_wr + handoff,
             "rle_words": word_go,
             "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
-            "wbuf_writes": w_go,
+            "wbuf_writes": w_wr,
             "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
             "ext_in_words": w_go + ctrl.swo_en + word_go,
             "ext_out_words": y_go,

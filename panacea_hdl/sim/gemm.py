@@ -37,41 +37,50 @@ JOB_ENV, RESULT_ENV, PARAMS_ENV = "PANACEA_JOB", "PANACEA_RESULT", "PANACEA_PARA
 PROGRESS_ENV = "PANACEA_PROGRESS"
 
 
-def job_from_run(cfg: PanaceaConfig, run, W, z) -> dict:
+def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
     """Everything needed to run and check one run of the core (JSON-serializable).
 
     ``run`` is a :class:`golden_model.tiling.TileRun` (plan, result and prediction of the
-    golden model) and ``W`` that run's int8 weights (K x N). Keys: ``M K N mode mode_code L r
-    z``, ``streams`` (``w``, ``lo``, ``ho`` beats as ints), ``y`` (expected output beats),
-    ``counters`` (predicted), ``schedule``.
+    golden model) and ``W`` that run's int8 weights (K x N). ``requant`` (a
+    :class:`golden_model.requant.RequantParams` of N columns; ``cfg.requant`` builds only)
+    makes the run requantize: header beats on ``w``, uint8 ``y`` lanes, the counters predicted
+    with it. Keys: ``M K N mode mode_code L r z``, ``requant`` (the REQUANT register value,
+    None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints),
+    ``y`` (expected output beats), ``counters`` (predicted), ``schedule``.
     """
-    from panacea_hdl.regmap import MODE_CODES
+    from panacea_hdl.regmap import MODE_CODES, requant_value
 
     plan, Y = run.plan, run.Y
-    hs = host_streams(plan, W, Y, cfg)
+    hs = host_streams(plan, W, Y, cfg, requant=requant)
+    prediction = run.prediction
+    if requant is not None:
+        prediction = predict(plan, W.shape[1], cfg, requant=True)
     return {
         "config": cfg.to_dict(),
         "M": int(Y.shape[0]), "K": int(W.shape[0]), "N": int(W.shape[1]),
         "mode": plan.mode, "mode_code": MODE_CODES[plan.mode], "L": int(plan.L),
         "r": int(plan.r), "z": int(z),
+        "requant": (requant_value(requant is not None, requant.out_zp if requant is not None else 0)
+                    if cfg.requant else None),
         "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
         "y": hs.y,
-        "counters": {k: int(run.prediction.counters[k]) for k in COUNTERS},
+        "counters": {k: int(prediction.counters[k]) for k in COUNTERS},
         "schedule": hs.schedule,
     }
 
 
-def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r) -> dict:
+def make_job(cfg: PanaceaConfig, A, W, z, *, mode, L, r, requant=None) -> dict:
     """:func:`job_from_run` of a GEMM that fits one run of the core (for benches and tests),
-    with the expected int32 result under ``"Y"`` (list of rows); also checks the golden model
-    against the plain integer product."""
+    with the expected result under ``"Y"`` (list of rows: int32, or uint8 with ``requant``);
+    also checks the golden model against the plain integer product."""
     from golden_model.tiling import TileRun
 
     Y, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg)
     if not np.array_equal(Y, reference_gemm(A, W, z)):    # guards the golden model itself
         raise AssertionError("golden AQS-GEMM differs from the integer reference")
     run = TileRun(tile=None, plan=plan, Y=Y, prediction=predict(plan, W.shape[1], cfg))
-    return dict(job_from_run(cfg, run, np.asarray(W), z), Y=Y.tolist())
+    job = job_from_run(cfg, run, np.asarray(W), z, requant=requant)
+    return dict(job, Y=(requant.apply(Y) if requant is not None else Y).tolist())
 
 
 def save_job(job: dict, path) -> Path:
@@ -255,11 +264,12 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
 
 
 def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,
-                 progress=False, info: dict | None = None, fast=False):
+                 progress=False, info: dict | None = None, fast=False, requant=None):
     """Run ``(A - z) @ W`` (one run of the core) on the RTL of ``cfg``; returns
-    ``(Y, counters)``: the int32 result (M x N) the RTL sent and its counters.
+    ``(Y, counters)``: the int32 result (M x N) the RTL sent — uint8 with ``requant`` (a
+    :class:`golden_model.requant.RequantParams`) — and its counters.
     See :func:`run_jobs_sim`."""
-    job = make_job(cfg, np.asarray(A), np.asarray(W), z, mode=mode, L=L, r=r)
+    job = make_job(cfg, np.asarray(A), np.asarray(W), z, mode=mode, L=L, r=r, requant=requant)
     [(beats, counters)] = run_jobs_sim(cfg, [job], sim=sim, stalls=stalls, seed=seed,
                                        progress=progress, info=info, fast=fast)
-    return unpack_y(beats, job["M"], job["N"], cfg), counters
+    return unpack_y(beats, job["M"], job["N"], cfg, requant=requant is not None), counters

@@ -105,8 +105,9 @@ def check_run(job, *, status, y, counters, busy_cycles, unconsumed=(), irq=None,
             where = ""
             if cfg is not None and len(beats) == len(job["y"]):
                 from golden_model.streams import unpack_y
-                got = unpack_y(beats, job["M"], job["N"], cfg)
-                exp = unpack_y(job["y"], job["M"], job["N"], cfg)
+                rq = bool((job.get("requant") or 0) & regmap.REQUANT_EN)
+                got = unpack_y(beats, job["M"], job["N"], cfg, requant=rq)
+                exp = unpack_y(job["y"], job["M"], job["N"], cfg, requant=rq)
                 m, n = (int(v) for v in np.argwhere(got != exp)[0])
                 where = f"; first Y[{m},{n}]: RTL {got[m, n]} vs golden {exp[m, n]}"
             problems.append(f"y differs from the golden result: {len(beats)} beats "
@@ -129,11 +130,16 @@ def max_polls(timeout_cycles: int) -> int:
     return max(1, int(timeout_cycles) // (2 * POLL_CYCLES))
 
 
-def register_writes(*, mode_code, r, z, L, M, K, N) -> list:
-    """The register writes that program one GEMM, in order: ``(name, address, value)``."""
-    return [("MODE", regmap.MODE, mode_code), ("RVAL", regmap.RVAL, r), ("ZP", regmap.ZP, z),
-            ("SPLIT", regmap.SPLIT, L), ("DIM_M", regmap.DIM_M, M), ("DIM_K", regmap.DIM_K, K),
-            ("DIM_N", regmap.DIM_N, N)]
+def register_writes(*, mode_code, r, z, L, M, K, N, requant=None) -> list:
+    """The register writes that program one GEMM, in order: ``(name, address, value)``;
+    REQUANT last when ``requant`` (the job's REQUANT value) is not None — builds with the
+    requantization stage write it for every GEMM, so EN never carries over."""
+    writes = [("MODE", regmap.MODE, mode_code), ("RVAL", regmap.RVAL, r), ("ZP", regmap.ZP, z),
+              ("SPLIT", regmap.SPLIT, L), ("DIM_M", regmap.DIM_M, M), ("DIM_K", regmap.DIM_K, K),
+              ("DIM_N", regmap.DIM_N, N)]
+    if requant is not None:
+        writes.append(("REQUANT", regmap.REQUANT, requant))
+    return writes
 
 
 class Port(Protocol):
@@ -221,8 +227,9 @@ class CoreHost:
         kmax = await self.read(regmap.KMAX)
         assert kmax == self.cfg.k_max, f"KMAX {kmax} != {self.cfg.k_max}"
 
-    async def program(self, *, mode_code, r, z, L, M, K, N):
-        for _, addr, value in register_writes(mode_code=mode_code, r=r, z=z, L=L, M=M, K=K, N=N):
+    async def program(self, *, mode_code, r, z, L, M, K, N, requant=None):
+        for _, addr, value in register_writes(mode_code=mode_code, r=r, z=z, L=L, M=M, K=K, N=N,
+                                              requant=requant):
             await self.write_ok(addr, value)
 
     async def start(self):
@@ -251,7 +258,7 @@ class CoreHost:
             if job["streams"][n]:       # the dense variant has no ho beats
                 self.port.send(n, list(job["streams"][n]))
         await self.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
-                           M=job["M"], K=job["K"], N=job["N"])
+                           M=job["M"], K=job["K"], N=job["N"], requant=job.get("requant"))
         busy0 = self.busy_cycles
         await self.start()
         return busy0

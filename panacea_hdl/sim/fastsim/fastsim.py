@@ -289,7 +289,8 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
         f"check_read {regmap.KMAX} {cfg.k_max} KMAX",
     ]
     for name, addr, value in register_writes(mode_code=job["mode_code"], r=job["r"], z=job["z"],
-                                             L=job["L"], M=job["M"], K=job["K"], N=job["N"]):
+                                             L=job["L"], M=job["M"], K=job["K"], N=job["N"],
+                                             requant=job.get("requant")):
         lines.append(f"write {addr} {value} {name}")
     lines += [
         f"start {regmap.CTRL} {regmap.CTRL_START}",
