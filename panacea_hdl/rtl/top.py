@@ -39,6 +39,7 @@ from panacea_hdl.rtl.requant import RequantStage
 from panacea_hdl.rtl.sequencer import Sequencer
 from panacea_hdl.rtl.pea.pea import PEA
 from panacea_hdl.rtl.skip_controller import SkipController
+from panacea_hdl.rtl.unpack import HoUnpacker, LoUnpacker
 
 __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 
@@ -72,9 +73,12 @@ class PanaceaCore(ConfigComponent):
     csr : In(AXI4LiteSignature(addr_width=8, data_width=32))
         Register interface (``docs/registers.md``).
     w, lo, ho : In(AXI4StreamSignature)
-        Weight beats (``w_beat_bits``), low-order beats (``lo_beat_bits``; whole activations in
-        the ``dense`` variant) and RLE words (``rle_word_bits``; never ready in the ``dense``
-        variant), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
+        Weight beats (``w_beat_bits``), packed low-order beats (``lo_bus_bits``: vectors of
+        ``rows_per_pass`` lanes of the run-time split L bits back to back, unpacked by
+        :class:`~panacea_hdl.rtl.unpack.LoUnpacker`; one vector of whole activations per beat in
+        the ``dense`` variant) and packed RLE words (``ho_bus_bits``, unpacked by
+        :class:`~panacea_hdl.rtl.unpack.HoUnpacker`; never ready in the ``dense`` variant),
+        formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
     y : Out(AXI4StreamSignature(y_beat_bits))
         Output rows; ``tlast`` marks the last beat of a GEMM. In builds with ``config.requant``
         through the requantization stage (:class:`~panacea_hdl.rtl.requant.RequantStage`):
@@ -90,8 +94,8 @@ class PanaceaCore(ConfigComponent):
         super().__init__({
             "csr": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
             "w": In(AXI4StreamSignature(formats.w_beat_bits(cfg))),
-            "lo": In(AXI4StreamSignature(formats.lo_beat_bits(cfg))),
-            "ho": In(AXI4StreamSignature(formats.rle_word_bits(cfg))),
+            "lo": In(AXI4StreamSignature(formats.lo_bus_bits(cfg))),
+            "ho": In(AXI4StreamSignature(formats.ho_bus_bits(cfg))),
             "y": Out(AXI4StreamSignature(formats.y_beat_bits(cfg))),
             "busy": Out(1),
             "irq": Out(1),
@@ -115,9 +119,14 @@ class PanaceaCore(ConfigComponent):
         for i, pea in enumerate(peas):
             m.submodules[f"pea{i}"] = pea
         m.submodules.w_in = w_in = AXIStreamToStream(w_beat_layout(cfg))
-        m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
-        if not int8_array:
-            m.submodules.ho_in = ho_in = AXIStreamToStream(rle_word_layout(cfg))
+        if int8_array:      # one vector of whole activations per beat: nothing to unpack
+            m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
+        else:
+            m.submodules.lo_in = lo_in = AXIStreamToStream(formats.lo_bus_bits(cfg))
+            m.submodules.ho_in = ho_in = AXIStreamToStream(formats.ho_bus_bits(cfg))
+            # unpackers right after the stream inputs, in front of the consumers
+            m.submodules.lo_unpack = lo_unpack = LoUnpacker(config=cfg)
+            m.submodules.ho_unpack = ho_unpack = HoUnpacker(config=cfg)
         m.submodules.y_out = y_out = StreamToAXIStream(y_beat_layout(cfg))
 
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
@@ -128,9 +137,13 @@ class PanaceaCore(ConfigComponent):
         else:
             wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
         wiring.connect(m, y_out.axis, wiring.flipped(self.y))
-        wiring.connect(m, lo_in.o, ctrl.lo)
-        if not int8_array:
-            wiring.connect(m, ho_in.o, ctrl.ho)
+        if int8_array:
+            wiring.connect(m, lo_in.o, ctrl.lo)
+        else:
+            wiring.connect(m, lo_in.o, lo_unpack.i)
+            wiring.connect(m, lo_unpack.o, ctrl.lo)
+            wiring.connect(m, ho_in.o, ho_unpack.i)
+            wiring.connect(m, ho_unpack.o, ctrl.ho)
 
         # ---- parameters (the CSR refuses writes to them while busy) ------------------------
         m.submodules.params = params = ParamCheck(config=cfg)
@@ -174,7 +187,10 @@ class PanaceaCore(ConfigComponent):
         ]
         if not int8_array:
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
-                         seq.word_valid.eq(ctrl.word_valid)]
+                         seq.word_valid.eq(ctrl.word_valid),
+                         # a pass's packing starts at a fresh beat: drop the leftover
+                         lo_unpack.restart.eq(seq.ctrl_restart), lo_unpack.split.eq(params.pe_split),
+                         ho_unpack.restart.eq(seq.ctrl_restart)]
         handoff, load_k = seq.handoff, seq.load_k
         w_wr = w_go              # a weight row is written (w beats minus requant header beats)
         if cfg.requant:
@@ -245,7 +261,10 @@ class PanaceaCore(ConfigComponent):
                 m.d.comb += csr.counter_inc[i].eq(inc[name])
             return m
         word_go = Signal()
-        m.d.comb += word_go.eq(ctrl.word_valid)
+        lo_beat_go, ho_beat_go = Signal(), Signal()     # packed bus beats taken
+        m.d.comb += [word_go.eq(ctrl.word_valid),
+                     lo_beat_go.eq(lo_in.o.valid & lo_in.o.ready),
+                     ho_beat_go.eq(ho_in.o.valid & ho_in.o.ready)]
         inc = {
             "cycles": self.busy,
             "swo_busy": ctrl.swo_en,
@@ -255,7 +274,7 @@ class PanaceaCore(ConfigComponent):
             "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
             "wbuf_writes": w_wr,
             "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
-            "ext_in_words": w_go + ctrl.swo_en + word_go,
+            "ext_in_words": w_go + lo_beat_go + ho_beat_go,
             "ext_out_words": y_go,
         }
         assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"

@@ -45,8 +45,10 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
     :class:`golden_model.requant.RequantParams` of N columns; ``cfg.requant`` builds only)
     makes the run requantize: header beats on ``w``, uint8 ``y`` lanes, the counters predicted
     with it. Keys: ``M K N mode mode_code L r z``, ``requant`` (the REQUANT register value,
-    None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints),
-    ``y`` (expected output beats), ``counters`` (predicted), ``schedule``.
+    None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints;
+    ``lo`` and ``ho`` packed, ``docs/formats.md``), ``ho_words`` (the RLE words ``ho`` carries,
+    for tests that edit them: :func:`golden_model.streams.pack_ho_words` repacks), ``y``
+    (expected output beats), ``counters`` (predicted), ``schedule``.
     """
     from panacea_hdl.regmap import MODE_CODES, requant_value
 
@@ -66,6 +68,7 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
         "y": hs.y,
         "counters": {k: int(prediction.counters[k]) for k in COUNTERS},
         "schedule": hs.schedule,
+        "ho_words": hs.ho_words,
     }
 
 
