@@ -100,6 +100,10 @@ class PanaceaCore(ConfigComponent):
             "busy": Out(1),
             "irq": Out(1),
         })
+        #: the unpackers of the packed ``lo`` / ``ho`` streams (None in the ``dense`` variant);
+        #: made here so that a harness can watch their outputs (e.g. ho words accepted)
+        self.lo_unpack = LoUnpacker(config=cfg) if cfg.caps.sliced else None
+        self.ho_unpack = HoUnpacker(config=cfg) if cfg.caps.sliced else None
 
     def elaborate(self, platform):
         cfg = self._config
@@ -125,8 +129,8 @@ class PanaceaCore(ConfigComponent):
             m.submodules.lo_in = lo_in = AXIStreamToStream(formats.lo_bus_bits(cfg))
             m.submodules.ho_in = ho_in = AXIStreamToStream(formats.ho_bus_bits(cfg))
             # unpackers right after the stream inputs, in front of the consumers
-            m.submodules.lo_unpack = lo_unpack = LoUnpacker(config=cfg)
-            m.submodules.ho_unpack = ho_unpack = HoUnpacker(config=cfg)
+            m.submodules.lo_unpack = lo_unpack = self.lo_unpack
+            m.submodules.ho_unpack = ho_unpack = self.ho_unpack
         m.submodules.y_out = y_out = StreamToAXIStream(y_beat_layout(cfg))
 
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
