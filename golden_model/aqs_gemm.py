@@ -11,7 +11,7 @@ of the mode (``dense``: nothing skipped, s = 0; ``sibia``: s = 0; ``aqs``: s = r
 
 A skippable *vector* is the G high-order slices of one tile (G consecutive rows) at one k;
 it is skipped when all its slices equal ``s``. Rows are padded to a whole number of passes
-(two tiles) with activations ``s * 2**L`` (high slice ``s``, low slice 0), which the
+(``tiles_per_pass`` tiles) with activations ``s * 2**L`` (high slice ``s``, low slice 0), which the
 hardware computes and discards.
 
 The *run-time* compensation form skips a vector whose slices are each 0 or ``s`` and adds

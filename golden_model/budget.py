@@ -2,16 +2,16 @@
 
 The measure is the **partial-product bits** of the multipliers that work for one output
 column of a pass: a ``p``-bit by ``q``-bit multiplier has ``p * q`` partial-product bits (its
-AND array; adder trees and area grow with it). All variants keep ``rows_per_pass`` (2G) and
+AND array; adder trees and area grow with it). All variants keep ``rows_per_pass`` (T x G, T = ``tiles_per_pass``) and
 ``cols`` equal, so the same GEMM tiles the same way; ``docs/baselines.md`` discusses the
 numbers.
 
-* ``panacea``: SWO, 2G lanes of ``AL x WL`` and ``AL x WH`` (AL ``lo_bits`` unsigned, WL 4-bit
+* ``panacea``: SWO, T x G lanes of ``AL x WL`` and ``AL x WH`` (AL ``lo_bits`` unsigned, WL 4-bit
   and WH 5-bit signed digits); DWO, G lanes of ``D x WL`` and ``D x WH`` with
   ``D = AH - s`` (``ho_bits + 1`` bits, signed).
 * ``sibia``: the same arrays, but ``s`` is the constant 0, so ``D = AH`` needs ``ho_bits``
   bits (the generated sign bit is constant 0 and synthesis removes it).
-* ``dense``: 2G lanes of one ``A x W`` (8 x 8 bits).
+* ``dense``: T x G lanes of one ``A x W`` (8 x 8 bits).
 """
 
 from __future__ import annotations

@@ -15,14 +15,22 @@ import json
 from dataclasses import dataclass
 
 __all__ = ["PanaceaConfig", "ConfigError", "PRESETS", "preset", "load_config", "VARIANTS",
-           "VARIANT_MODES", "VARIANT_SPECS", "Variant"]
+           "VARIANT_MODES", "VARIANT_SPECS", "Variant", "BASELINE_BASES"]
 
 from .bits import ACC_BITS, ACT_BITS, WEIGHT_BITS  # noqa: F401  (part of the config's API)
 
 #: Splits L the hardware can ever be built for (A = 2**L * AH + AL).
 SPLIT_RANGE = range(2, 7)
-#: Tiles processed together by one pass of a PEA (double-tile processing).
+#: Default tiles per pass (``PanaceaConfig.tiles_per_pass``): double-tile processing.
 TILES_PER_PASS = 2
+#: Bounds of ``tiles_per_pass``: at least two tiles (one tile per pass would make the SWO and
+#: the DWO the same height, with a 0-bit tile select), and at most :data:`MAX_ROWS_PER_PASS`
+#: rows per pass in all.
+TILES_PER_PASS_MIN = 2
+#: Largest ``rows_per_pass = tiles_per_pass * group_size``: the widest pass the original
+#: double-tile generator could build (2 x 16, G <= 16); it bounds the ``lo`` beat
+#: (``rows_per_pass`` lanes), the SWO, the accumulators and the output bank.
+MAX_ROWS_PER_PASS = 32
 #: Width of the DIM_M / DIM_K / DIM_N registers (``docs/registers.md``): the largest M, K, N
 #: one GEMM on the core can have. Longer GEMMs are tiled by the host
 #: (:mod:`golden_model.tiling`).
@@ -112,6 +120,11 @@ class PanaceaConfig:
         ``"sibia"`` (bit-slice array, zero-slice skipping only, no r logic) or ``"dense"``
         (INT8 array, no slicing, no skipping). A generator option; the mode stays a run-time
         register, restricted to :attr:`modes`.
+    tiles_per_pass : int
+        T, the tiles of G rows in one pass (default 2, double-tile processing): the DWO's G
+        rows serve T tiles in turn while the SWO and the accumulators cover all
+        ``rows_per_pass = T * G`` rows. At least 2, and ``T * G <= 32``. The baselines keep the
+        same ``rows_per_pass``.
     requant : bool
         Build the requantization stage (``docs/formats.md``, :mod:`golden_model.requant`):
         a GEMM may then turn its int32 results into uint8 with per-column bias, multiplier
@@ -128,6 +141,7 @@ class PanaceaConfig:
     k_max: int = 2048
     rle_run_bits: int = 4
     variant: str = "panacea"
+    tiles_per_pass: int = TILES_PER_PASS
     requant: bool = False
 
     def __post_init__(self):
@@ -149,6 +163,13 @@ class PanaceaConfig:
         _check_int("rle_run_bits", self.rle_run_bits, 1, 16)
         if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        _check_int("tiles_per_pass", self.tiles_per_pass, TILES_PER_PASS_MIN,
+                   MAX_ROWS_PER_PASS // TILES_PER_PASS_MIN)
+        if self.tiles_per_pass * self.group_size > MAX_ROWS_PER_PASS:
+            raise ConfigError(
+                f"tiles_per_pass * group_size (rows per pass) must be <= {MAX_ROWS_PER_PASS}, got "
+                f"{self.tiles_per_pass} * {self.group_size} = "
+                f"{self.tiles_per_pass * self.group_size}")
         if not isinstance(self.requant, bool):
             raise ConfigError(f"requant must be true or false, got {self.requant!r}")
 
@@ -160,8 +181,8 @@ class PanaceaConfig:
 
     @property
     def rows_per_pass(self) -> int:
-        """Output rows (tokens) per pass: two tiles of ``group_size`` (double-tile processing)."""
-        return TILES_PER_PASS * self.group_size
+        """Output rows (tokens) per pass: ``tiles_per_pass`` tiles of ``group_size``."""
+        return self.tiles_per_pass * self.group_size
 
     @property
     def ho_bits(self) -> int:
@@ -221,7 +242,7 @@ class PanaceaConfig:
         return {
             "cols": self.cols,
             "rows_per_pass": self.rows_per_pass,
-            "tiles_per_pass": TILES_PER_PASS,
+            "tiles_per_pass": self.tiles_per_pass,
             "ho_bits": self.ho_bits,
             "lo_bits": self.lo_bits,
             "max_run": self.max_run,
@@ -293,9 +314,16 @@ PRESETS = {
     "paper": PanaceaConfig(name="paper", group_size=4, pea_cols=16, num_peas=16, k_max=4096,
                            rle_run_bits=5),
 }
-# Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas and
-# k_max as their base, so the same GEMM tiles the same way.
-for _base in ("tiny", "default"):
+# More tiles per pass (docs/architecture.md, "Tiles per pass"): the tiny design with one DWO of
+# G = 2 rows serving 3 or 4 tiles; SWO, accumulators and output bank cover 6 or 8 rows.
+for _t in (3, 4):
+    PRESETS[f"tiny_t{_t}"] = PRESETS["tiny"].replace(name=f"tiny_t{_t}", tiles_per_pass=_t)
+del _t
+# Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas, k_max
+# and tiles_per_pass (so rows_per_pass) as their base, so the same GEMM tiles the same way.
+#: Panacea presets with same-generator baselines ``<base>_sibia`` and ``<base>_dense``.
+BASELINE_BASES = ("tiny", "default", "tiny_t3", "tiny_t4")
+for _base in BASELINE_BASES:
     for _variant in ("sibia", "dense"):
         PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",
                                                                 variant=_variant)

@@ -3,9 +3,9 @@
 Loop order (weights stationary per column block, activations streamed)::
 
     for block in column blocks of cfg.cols:           # LOAD: K weight beats -> weight buffers
-        for pass in row passes of 2*G rows:            # two tiles: double-tile processing
-            SWO: one low-order beat per cycle (K beats, both tiles)
-            DWO: one RLE word per cycle (tile 0 packet, then tile 1 packet);
+        for pass in row passes of T*G rows:            # T = tiles_per_pass tiles (default 2)
+            SWO: one low-order beat per cycle (K beats, all T tiles)
+            DWO: one RLE word per cycle (tile 0's packet, then tile 1's, ... tile T-1's);
                  a LIT word is one DWO MAC of G rows, SKIP/END words only advance k
             DRAIN: DRAIN_CYCLES (5) cycles for the last MACs (issue register, digits, products,
                    sum, accumulate)
@@ -68,10 +68,12 @@ class Prediction:
 
 
 def _pass_words(plan: SlicePlan, cfg: PanaceaConfig):
-    """Per pass: RLE words (both packets), literals and skipped vectors."""
-    words = rle_word_count(plan.vec_skip, cfg.max_run).reshape(-1, 2).sum(1)
-    lits = (~plan.vec_skip).sum(1).reshape(-1, 2).sum(1)
-    skipped = plan.vec_skip.sum(1).reshape(-1, 2).sum(1)
+    """Per pass: RLE words (the packets of its ``tiles_per_pass`` tiles), literals and skipped
+    vectors."""
+    T = cfg.tiles_per_pass
+    words = rle_word_count(plan.vec_skip, cfg.max_run).reshape(-1, T).sum(1)
+    lits = (~plan.vec_skip).sum(1).reshape(-1, T).sum(1)
+    skipped = plan.vec_skip.sum(1).reshape(-1, T).sum(1)
     return words.astype(np.int64), lits.astype(np.int64), skipped.astype(np.int64)
 
 
@@ -125,7 +127,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     }
 
     # ---- external memory -----------------------------------------------------------------
-    ho_raw = 0 if int8_array else blocks * passes * 2 * K * beat_bytes(cfg.group_size * cfg.ho_bits)
+    ho_raw = 0 if int8_array else blocks * passes * cfg.tiles_per_pass * K * beat_bytes(cfg.group_size * cfg.ho_bits)
     mem = {
         "weight_bytes": blocks * (header + K) * beat_bytes(w_beat_bits(cfg)),   # w stream
         "lo_bytes": blocks * passes * K * beat_bytes(lo_beat_bits(cfg)),

@@ -17,8 +17,9 @@ RLE word (LSB first)::
 * ``END``: skip ``run`` vectors; the packet ends and k must now equal K.
 * ``data`` must be zero in SKIP and END words. Any violation is a malformed stream.
 
-A *packet* is the RLE words of one tile (G rows x K); a pass sends tile 0's packet then
-tile 1's.
+A *packet* is the RLE words of one tile (G rows x K); a pass of ``tiles_per_pass`` (T) tiles
+sends tile 0's packet, then tile 1's, ... then tile T-1's. No word carries a tile index: the
+decoder counts END words.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def lo_lane_bits(cfg: PanaceaConfig) -> int:
 
 
 def lo_beat_bits(cfg: PanaceaConfig) -> int:
-    """One k of the two tiles of a pass: ``rows_per_pass`` lanes of :func:`lo_lane_bits`
+    """One k of the tiles of a pass: ``rows_per_pass`` lanes of :func:`lo_lane_bits`
     (low-order slices; whole activations in the ``dense`` variant)."""
     return cfg.rows_per_pass * lo_lane_bits(cfg)
 

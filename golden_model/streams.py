@@ -6,7 +6,8 @@ One GEMM, in stream order (see ``docs/formats.md``)::
         w:  K beats, beat k = W[k, b*cols : (b+1)*cols] (zero past N), int8 lanes
         for pass p in range(ceil(M / rows_per_pass)):
             lo: K beats, beat k = AL[p*rows : (p+1)*rows, k], lo_bits lanes
-            ho: RLE words of tile 2p, then of tile 2p+1 (each packet ends with END)
+            ho: RLE words of tile T*p, then T*p+1, ... T*p+T-1 (T = tiles_per_pass;
+                each packet ends with END)
             y (out): one beat per valid row m of the pass, lanes = Y[m, block columns]
 
 With requantization (``requant``, builds with ``cfg.requant`` only) each block's ``w`` beats
@@ -93,7 +94,8 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
         lo_pass.append([pack_lanes(lanes[:, k], lane) for k in range(K)])
         words = []
         if not dense_array:
-            for t in (2 * p, 2 * p + 1):
+            T = cfg.tiles_per_pass
+            for t in range(T * p, T * (p + 1)):
                 words += rle_encode(cfg, plan.AH[t * G:(t + 1) * G], plan.vec_skip[t])
         ho_pass.append(words)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from golden_model.aqs_gemm import COMPENSATIONS, MODES
-from golden_model.config import PRESETS, ConfigError, load_config, preset
+from golden_model.config import BASELINE_BASES, PRESETS, ConfigError, load_config, preset
 from golden_model.fileio import (atomic_write_text, check_distinct, check_output_dir,
                                  check_output_path, save_npy, to_json)
 
@@ -227,7 +227,7 @@ def cmd_synth(args):
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_synth(d))
-    print(f"report: {Path(d['out_dir']) / 'synth.json'}")
+    print(f"report: {Path(d.out_dir) / 'synth.json'}")
 
 
 def cmd_compare(args):
@@ -241,7 +241,7 @@ def cmd_compare(args):
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_compare(d))
-    for p in plot_compare(d, args.output or Path(d["out_dir"])):
+    for p in plot_compare(d, args.output or Path(d.out_dir)):
         print(f"plot: {p}")
 
 
@@ -487,7 +487,7 @@ def build_parser():
 
     p = sub.add_parser("compare", help="Panacea vs same-generator baselines (dense INT8, Sibia-like): "
                                        "area, Fmax, RTL cycles, time, memory, energy")
-    p.add_argument("--base", default="default", choices=("tiny", "default"),
+    p.add_argument("--base", default="default", choices=BASELINE_BASES,
                    help="Panacea preset; its baselines are <base>_sibia and <base>_dense (default: default)")
     p.add_argument("--workload", action="append", default=None,
                    help="skewed, uniform, minilm, or an .npz with A (uint8), W (int8), z; repeatable "

@@ -25,7 +25,17 @@ from panacea_hdl import regmap
 from panacea_hdl.sim.fastsim import FastSimError, build_harness, run_job_fast, use_fast
 from panacea_hdl.sim.gemm import bench_env, build_dir, make_job
 
-VARIANTS = ("tiny", "tiny_sibia", "tiny_dense")
+VARIANTS = ("tiny", "tiny_sibia", "tiny_dense", "tiny_t3", "tiny_t4", "tiny_t3_dense",
+            "tiny_t4_sibia")
+
+
+def _config(name):
+    """A preset, or ``tiny_t<T>_<variant>``: a baseline of the tiles-per-pass preset (the same
+    rows per pass)."""
+    if name in PRESETS:
+        return PRESETS[name]
+    base, variant = name.rsplit("_", 1)
+    return PRESETS[base].replace(name=name, variant=variant)
 
 
 def _gemm(cfg, mode, *, seed, z=104):
@@ -47,7 +57,7 @@ def _run(cfg, job, **kw):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_every_mode_bit_and_cycle_exact(name):
     """Each mode of the variant: the y beats, the result and every counter (cycles too)."""
-    cfg = PRESETS[name]
+    cfg = _config(name)
     for mode in cfg.modes:
         A, W, z, job = _gemm(cfg, mode, seed=1)
         beats, counters, info = _run(cfg, job)
@@ -62,7 +72,7 @@ def test_every_mode_bit_and_cycle_exact(name):
 def test_random_stalls(name):
     """Random valid/ready gaps on w, lo, ho and y: still bit-exact, every counter but cycles
     equal, and the stalls cost cycles."""
-    cfg = PRESETS[name]
+    cfg = _config(name)
     for i, mode in enumerate(cfg.modes):
         _, _, _, job = _gemm(cfg, mode, seed=10 + i)
         beats, counters, _ = _run(cfg, job, stalls=True, seed=i)

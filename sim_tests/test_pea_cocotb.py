@@ -1,4 +1,4 @@
-"""cocotb runs of one PEA (tiny preset) on Icarus and Verilator, driven from golden data.
+"""cocotb runs of one PEA (tiny preset, and tiny_t4: four tiles per pass) on Icarus and Verilator, driven from golden data.
 
 The job (all modes, all splits of the preset, M not a multiple of the pass, one case with
 K = k_max and extreme values) is built here from ``golden_model`` and handed to
@@ -37,6 +37,7 @@ def _activations(cfg, M, K, L, r, rng):
 def build_job(cfg, seed=1):
     rng = np.random.default_rng(seed)
     rows, G, cols = cfg.rows_per_pass, cfg.group_size, cfg.pea_cols
+    T = cfg.tiles_per_pass
     cases = []
     combos = [(mode, L) for mode in ("dense", "sibia", "aqs") for L in cfg.splits]
     for i, (mode, L) in enumerate(combos + [("aqs", max(cfg.splits))]):
@@ -59,7 +60,7 @@ def build_job(cfg, seed=1):
         for p in range(plan.AH.shape[0] // rows):
             lo = [plan.AL[p * rows:(p + 1) * rows, k].tolist() for k in range(K)]
             lits = [[t, k, plan.AH[p * rows + t * G:p * rows + (t + 1) * G, k].tolist()]
-                    for t in (0, 1) for k in range(K) if not plan.vec_skip[2 * p + t, k]]
+                    for t in range(T) for k in range(K) if not plan.vec_skip[T * p + t, k]]
             passes.append({"lo": lo, "lits": lits,
                            "y": Y_full[p * rows:(p + 1) * rows].tolist()})
         cases.append({"name": f"{mode}-L{L}" + ("-extreme" if extreme else ""),
@@ -68,9 +69,9 @@ def build_job(cfg, seed=1):
     return {"seed": seed, "config": {**cfg.to_dict(), **cfg.derived()}, "cases": cases}
 
 
+@pytest.mark.parametrize("cfg", [CONFIG, PRESETS["tiny_t4"]], ids=lambda c: c.name)
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_pea_cocotb(sim):
-    cfg = CONFIG
+def test_pea_cocotb(sim, cfg):
     name = f"pea_{cfg.name}"
     build_dir = BUILD_ROOT / name / f"cocotb_{sim}"
     src = write_verilog(PEA(config=cfg), name, build_dir / f"{name}.v")

@@ -30,6 +30,14 @@ def test_top_bench(sim):
     run_bench(CONFIG, sim, testcase=CASES, seed=1, test_module="tb_top")
 
 
+@pytest.mark.parametrize("name", ["tiny_t3", "tiny_t4"])
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_top_bench_tiles_per_pass(sim, name):
+    """Three and four tiles per pass (one DWO of G = 2 rows for 6 or 8 rows): every case of the
+    bench, bit-exact and, without stalls, cycle-exact against the golden model."""
+    run_bench(PRESETS[name], sim, testcase=CASES, seed=2, test_module="tb_top")
+
+
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_run_gemm_sim(sim):
     cfg = CONFIG

@@ -35,15 +35,16 @@ def test_variant_modes_and_presets():
     assert PanaceaConfig().variant == "panacea" and PanaceaConfig().modes == MODES
     assert VARIANT_MODES == {"panacea": ("dense", "sibia", "aqs"), "sibia": ("dense", "sibia"),
                              "dense": ("dense",)}
-    for base in ("tiny", "default"):
+    for base in ("tiny", "default", "tiny_t3", "tiny_t4"):
         for v in ("sibia", "dense"):
             cfg = PRESETS[f"{base}_{v}"]
             b = PRESETS[base]
             assert cfg.variant == v and cfg.name == f"{base}_{v}"
-            for f in ("group_size", "pea_cols", "num_peas", "k_max", "splits", "rle_run_bits"):
+            for f in ("group_size", "pea_cols", "num_peas", "k_max", "splits", "rle_run_bits",
+                      "tiles_per_pass"):
                 assert getattr(cfg, f) == getattr(b, f), f
             assert (cfg.rows_per_pass, cfg.cols) == (b.rows_per_pass, b.cols)
-    for name in ("tiny", "default", "paper"):
+    for name in ("tiny", "default", "paper", "tiny_t3", "tiny_t4"):
         assert PRESETS[name].variant == "panacea"
 
 
@@ -199,11 +200,14 @@ def test_multiplier_budget_numbers():
     want = {  # per column: SWO 2G x (5*4 + 5*5), DWO G x (6*4 + 6*5) (sibia: 5*4 + 5*5)
         "tiny": (4 * 45, 2 * 54), "tiny_sibia": (4 * 45, 2 * 45), "tiny_dense": (0, 0),
         "default": (8 * 45, 4 * 54), "default_sibia": (8 * 45, 4 * 45), "default_dense": (0, 0),
+        # T tiles per pass: SWO T x G rows, the DWO stays G rows
+        "tiny_t3": (6 * 45, 2 * 54), "tiny_t3_sibia": (6 * 45, 2 * 45), "tiny_t3_dense": (0, 0),
+        "tiny_t4": (8 * 45, 2 * 54), "tiny_t4_sibia": (8 * 45, 2 * 45), "tiny_t4_dense": (0, 0),
     }
     for name, (swo, dwo) in want.items():
         cfg = PRESETS[name]
         b = multiplier_budget(cfg)
-        int8 = 2 * cfg.group_size * 64 if cfg.variant == "dense" else 0
+        int8 = cfg.tiles_per_pass * cfg.group_size * 64 if cfg.variant == "dense" else 0
         assert (b["swo_pp_bits_per_col"], b["dwo_pp_bits_per_col"], b["int8_pp_bits_per_col"]) \
             == (swo, dwo, int8), name
         assert b["pp_bits_per_col"] == swo + dwo + int8

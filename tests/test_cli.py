@@ -13,12 +13,8 @@ from panacea_hdl.cli import main
 
 
 @pytest.fixture
-def gemm_files(tmp_path):
-    A = skewed_activations(11, 37, seed=5)
-    W = random_weights(37, 13, seed=5)
-    np.save(tmp_path / "A.npy", A)
-    np.save(tmp_path / "W.npy", W)
-    return tmp_path, A, W
+def gemm_files(save_gemm):
+    return save_gemm(11, 37, 13, seed=5)
 
 
 @pytest.mark.parametrize("mode", ["dense", "sibia", "aqs"])
@@ -85,6 +81,20 @@ def test_bad_config_file(tmp_path, gemm_files, capsys):
                             "--weight", str(d / "W.npy"), "--zero-point", "0", "--out",
                             str(tmp_path / "Y.npy")])
     assert rc == 2 and "group_size" in err[0]
+
+
+@pytest.mark.parametrize("value, words", [
+    (0, "tiles_per_pass must be in [2, 16], got 0"), (-1, "tiles_per_pass must be in"),
+    (2.5, "tiles_per_pass must be an int"), ("3", "tiles_per_pass must be an int"),
+    (9, "rows per pass) must be <= 32, got 9 * 4 = 36"),
+])
+def test_bad_tiles_per_pass_is_one_line_exit_2(tmp_path, gemm_files, capsys, value, words):
+    d, _, _ = gemm_files
+    (tmp_path / "c.json").write_text(json.dumps({"group_size": 4, "tiles_per_pass": value}))
+    rc, err = _err(capsys, ["gemm", "--config", str(tmp_path / "c.json"), "--act", str(d / "A.npy"),
+                            "--weight", str(d / "W.npy"), "--zero-point", "0", "--out",
+                            str(tmp_path / "Y.npy")])
+    assert rc == 2 and len(err) == 1 and err[0].startswith("panacea: error: ") and words in err[0]
 
 
 def test_k_larger_than_buffer_is_tiled(tmp_path, capsys):

@@ -15,8 +15,8 @@ from golden_model.config import preset
 from golden_model.cycle_model import predict
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl.paths import BUILD_DIR_ENV, design_dir
-from panacea_hdl.flows.compare import (design_area, format_compare, make_workloads, plot_compare,
-                                       run_compare)
+from panacea_hdl.flows.compare import (CompareResult, design_area, format_compare, make_workloads,
+                                       plot_compare, run_compare)
 
 TINY = preset("tiny")
 NAMES = ("tiny", "tiny_sibia", "tiny_dense")
@@ -40,32 +40,32 @@ def tiny_generic(tmp_path_factory):
 
 def test_tiny_generic_sane(tiny_generic):
     d, out = tiny_generic
-    assert list(d["designs"]) == list(NAMES)
-    assert d["target"] == "generic" and d["basis"] == "per_cycle" and d["sim"] == "verilator"
-    assert d["area_unit"] == "transistor"
-    assert any("no Fmax" in n for n in d["notes"])
-    for n, v in d["designs"].items():
+    assert list(d.designs) == list(NAMES)
+    assert d.target == "generic" and d.basis == "per_cycle" and d.sim == "verilator"
+    assert d.area_unit == "transistor"
+    assert any("no Fmax" in n for n in d.notes)
+    for n, v in d.designs.items():
         assert v["mode"] == MODES[n]
         assert v["cells"] > 0 and v["flip_flops"] > 0 and v["transistors"] > 0
         assert v["area"] == v["transistors"]
         assert v["fmax_mhz"] is None
-    w = d["workloads"]["skewed"]
+    w = d.workloads["skewed"]
     for v in w["designs"].values():
         assert v["cycles"] > 0 and v["energy_pj"] > 0 and v["ext_bytes"] > 0
         assert v["time_us"] is None              # no Fmax for generic
         assert v["rtl_checked"] is True
-    assert json.loads((out / "compare.json").read_text()) == json.loads(json.dumps(d))
+    assert json.loads((out / "compare.json").read_text()) == json.loads(json.dumps(d.to_dict()))
 
 
 def test_tiny_areas_are_the_synthesis_results(tiny_generic):
     d, _ = tiny_generic
-    for n, v in d["designs"].items():
+    for n, v in d.designs.items():
         s = json.loads((design_dir(preset(n)) / "synth_generic" / "synth.json").read_text())
         assert s["config"]["name"] == n
         assert (v["cells"], v["transistors"], v["memory_bits"]) == (
             s["cells"], s["transistors"], s["memory_bits"])
     # the variants differ: the INT8 array is smaller than the bit-slice arrays
-    a = {n: v["transistors"] for n, v in d["designs"].items()}
+    a = {n: v["transistors"] for n, v in d.designs.items()}
     assert a["tiny_dense"] < a["tiny_sibia"] < a["tiny"]
 
 
@@ -74,7 +74,7 @@ def test_tiny_cycles_and_energy_equal_the_cycle_model(tiny_generic):
     A, W, z = _skewed_tiny()
     L = 4
     r = choose_r(A, L)
-    w = d["workloads"]["skewed"]
+    w = d.workloads["skewed"]
     assert (w["M"], w["K"], w["N"], w["z"], w["L"], w["r"]) == (16, 64, 4, z, L, r)
     for n in NAMES:
         cfg = preset(n)
@@ -92,21 +92,21 @@ def test_tiny_cycles_and_energy_equal_the_cycle_model(tiny_generic):
 
 def test_tiny_ratios_recomputed_from_the_table(tiny_generic):
     d, _ = tiny_generic
-    w = d["workloads"]["skewed"]["designs"]
-    des = d["designs"]
+    w = d.workloads["skewed"]["designs"]
+    des = d.designs
     for n in NAMES:
         assert w[n]["throughput"] == pytest.approx(1 / w[n]["cycles"])
         assert w[n]["throughput_per_area"] == pytest.approx(1 / w[n]["cycles"] / des[n]["transistors"])
     p = w["tiny"]
     for b in NAMES[1:]:
-        r = d["ratios"]["skewed"][b]
+        r = d.ratios["skewed"][b]
         q = w[b]
         assert r["speedup"] == pytest.approx(q["cycles"] / p["cycles"])
         assert r["perf_per_area"] == pytest.approx(
             (q["cycles"] * des[b]["transistors"]) / (p["cycles"] * des["tiny"]["transistors"]))
         assert r["energy"] == pytest.approx(p["energy_pj"] / q["energy_pj"])
         assert r["mult_energy"] == pytest.approx(p["mult_energy_pj"] / q["mult_energy_pj"])
-        dr = d["design_ratios"][b]
+        dr = d.design_ratios[b]
         assert dr["pp_bits"] == pytest.approx(multiplier_budget(TINY)["pp_bits"]
                                               / multiplier_budget(preset(b))["pp_bits"])
         assert dr["area"] == pytest.approx(des["tiny"]["transistors"] / des[b]["transistors"])
@@ -122,9 +122,9 @@ def test_tiny_format(tiny_generic):
     text = format_compare(d)
     for n in NAMES:
         assert n in text
-        assert str(d["workloads"]["skewed"]["designs"][n]["cycles"]) in text
-        assert f"{d['designs'][n]['transistors']:,}" in text
-    assert f"{d['ratios']['skewed']['tiny_sibia']['speedup']:.2f}x" in text
+        assert str(d.workloads["skewed"]["designs"][n]["cycles"]) in text
+        assert f"{d.designs[n]['transistors']:,}" in text
+    assert f"{d.ratios['skewed']['tiny_sibia']['speedup']:.2f}x" in text
     assert "GEMM/cycle/transistor" in text
 
 
@@ -132,7 +132,7 @@ def test_format_from_saved_json(tiny_generic):
     """compare.json re-read (keys sorted by a JSON tool) gives the same report."""
     d, out = tiny_generic
     again = json.loads(json.dumps(json.loads((out / "compare.json").read_text()), sort_keys=True))
-    assert format_compare(again) == format_compare(d)
+    assert format_compare(CompareResult.from_dict(again)) == format_compare(d)
 
 
 def test_tiny_plots(tiny_generic, tmp_path):
@@ -239,46 +239,56 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
 
     calls = []
 
+    def area(cells):
+        return dict(cells=cells, cells_by_type={}, flip_flops=0, transistors=2 * cells,
+                    cmos_cells_by_type={}, memory_bits=0, memory_transistors=cells,
+                    transistors_with_memory=3 * cells, memories=[], blocks={}, modules={})
+
     def fake_run_synth(cfg, *, target, out_dir, progress=False, **kw):
         calls.append(out_dir)
-        return {"target": target, "top": top_name(cfg), "config": cfg.to_dict(), "cells": 1,
-                "transistors": 2, "transistors_with_memory": 3, "out_dir": str(out_dir)}
+        return synth.SynthResult(target=target, top=top_name(cfg), config=cfg.to_dict(),
+                                 out_dir=str(out_dir), tool="fake", runtime_s={},
+                                 generic=synth.GenericArea(**area(1)))
 
     monkeypatch.setattr(synth, "run_synth", fake_run_synth)
     monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path / "build"))
     sdir = design_dir(TINY) / "synth_generic"
     sdir.mkdir(parents=True)
     vtext = generate(TINY)["verilog"].read_text()
-    cached = {"target": "generic", "top": "panacea_tiny", "config": TINY.to_dict(), "cells": 11,
-              "transistors": 22, "transistors_with_memory": 33}
+    cached = {"target": "generic", "top": "panacea_tiny", "config": TINY.to_dict(),
+              "out_dir": str(sdir), "tool": "fake", "runtime_s": {}, **area(11)}
     (sdir / "synth.json").write_text(json.dumps(cached))
     (sdir / "panacea_tiny.v").write_text(vtext)
-    d = design_area(TINY, "generic")
-    assert d["cached"] is True and d["cells"] == 11 and not calls
+    s, hit = design_area(TINY, "generic")
+    assert hit is True and s.generic.cells == 11 and not calls
     # resynth=True ignores the cache; a result for another config is not reused
-    assert design_area(TINY, "generic", resynth=True)["cells"] == 1 and len(calls) == 1
+    s, hit = design_area(TINY, "generic", resynth=True)
+    assert s.generic.cells == 1 and len(calls) == 1
     (sdir / "synth.json").write_text(json.dumps(dict(cached, config=preset("tiny_sibia").to_dict())))
-    assert design_area(TINY, "generic")["cached"] is False and len(calls) == 2
+    assert design_area(TINY, "generic")[1] is False and len(calls) == 2
+    # a synth.json of another layout (missing figures) is not reused either
+    (sdir / "synth.json").write_text(json.dumps({k: v for k, v in cached.items() if k != "cells"}))
+    assert design_area(TINY, "generic")[1] is False and len(calls) == 3
     (sdir / "synth.json").write_text(json.dumps(cached))
     (sdir / "panacea_tiny.v").write_text(vtext.replace("module", "module ", 1))
-    d = design_area(TINY, "generic")
-    assert d["cached"] is False and d["cells"] == 1 and calls[-1] == sdir and len(calls) == 3
+    s, hit = design_area(TINY, "generic")
+    assert hit is False and s.generic.cells == 1 and calls[-1] == sdir and len(calls) == 4
 
 
 # ---- ECP5 ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tiny_ecp5(tmp_path):
     d = run_compare("tiny", workloads=("skewed",), sim="verilator", target="ecp5", out_dir=tmp_path)
-    assert d["basis"] == "per_second" and d["area_unit"] == "LUT4"
-    w = d["workloads"]["skewed"]["designs"]
-    for n, v in d["designs"].items():
+    assert d.basis == "per_second" and d.area_unit == "LUT4"
+    w = d.workloads["skewed"]["designs"]
+    for n, v in d.designs.items():
         assert v["fits"] is True and v["fmax_mhz"] > 1 and v["LUT4_equiv"] >= v["LUT4"] > 0
         assert v["DSP"] == 0                      # multipliers in LUTs
         assert w[n]["time_us"] == pytest.approx(w[n]["cycles"] / v["fmax_mhz"])
         assert w[n]["throughput_per_area"] == pytest.approx(
             v["fmax_mhz"] * 1e6 / w[n]["cycles"] / v["LUT4_equiv"])
     for b in NAMES[1:]:
-        assert d["ratios"]["skewed"][b]["perf_per_area"] == pytest.approx(
+        assert d.ratios["skewed"][b]["perf_per_area"] == pytest.approx(
             w["tiny"]["throughput_per_area"] / w[b]["throughput_per_area"])
     assert "Fmax MHz" in format_compare(d)
     assert len(plot_compare(d)) == 6

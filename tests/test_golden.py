@@ -154,6 +154,11 @@ def test_bad_mode_split_r():
     ({"splits": (4, 3)}, "increasing"), ({"splits": (1,)}, "split"),
     ({"k_max": 10**6}, "k_max"), ({"name": "has space"}, "identifier"),
     ({"num_peas": True}, "num_peas"),
+    ({"tiles_per_pass": 0}, "tiles_per_pass must be in"), ({"tiles_per_pass": 1}, "tiles_per_pass"),
+    ({"tiles_per_pass": -3}, "tiles_per_pass"), ({"tiles_per_pass": 2.0}, "must be an int"),
+    ({"tiles_per_pass": "3"}, "must be an int"), ({"tiles_per_pass": True}, "must be an int"),
+    ({"tiles_per_pass": 17}, "tiles_per_pass"),
+    ({"group_size": 16, "tiles_per_pass": 3}, r"rows per pass\) must be <= 32, got 3 \* 16 = 48"),
 ])
 def test_config_rejects_bad_parameters(kw, match):
     with pytest.raises(ConfigError, match=match):

@@ -193,6 +193,15 @@ def test_cli_errors(tmp_path, capsys):
     dyn = tmp_path / "dyn.onnx"
     onnx.save(om.dynamic_weight(), str(dyn))
     _cli_error(capsys, ["model", "onnx", str(dyn)], "dynamic weight", rep)
+    left = tmp_path / "left.onnx"          # W @ x: a constant on the left is not a weight
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [8, 3])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 3])
+    g = onnx.helper.make_graph([onnx.helper.make_node("MatMul", ["W", "x"], ["y"], name="mm")],
+                               "g", [x], [y], [onnx.numpy_helper.from_array(
+                                   np.ones((4, 8), np.float32), "W")])
+    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)]),
+              str(left))
+    _cli_error(capsys, ["model", "onnx", str(left)], "'W' is the left operand", rep)
     uns = tmp_path / "uns.onnx"
     onnx.save(om.unsupported_weight_op(), str(uns))
     _cli_error(capsys, ["model", "onnx", str(uns)], "unsupported operator Mul", rep)

@@ -50,12 +50,8 @@ def build_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def gemm(tmp_path):
-    A = skewed_activations(9, 30, seed=7)
-    W = random_weights(30, 5, seed=7)
-    np.save(tmp_path / "A.npy", A)
-    np.save(tmp_path / "W.npy", W)
-    return tmp_path, A, W
+def gemm(save_gemm):
+    return save_gemm(9, 30, 5, seed=7)
 
 
 def _gemm_argv(d, *extra):

@@ -248,7 +248,7 @@ def test_yaml_spec(tmp_path):
 
 
 @pytest.mark.parametrize("spec, words", [
-    ({"grid": {"tiles_per_pass": [1, 2]}}, "unknown parameter(s) ['tiles_per_pass'] in grid"),
+    ({"grid": {"pass_height": [1, 2]}}, "unknown parameter(s) ['pass_height'] in grid"),
     ({"grid": {"group_size": 2}}, "grid.group_size must be a non-empty list"),
     ({"grid": {"name": ["a"]}}, "sets 'name'"),
     ({"workloads": ["nosuch"]}, "unknown workload 'nosuch'"),
@@ -333,3 +333,10 @@ def test_existing_scheduler_by_address_and_file(tmp_path, capsys):
         assert client.submit(lambda: 41 + 1).result() == 42       # the cluster is still up
     assert main(["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:9", "--workers", "2"]) == 2
     assert "--workers sizes the embedded cluster" in capsys.readouterr().err
+
+
+def test_tiles_per_pass_is_a_grid_key():
+    """A config field like any other: each point carries its tiles_per_pass."""
+    s = parse_spec({"base": "tiny", "grid": {"tiles_per_pass": [2, 3, 4]}, "sim": "golden"})
+    assert [p["tiles_per_pass"] for p in s.points] == [2, 3, 4]
+    assert all(p["group_size"] == 2 for p in s.points)

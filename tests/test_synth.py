@@ -28,17 +28,18 @@ def generic_tiny(tmp_path_factory):
 
 def test_generic_tiny_sane(generic_tiny):
     d, out = generic_tiny
-    assert d["target"] == "generic" and d["top"] == "panacea_tiny"
-    assert d["cells"] > 0 and d["flip_flops"] > 0
-    assert d["transistors"] > d["cells"]
+    assert d.target == "generic" and d.top == "panacea_tiny"
+    assert d.generic.cells > 0 and d.generic.flip_flops > 0
+    assert d.generic.transistors > d.generic.cells
     # every block of the core is present and has logic
-    assert set(d["blocks"]) == PANACEA_BLOCKS
-    for b, v in d["blocks"].items():
+    assert set(d.generic.blocks) == PANACEA_BLOCKS
+    for b, v in d.generic.blocks.items():
         assert v["cells"] > 0, b
-    assert sum(v["cells"] for v in d["blocks"].values()) <= d["cells"]
-    assert sum(v["transistors"] for v in d["blocks"].values()) <= d["transistors"]
-    # the file written is the dict returned
-    assert json.loads((out / "synth.json").read_text()) == d
+    assert sum(v["cells"] for v in d.generic.blocks.values()) <= d.generic.cells
+    assert sum(v["transistors"] for v in d.generic.blocks.values()) <= d.generic.transistors
+    # the file written is the result returned, and reads back to it
+    written = json.loads((out / "synth.json").read_text())
+    assert written == d.to_dict() and synth.SynthResult.from_dict(written) == d
     assert (out / "yosys.log").exists() and (out / "synth.ys").exists()
 
 
@@ -47,25 +48,25 @@ def test_generic_tiny_matches_config(generic_tiny):
     d, _ = generic_tiny
     P = TINY.num_peas
     for b in ("pea", "swo", "dwo", "compensator", "accumulators", "weight_buffer"):
-        assert d["blocks"][b]["instances"] == P, b
+        assert d.generic.blocks[b]["instances"] == P, b
     for b in ("rle_decoder", "skip_controller", "csr", "params", "sequencer", "output_bank", "top"):
-        assert d["blocks"][b]["instances"] == 1, b
+        assert d.generic.blocks[b]["instances"] == 1, b
     # weight buffers: k_max rows of pea_cols int8 weights per PEA, one write + two read ports
     bits = P * TINY.k_max * TINY.pea_cols * 8
-    assert d["memory_bits"] == bits == d["blocks"]["weight_buffer"]["memory_bits"]
-    assert d["memory_transistors"] == bits * (6 + 2 * 2)
-    assert {(m["width"], m["depth"], m["rd_ports"], m["wr_ports"]) for m in d["memories"]} == {
+    assert d.generic.memory_bits == bits == d.generic.blocks["weight_buffer"]["memory_bits"]
+    assert d.generic.memory_transistors == bits * (6 + 2 * 2)
+    assert {(m["width"], m["depth"], m["rd_ports"], m["wr_ports"]) for m in d.generic.memories} == {
         (TINY.pea_cols * 8, TINY.k_max, 2, 1)}
-    assert d["transistors_with_memory"] == d["transistors"] + d["memory_transistors"]
+    assert d.generic.transistors_with_memory == d.generic.transistors + d.generic.memory_transistors
 
 
 def test_generic_tiny_transistor_sum(generic_tiny):
     """The transistor total is the CMOS cell mix weighted by the cost table."""
     d, _ = generic_tiny
-    mix = d["cmos_cells_by_type"]
+    mix = d.generic.cmos_cells_by_type
     assert set(mix) - {"$mem_v2"} <= set(CMOS_TRANSISTORS)
-    assert d["transistors"] == sum(CMOS_TRANSISTORS[t] * n for t, n in mix.items() if t != "$mem_v2")
-    assert mix["$_DFF_P_"] == d["flip_flops"]
+    assert d.generic.transistors == sum(CMOS_TRANSISTORS[t] * n for t, n in mix.items() if t != "$mem_v2")
+    assert mix["$_DFF_P_"] == d.generic.flip_flops
 
 
 def test_generic_tiny_table(generic_tiny):
@@ -73,7 +74,7 @@ def test_generic_tiny_table(generic_tiny):
     text = format_synth(d)
     for b in PANACEA_BLOCKS:
         assert BLOCKS[b] in text
-    assert f"{d['cells']:,}" in text and f"{d['transistors']:,}" in text
+    assert f"{d.generic.cells:,}" in text and f"{d.generic.transistors:,}" in text
 
 
 def test_verilog_is_generates(generic_tiny):
@@ -89,10 +90,10 @@ def test_generic_component_top(tmp_path):
     from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
     d = run_synth(TINY, top=(RLEDecoder(config=TINY), "dec_tiny"), out_dir=tmp_path)
-    assert d["top"] == "dec_tiny"
-    assert set(d["blocks"]) == {"rle_decoder"}
-    assert d["blocks"]["rle_decoder"]["cells"] == d["cells"] > 0
-    assert d["memory_bits"] == 0
+    assert d.top == "dec_tiny"
+    assert set(d.generic.blocks) == {"rle_decoder"}
+    assert d.generic.blocks["rle_decoder"]["cells"] == d.generic.cells > 0
+    assert d.generic.memory_bits == 0
 
 
 def test_bad_arguments(tmp_path):
@@ -184,14 +185,14 @@ def test_io_wrapper_simulated(tmp_path):
 @pytest.mark.slow
 def test_ecp5_tiny(tmp_path):
     d = run_synth(TINY, target="ecp5", out_dir=tmp_path)
-    assert d["fits"] is True, d["fit_message"]
-    assert d["dsp"].startswith("in LUTs")
-    c = d["core"]
+    assert d.fpga.fits is True, d.fpga.fit_message
+    assert d.fpga.dsp.startswith("in LUTs")
+    c = d.fpga.core
     assert c["DSP"] == 0
     assert c["LUT4"] > 0 and c["FF"] > 0
-    assert d["fmax_mhz"] and d["fmax_mhz"] > 1
-    u = d["utilization"]
-    assert u["TRELLIS_FF"]["used"] == c["FF"] + d["wrapper"]["FF"]
+    assert d.fpga.fmax_mhz and d.fpga.fmax_mhz > 1
+    u = d.fpga.utilization
+    assert u["TRELLIS_FF"]["used"] == c["FF"] + d.fpga.wrapper["FF"]
     assert u["TRELLIS_FF"]["available"] == synth.DEVICES["ecp5"]["capacity"]["FF"]
     assert "MHz" in format_synth(d)
 
@@ -202,8 +203,8 @@ def test_ice40_small_block_fits(tmp_path):
 
     d = run_synth(TINY, target="ice40", top=(RLEDecoder(config=TINY), "dec_tiny"),
                   out_dir=tmp_path)
-    assert d["fits"] is True and d["fmax_mhz"] > 1
-    assert d["utilization"]["ICESTORM_LC"]["available"] == synth.DEVICES["ice40"]["capacity"]["LUT4"]
+    assert d.fpga.fits is True and d.fpga.fmax_mhz > 1
+    assert d.fpga.utilization["ICESTORM_LC"]["available"] == synth.DEVICES["ice40"]["capacity"]["LUT4"]
 
 
 @pytest.mark.slow
@@ -213,9 +214,9 @@ def test_ice40_too_big_does_not_fit(tmp_path):
     7,141 of 7,680, and fails in nextpnr's packing: 8,657 logic cells.)"""
     d = run_synth(TINY.replace(name="tiny_4peas", num_peas=4), target="ice40",
                   out_dir=tmp_path)
-    assert d["fits"] is False and d["fmax_mhz"] is None
-    assert d["fit_message"].startswith("does not fit: needs ")
-    assert d["core"]["LUT4"] + d["wrapper"]["LUT4"] > synth.DEVICES["ice40"]["capacity"]["LUT4"]
+    assert d.fpga.fits is False and d.fpga.fmax_mhz is None
+    assert d.fpga.fit_message.startswith("does not fit: needs ")
+    assert d.fpga.core["LUT4"] + d.fpga.wrapper["LUT4"] > synth.DEVICES["ice40"]["capacity"]["LUT4"]
     assert "device has 7680" in format_synth(d)
     assert not (tmp_path / "nextpnr.log").exists()
 
@@ -240,6 +241,6 @@ def test_ecp5_dsp_auto_falls_back_to_luts(tmp_path):
             return m
 
     d = run_synth(TINY, target="ecp5", top=(Muls(), "muls"), dsp="auto", out_dir=tmp_path)
-    assert d["dsp"].startswith(f"in LUTs (-nodsp): with DSP blocks the design needs {n},")
-    assert d["core"]["DSP"] == 0 and d["core"]["LUT4"] > n
-    assert d["fits"] is True
+    assert d.fpga.dsp.startswith(f"in LUTs (-nodsp): with DSP blocks the design needs {n},")
+    assert d.fpga.core["DSP"] == 0 and d.fpga.core["LUT4"] > n
+    assert d.fpga.fits is True

@@ -6,13 +6,13 @@ and its baselines ``<base>_sibia`` (bit-slice array, zero-slice skipping only) a
 (:data:`BEST_MODE`). Per design the area comes from :func:`panacea_hdl.flows.synth.run_synth`
 (cached, see :func:`design_area`); per workload every design runs the *same* GEMMs on its RTL
 through :func:`panacea_hdl.flows.jobs.run_gemm_job` (bit-exact and every counter, cycles included,
-checked against the golden model there). ``docs/compare.md`` explains the columns.
+checked against the golden model by :func:`panacea_hdl.sim.host.check_run`). ``docs/compare.md`` explains the columns.
 
 Example::
 
     >>> d = run_compare("tiny", workloads=("skewed",), target="generic")
     >>> print(format_compare(d))
-    >>> plot_compare(d)          # PNG + SVG beside compare.json in d["out_dir"]
+    >>> plot_compare(d)          # PNG + SVG beside compare.json in d.out_dir
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from golden_model.aqs_gemm import choose_r
 from golden_model.budget import multiplier_budget
-from golden_model.config import PanaceaConfig, preset
+from golden_model.config import BASELINE_BASES, PanaceaConfig, preset
 from golden_model.fileio import atomic_write_text, to_json
 from golden_model.slicing import check_activation, check_weight
 from golden_model.workloads import random_weights, skewed_activations
@@ -36,7 +37,7 @@ from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl.paths import build_root, design_dir
 
 __all__ = ["run_compare", "format_compare", "plot_compare", "make_workloads", "design_area",
-           "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED"]
+           "CompareResult", "BUILTIN_WORKLOADS", "BEST_MODE", "TARGETS", "SIMS", "WORKLOAD_SEED"]
 
 #: Workloads known by name (anything else must be an ``.npz`` file).
 BUILTIN_WORKLOADS = ("skewed", "uniform", "minilm")
@@ -74,7 +75,8 @@ def _designs(base) -> list:
         return [cfg, preset(f"{base}_sibia"), preset(f"{base}_dense")]
     except ValueError:
         raise ValueError(f"preset {base!r} has no same-generator baselines "
-                         f"({base}_sibia, {base}_dense); use tiny or default") from None
+                         f"({base}_sibia, {base}_dense); use one of "
+                         f"{', '.join(BASELINE_BASES)}") from None
 
 
 def _generated_shape(cfg: PanaceaConfig):
@@ -194,22 +196,74 @@ def make_workloads(cfg: PanaceaConfig, names) -> list:
     return out
 
 
+@dataclass(frozen=True)
+class CompareResult:
+    """What :func:`run_compare` measured (``compare.json`` is :meth:`to_dict`).
+
+    Attributes
+    ----------
+    base, target, sim : str
+        Panacea preset, area source (``generic`` / ``ecp5``) and where the GEMMs ran.
+    basis : {"per_second", "per_cycle"}
+        Throughput per second (every design has an Fmax) or per cycle.
+    area_unit, throughput_unit : str
+    notes : list of str
+        How budgets were equated and what is left out.
+    out_dir : str
+    designs : dict
+        Design name -> variant, mode, area figures (:func:`design_area`), multiplier budget.
+    design_ratios : dict
+        Baseline name -> Panacea/baseline area, PP bits, Fmax (and area with bit cells).
+    workload_order : list of str
+    workloads : dict
+        Workload name -> shape, z, L, r and, per design, cycles, time, skipped fraction,
+        energy, multiply energy, external bytes, throughput, throughput per area.
+    ratios : dict
+        Workload name -> baseline name -> speedup, perf/area, energy, mult energy, ext bytes.
+    runtime_s : dict
+    """
+
+    base: str
+    target: str
+    sim: str
+    basis: str
+    area_unit: str
+    throughput_unit: str
+    notes: list
+    out_dir: str
+    designs: dict
+    design_ratios: dict
+    workload_order: list
+    workloads: dict
+    ratios: dict
+    runtime_s: dict
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CompareResult":
+        """Read ``compare.json`` back; raises ``KeyError`` if a field is missing."""
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
 # ---- area ----------------------------------------------------------------------------------
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cache_usable(d: dict, cfg: PanaceaConfig, target: str) -> bool:
+def _cache_usable(s, cfg: PanaceaConfig, target: str) -> bool:
     from panacea_hdl.rtl.generate import top_name
     from panacea_hdl.flows.synth import DEVICES
 
-    if d.get("target") != target or d.get("top") != top_name(cfg) or d.get("config") != cfg.to_dict():
+    if s.target != target or s.top != top_name(cfg) or s.config != cfg.to_dict():
         return False
     if target == "generic":
-        return all(k in d for k in ("cells", "transistors", "transistors_with_memory"))
+        return s.generic is not None
     # the settings run_compare uses: default clock target, seed 1, multipliers in LUTs
-    return ("core" in d and d.get("seed") == 1 and "nodsp" in str(d.get("dsp", ""))
-            and d.get("freq_target_mhz") == DEVICES[target]["freq_mhz"])
+    f = s.fpga
+    return (f is not None and f.seed == 1 and "nodsp" in f.dsp
+            and f.freq_target_mhz == DEVICES[target]["freq_mhz"])
 
 
 def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=False) -> dict:
@@ -218,10 +272,10 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
     The cached result is used when the Verilog beside it is byte-identical to what
     :func:`panacea_hdl.rtl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
     with the settings used here (whole core; ECP5: default clock target, seed 1, ``-nodsp``).
-    Returns the synthesis dict with ``"cached"`` (bool) and ``"verilog_sha256"`` added.
+    Returns ``(SynthResult, cached)``.
     """
     from panacea_hdl.rtl.generate import generate, top_name
-    from panacea_hdl.flows.synth import run_synth
+    from panacea_hdl.flows.synth import SynthResult, run_synth
 
     vpath = generate(cfg)["verilog"]
     digest = _sha256(vpath)
@@ -229,36 +283,38 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
     sjson, sver = sdir / "synth.json", sdir / f"{top_name(cfg)}.v"
     if not resynth and sjson.is_file() and sver.is_file() and _sha256(sver) == digest:
         try:
-            d = json.loads(sjson.read_text())
-        except json.JSONDecodeError:
-            d = None
-        if isinstance(d, dict) and _cache_usable(d, cfg, target):
+            s = SynthResult.from_dict(json.loads(sjson.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            s = None            # unreadable or from an older layout: synthesize again
+        if s is not None and _cache_usable(s, cfg, target):
             _say(progress, f"{cfg.name}: reusing {sjson} (Verilog unchanged)")
-            return dict(d, cached=True, verilog_sha256=digest)
+            return s, True
     _say(progress, f"{cfg.name}: synthesizing for {target} (this can take minutes)")
     extra = {"dsp": "off"} if target == "ecp5" else {}      # multipliers in LUTs
-    d = run_synth(cfg, target=target, out_dir=sdir, progress=progress, **extra)
-    return dict(d, cached=False, verilog_sha256=digest)
+    return run_synth(cfg, target=target, out_dir=sdir, progress=progress, **extra), False
 
 
-def _area_summary(s: dict, target: str) -> dict:
-    """The numbers of a synthesis result the comparison uses."""
-    rt = s.get("runtime_s", {})
-    if target == "generic":
-        return {"cells": s["cells"], "flip_flops": s["flip_flops"],
-                "transistors": s["transistors"], "memory_bits": s["memory_bits"],
-                "memory_transistors": s["memory_transistors"],
-                "transistors_with_memory": s["transistors_with_memory"],
-                "area": s["transistors"], "fmax_mhz": None, "fits": None,
-                "cached": s["cached"], "synth_runtime_s": rt.get("total"),
-                "synth_dir": s.get("out_dir")}
-    c = s["core"]
+def _area_summary(s, cached: bool) -> dict:
+    """The numbers of a synthesis result (:class:`~panacea_hdl.flows.synth.SynthResult`) the
+    comparison uses."""
+    rt = s.runtime_s
+    if s.generic is not None:
+        g = s.generic
+        return {"cells": g.cells, "flip_flops": g.flip_flops,
+                "transistors": g.transistors, "memory_bits": g.memory_bits,
+                "memory_transistors": g.memory_transistors,
+                "transistors_with_memory": g.transistors_with_memory,
+                "area": g.transistors, "fmax_mhz": None, "fits": None,
+                "cached": cached, "synth_runtime_s": rt.get("total"),
+                "synth_dir": s.out_dir}
+    f = s.fpga
+    c = f.core
     return {"LUT4": c["LUT4"], "LUT4_equiv": c["LUT4_equiv"], "CCU2C": c.get("CCU2C", 0),
             "LUTRAM": c.get("LUTRAM", 0), "FF": c["FF"], "BRAM": c["BRAM"], "DSP": c["DSP"],
-            "area": c["LUT4_equiv"], "fmax_mhz": s.get("fmax_mhz"), "fits": s.get("fits"),
-            "fit_message": s.get("fit_message", ""), "device": s.get("device"),
-            "cached": s["cached"], "synth_runtime_s": rt.get("total"),
-            "synth_dir": s.get("out_dir")}
+            "area": c["LUT4_equiv"], "fmax_mhz": f.fmax_mhz, "fits": f.fits,
+            "fit_message": f.fit_message, "device": f.device,
+            "cached": cached, "synth_runtime_s": rt.get("total"),
+            "synth_dir": s.out_dir}
 
 
 # ---- the comparison ------------------------------------------------------------------------
@@ -294,12 +350,8 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
 
     Returns
     -------
-    dict
-        ``base, target, sim, basis, area_unit, throughput_unit, notes, out_dir, designs``
-        (per design: config, variant, mode, area numbers, multiplier budget),
-        ``workloads`` (per workload: shape, z, L, r, and per design: cycles, time, skipped
-        fraction, energy, multiply energy, external bytes, throughput and throughput/area),
-        ``ratios`` (per workload, Panacea vs each baseline), ``runtime_s``.
+    CompareResult
+        Also written as ``compare.json`` (:meth:`CompareResult.to_dict`).
     """
     from panacea_hdl.flows.jobs import check_gemm_args, run_gemm_job
 
@@ -322,9 +374,9 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
     designs = {}
     for cfg in cfgs:
         t0 = time.perf_counter()
-        s = design_area(cfg, target, progress=progress, resynth=resynth)
+        s, cached = design_area(cfg, target, progress=progress, resynth=resynth)
         runtime["synth"][cfg.name] = round(time.perf_counter() - t0, 1)
-        area = _area_summary(s, target)
+        area = _area_summary(s, cached)
         bud = multiplier_budget(cfg)
         designs[cfg.name] = {
             "config": cfg.to_dict(), "variant": cfg.variant, "mode": BEST_MODE[cfg.variant],
@@ -408,30 +460,25 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
             design_ratios[cfg.name]["area_with_memory"] = (
                 designs[pan]["transistors_with_memory"] / designs[cfg.name]["transistors_with_memory"])
 
-    d = {
-        "base": base, "target": target, "sim": sim, "basis": basis,
-        "area_unit": area_unit, "throughput_unit": tp_unit, "notes": notes,
-        "out_dir": str(out),
-        "designs": designs, "design_ratios": design_ratios,
-        "workload_order": list(wl_out), "workloads": wl_out, "ratios": ratios,
-        "runtime_s": runtime,
-    }
     runtime["total"] = round(time.perf_counter() - t_start, 1)
+    d = CompareResult(base=base, target=target, sim=sim, basis=basis, area_unit=area_unit,
+                      throughput_unit=tp_unit, notes=notes, out_dir=str(out), designs=designs,
+                      design_ratios=design_ratios, workload_order=list(wl_out),
+                      workloads=wl_out, ratios=ratios, runtime_s=runtime)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "compare.json", to_json(d))
+    atomic_write_text(out / "compare.json", to_json(d.to_dict()))
     _say(progress, f"done in {runtime['total']:.0f} s -> {out / 'compare.json'}")
     return d
 
 
 # ---- report --------------------------------------------------------------------------------
 def _design_names(d):
-    """Design names in variant order (panacea, sibia, dense), also for a re-read JSON."""
-    return sorted(d["designs"], key=lambda n: _VARIANT_ORDER.index(d["designs"][n]["variant"]))
+    """Design names in variant order (panacea, sibia, dense)."""
+    return sorted(d.designs, key=lambda n: _VARIANT_ORDER.index(d.designs[n]["variant"]))
 
 
 def _workload_names(d):
-    order = d.get("workload_order") or list(d["workloads"])
-    return [w for w in order if w in d["workloads"]]
+    return [w for w in d.workload_order if w in d.workloads]
 
 
 def _table(rows, headers, left=1):
@@ -459,14 +506,15 @@ def _sig(x, digits=3):
 
 
 def format_compare(d) -> str:
-    """A readable report of a :func:`run_compare` result: designs, workloads, ratios."""
-    target = d["target"]
+    """A readable report of a :func:`run_compare` result (:class:`CompareResult`, also one
+    read back with :meth:`CompareResult.from_dict`): designs, workloads, ratios."""
+    target = d.target
     names = _design_names(d)
-    designs = {n: d["designs"][n] for n in names}
+    designs = {n: d.designs[n] for n in names}
     pan = names[0]
     lines = [f"panacea compare: {pan} vs {', '.join(names[1:])}; area {target}, "
-             f"GEMMs on {d['sim']}, {d['runtime_s'].get('total', 0):.0f} s", ""]
-    for n in d["notes"]:
+             f"GEMMs on {d.sim}, {d.runtime_s.get('total', 0):.0f} s", ""]
+    for n in d.notes:
         lines.append(f"note: {n}")
     lines.append("")
 
@@ -490,12 +538,12 @@ def format_compare(d) -> str:
     lines += ["designs", _table(rows, hdr, left=3), ""]
 
     # workloads
-    tp = f"{d['throughput_unit']}/{d['area_unit']}"
+    tp = f"{d.throughput_unit}/{d.area_unit}"
     hdr = ["workload", "design", "cycles", "time us", "skipped", "energy nJ", "mult nJ",
-           "ext bytes", d["throughput_unit"], tp]
+           "ext bytes", d.throughput_unit, tp]
     rows = []
     for wname in _workload_names(d):
-        w = d["workloads"][wname]
+        w = d.workloads[wname]
         label = f"{wname} {w['M']}x{w['K']}x{w['N']} z={w['z']} L={w['L']} r={w['r']}"
         for i, n in enumerate(names):
             v = w["designs"][n]
@@ -505,7 +553,7 @@ def format_compare(d) -> str:
                          f"{v['energy_pj'] / 1e3:.1f}", f"{v['mult_energy_pj'] / 1e3:.2f}",
                          v["ext_bytes"], _sig(v["throughput"]), _sig(v["throughput_per_area"])])
     lines += ["workloads (each GEMM bit-exact on the RTL, cycles equal to the cycle model)"
-              if d["sim"] != "golden" else "workloads (cycle model only, no RTL)",
+              if d.sim != "golden" else "workloads (cycle model only, no RTL)",
               _table(rows, hdr, left=2), ""]
 
     # ratios
@@ -513,7 +561,7 @@ def format_compare(d) -> str:
     rows = []
     for wname in _workload_names(d):
         for i, b in enumerate(names[1:]):
-            v = d["ratios"][wname][b]
+            v = d.ratios[wname][b]
             rows.append([wname if i == 0 else "", b, f"{v['speedup']:.2f}x",
                          f"{v['perf_per_area']:.2f}x", f"{v['energy']:.3f}",
                          f"{v['mult_energy']:.3f}", f"{v['ext_bytes']:.3f}"])
@@ -524,7 +572,7 @@ def format_compare(d) -> str:
     gen = target == "generic"
     drows = [[b, f"{v['area']:.3f}"] + ([f"{v['area_with_memory']:.3f}"] if gen else [])
              + [f"{v['pp_bits']:.3f}", None if v["fmax"] is None else f"{v['fmax']:.3f}"]
-             for b, v in ((b, d["design_ratios"][b]) for b in names[1:])]
+             for b, v in ((b, d.design_ratios[b]) for b in names[1:])]
     hdr = (["vs", f"area ({'logic transistors' if gen else 'LUT4 eq'})"]
            + (["with bit cells"] if gen else []) + ["PP bits", "Fmax"])
     lines += [f"{pan} / baseline, per design", _table(drows, hdr)]
@@ -537,20 +585,20 @@ def plot_compare(d, out_dir=None) -> list:
 
     ``compare_cycles``: cycles per workload and design; ``compare_perf_area``: throughput per
     area; ``compare_energy``: energy per GEMM, total and multiplies. ``out_dir`` defaults to
-    ``d["out_dir"]`` (where :func:`run_compare` wrote ``compare.json``, written here too).
+    ``d.out_dir`` (where :func:`run_compare` wrote ``compare.json``, written here too).
     """
     from matplotlib.figure import Figure
 
-    out = Path(out_dir if out_dir is not None else d["out_dir"])
+    out = Path(out_dir if out_dir is not None else d.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "compare.json", to_json(d))
+    atomic_write_text(out / "compare.json", to_json(d.to_dict()))
     names = _design_names(d)
     dense = names[-1]
     wnames = _workload_names(d)
     colors = {"panacea": "#1f77b4", "sibia": "#ff7f0e", "dense": "#7f7f7f"}
 
     def norm(key):
-        return {n: [d["workloads"][w]["designs"][n][key] / d["workloads"][w]["designs"][dense][key]
+        return {n: [d.workloads[w]["designs"][n][key] / d.workloads[w]["designs"][dense][key]
                     for w in wnames] for n in names}
 
     def bars(ax, values, ylabel, title):
@@ -559,8 +607,8 @@ def plot_compare(d, out_dir=None) -> list:
         for i, n in enumerate(names):
             v = values[n]
             b = ax.bar(x + (i - (len(names) - 1) / 2) * width, v, width,
-                       label=f"{n} ({d['designs'][n]['mode']})",
-                       color=colors[d["designs"][n]["variant"]])
+                       label=f"{n} ({d.designs[n]['mode']})",
+                       color=colors[d.designs[n]["variant"]])
             ax.bar_label(b, labels=[f"{y:.2f}" for y in v], fontsize=7, padding=1)
         ax.axhline(1.0, color="black", lw=0.6, ls=":")
         ax.set_xticks(x, [w.replace("minilm:", "minilm\n") for w in wnames], fontsize=8)
@@ -569,7 +617,7 @@ def plot_compare(d, out_dir=None) -> list:
         ax.set_ylim(0, max(max(v) for v in values.values()) * 1.3)
         ax.legend(fontsize=8, ncols=len(names), loc="upper center")
 
-    sub = f"{d['base']}, area {d['target']}, {d['sim']}"
+    sub = f"{d.base}, area {d.target}, {d.sim}"
     figs = {}
     fig = Figure(figsize=(max(6, 1.6 * len(wnames) + 3), 4), layout="constrained")
     bars(fig.add_subplot(), norm("cycles"), f"cycles, x {dense} (lower is better)",
@@ -578,7 +626,7 @@ def plot_compare(d, out_dir=None) -> list:
 
     fig = Figure(figsize=(max(6, 1.6 * len(wnames) + 3), 4), layout="constrained")
     bars(fig.add_subplot(), norm("throughput_per_area"),
-         f"{d['throughput_unit']}/{d['area_unit']}, x {dense} (higher is better)",
+         f"{d.throughput_unit}/{d.area_unit}, x {dense} (higher is better)",
          f"throughput per area, normalised to {dense} ({sub})")
     figs["compare_perf_area"] = fig
 

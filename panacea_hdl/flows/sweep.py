@@ -385,8 +385,8 @@ def _execute_point(payload: dict, out: Path) -> None:
         t0 = time.perf_counter()
         try:
             if item["kind"] == "synth":
-                s = design_area(cfg, item["target"])
-                res = {"ok": True, "area": _area_summary(s, item["target"])}
+                s, cached = design_area(cfg, item["target"])
+                res = {"ok": True, "area": _area_summary(s, cached)}
             else:
                 mode = item["mode"] or BEST_MODE[cfg.variant]
                 cfg.check_mode(mode)

@@ -1,6 +1,7 @@
 """RLE decoder: the high-order (``ho``) stream of one pass, one word per cycle.
 
-Decodes the two RLE packets of a pass (tile 0's, then tile 1's) exactly as
+Decodes the RLE packets of a pass (tile 0's, then tile 1's, ... tile T-1's, T =
+``tiles_per_pass``) exactly as
 :func:`golden_model.formats.rle_decode` defines them, with the same error classes; the word
 format is documented in :mod:`golden_model.formats` and laid out by
 :func:`panacea_hdl.rtl.layouts.rle_word_layout`.
@@ -21,7 +22,9 @@ __all__ = ["RLEDecoder"]
 
 
 class RLEDecoder(ConfigComponent):
-    """Decoder of the RLE packets of one pass (double-tile: tile 0's packet, then tile 1's).
+    """Decoder of the RLE packets of one pass: tile 0's packet, tile 1's, ... tile T-1's.
+
+    The words carry no tile index: the tile is a counter that each END advances.
 
     One word is accepted per cycle while ``active`` is high and the decoder is neither
     finished nor in error. Each accepted word is checked in this priority order (the order of
@@ -60,13 +63,13 @@ class RLEDecoder(ConfigComponent):
     lit_valid : Out(1)
         Combinational: a LIT word was accepted without error this cycle.
     lit_k, lit_tile, lit_ah : Out
-        Its position k, its tile (0 or 1) and its G high-order slices.
+        Its position k, its tile (0 .. T-1) and its G high-order slices.
     word_valid : Out(1)
         A word (of any kind, even a bad one) was accepted this cycle.
     skipped : Out(unsigned(rle_run_bits))
         Run of the word accepted this cycle if it is good, else 0.
     finished : Out(1)
-        Registered: both packets have ended (high from the cycle after the second END).
+        Registered: all T packets have ended (high from the cycle after the T-th END).
     error : Out(1)
         Registered, latched until ``restart``: a malformed word was accepted.
     error_code : Out(4)
@@ -84,7 +87,7 @@ class RLEDecoder(ConfigComponent):
             "dense": In(1),
             "lit_valid": Out(1),
             "lit_k": Out(k_shape(cfg)),
-            "lit_tile": Out(1),
+            "lit_tile": Out(range(cfg.tiles_per_pass)),
             "lit_ah": Out(ho_vector_layout(cfg)),
             "word_valid": Out(1),
             "skipped": Out(unsigned(cfg.rle_run_bits)),
@@ -100,7 +103,15 @@ class RLEDecoder(ConfigComponent):
         k = Signal(k_shape(cfg))        # position of the next vector in the current packet
         rem = Signal(k_shape(cfg))      # k_len - k: the checks compare the run with it, so no
                                         # adder sits in front of a comparator
-        tile = Signal()                 # packet being decoded: 0 or 1
+        T = cfg.tiles_per_pass
+        tile = Signal(range(T))         # packet being decoded: 0 .. T-1
+        if T == 2:
+            # double-tile: the same logic as before tiles_per_pass existed, so the Verilog of
+            # every T = 2 design stays byte-identical (tile 1 after the first END; the END of
+            # tile 1 finishes)
+            next_tile, last_tile = 1, tile
+        else:
+            next_tile, last_tile = tile + 1, tile == T - 1
 
         word = self.words.payload
         kind, run = word.kind, word.run
@@ -153,7 +164,7 @@ class RLEDecoder(ConfigComponent):
             # the position follows every accepted word, good or bad: after an error nothing
             # more is accepted until the restart, so only the flags depend on the (slow) checks
             with m.If(is_end):
-                m.d.sync += [k.eq(0), rem.eq(self.k_len), tile.eq(1)]
+                m.d.sync += [k.eq(0), rem.eq(self.k_len), tile.eq(next_tile)]
             with m.Elif(is_lit):
                 # k + run + 1 and rem - run - 1, each with one carry chain: with the run's
                 # complement over the full width, ~run = -run - 1 (mod 2**width)
@@ -162,6 +173,6 @@ class RLEDecoder(ConfigComponent):
                 m.d.sync += [k.eq(pos), rem.eq(rem - run)]
             with m.If(bad):
                 m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
-            with m.Elif(is_end & tile):
+            with m.Elif(is_end & last_tile):
                 m.d.sync += self.finished.eq(1)
         return m

@@ -3,8 +3,10 @@
 It owns the ``lo`` stream and the :class:`~panacea_hdl.rtl.rle_decoder.RLEDecoder` of the ``ho``
 stream, and issues the work of one pass to the PEAs:
 
-* SWO: one low-order beat per cycle, both tiles at once, k = 0 .. K-1 (dense work);
-* DWO: one literal per decoded LIT word, tile 0's packet then tile 1's (sparse work);
+* SWO: one low-order beat per cycle, all ``tiles_per_pass`` (T) tiles at once, k = 0 .. K-1
+  (dense work);
+* DWO: one literal per decoded LIT word, tile 0's packet, then tile 1's, ... tile T-1's
+  (sparse work);
   SKIP and END words cost their cycle but issue nothing.
 
 The two run concurrently, each stalled only by its own stream; with both streams always
@@ -54,7 +56,7 @@ class SkipController(ConfigComponent):
     dwo_en, dwo_k, dwo_tile, dwo_ah : Out
         DWO issue: the literal decoded this cycle.
     pass_done : Out(1)
-        From registers: ``lo_count == K`` and the decoder has finished both packets, i.e.
+        From registers: ``lo_count == K`` and the decoder has finished all T packets, i.e.
         the pass's last issue happened in an earlier cycle.
     word_valid, skipped : Out
         The decoder's per-word outputs (for the performance counters).
@@ -77,7 +79,7 @@ class SkipController(ConfigComponent):
             "swo_al": Out(lo_beat_layout(cfg)),
             "dwo_en": Out(1),
             "dwo_k": Out(k_shape(cfg)),
-            "dwo_tile": Out(1),
+            "dwo_tile": Out(range(cfg.tiles_per_pass)),
             "dwo_ah": Out(ho_vector_layout(cfg)),
             "pass_done": Out(1),
             "word_valid": Out(1),

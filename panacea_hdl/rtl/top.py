@@ -2,7 +2,7 @@
 
 Dataflow and timing are those of ``docs/architecture.md`` and
 :func:`golden_model.cycle_model.predict`: for each column block of ``cols`` outputs, LOAD
-writes K weight rows into every PEA; then for each pass of two tiles (``rows_per_pass`` rows)
+writes K weight rows into every PEA; then for each pass of ``tiles_per_pass`` tiles (``rows_per_pass`` rows)
 the skip controller streams ``lo`` beats to the SWOs and decoded ``ho`` literals to the DWOs;
 the cycle in which the controller reports ``pass_done`` is the first of the DRAIN cycles
 (the PEAs register their products before the accumulators); HANDOFF copies the

@@ -141,11 +141,12 @@ async def latency_issue_to_y_drain_cycles(dut):
     assert y0 == [term] * drv.lanes, f"y after the LOAD is {y0}, expected the term {term}"
     al = [(1 << c["lo_bits"]) - 1] * rows
     ah = [(1 << c["ho_bits"]) - 1] * G
-    ys = [await drv.step(swo_en=1, swo_k=0, swo_al=al, dwo_en=1, dwo_k=0, dwo_tile=1, dwo_ah=ah)]
+    last = c["tiles_per_pass"] - 1           # the DWO MAC on the last tile's rows
+    ys = [await drv.step(swo_en=1, swo_k=0, swo_al=al, dwo_en=1, dwo_k=0, dwo_tile=last, dwo_ah=ah)]
     for _ in range(MAC_STAGES + 1):
         ys.append(await drv.step())
     for i, y in enumerate(ys[:-1]):
         assert y == y0, f"y changed in cycle t+{i}: {y}"
-    want = [term + 127 * al[r] + (((ah[r - G] - s) * 127) << L if r >= G else 0)
+    want = [term + 127 * al[r] + (((ah[r - last * G] - s) * 127) << L if r >= last * G else 0)
             for r in range(rows) for _ in range(cols)]
     assert ys[-1] == want, f"y at t+{MAC_STAGES + 1} is {ys[-1]}, expected {want}"

@@ -25,6 +25,16 @@ from panacea_hdl.sim.amaranth_host import AmaranthPort, axil_read_ok, axil_write
 from sim_tests.unit.test_top import _workload, run_main, run_ok, run_with_stalls
 
 TINY_VARIANTS = ["tiny_sibia", "tiny_dense"]
+#: the baselines of the tiles-per-pass presets: the same rows per pass (6 and 8)
+TPP_VARIANTS = ["tiny_t3_dense", "tiny_t4_sibia"]
+
+
+def _config(name):
+    """A preset, or ``tiny_t<T>_<variant>``, the baseline of a tiles-per-pass preset."""
+    if name in PRESETS:
+        return PRESETS[name]
+    base, variant = name.rsplit("_", 1)
+    return PRESETS[base].replace(name=name, variant=variant)
 
 
 def _variant_job(cfg, rng, **kw):
@@ -36,10 +46,10 @@ def _variant_job(cfg, rng, **kw):
     return make_job(cfg, A, W, rng.randint(0, 255), mode=mode, L=L, r=r)
 
 
-@pytest.mark.parametrize("name", TINY_VARIANTS)
+@pytest.mark.parametrize("name", TINY_VARIANTS + TPP_VARIANTS)
 def test_random_gemms_exact_cycles(name):
     """Random shapes (M, N off the tile; K up to k_max), modes, L, z: Y and every counter."""
-    cfg = PRESETS[name]
+    cfg = _config(name)
     dut = PanaceaCore(config=cfg)
     port = AmaranthPort(dut, seed=1)
     rng = random.Random(31)

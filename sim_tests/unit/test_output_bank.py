@@ -16,7 +16,7 @@ from golden_model.config import preset
 from panacea_hdl.rtl.output_bank import OutputBank
 
 
-@pytest.mark.parametrize("name", ["tiny", "default"])
+@pytest.mark.parametrize("name", ["tiny", "default", "tiny_t3", "tiny_t4"])
 def test_output_bank(name):
     cfg = preset(name)
     rows_pp, cols = cfg.rows_per_pass, cfg.cols

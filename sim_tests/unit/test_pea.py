@@ -137,7 +137,7 @@ def random_pass_program(cfg, K, n, rng, *, p_swo=0.6, p_dwo=0.6, p_clear=0.03, p
                 c.update(swo_en=1, swo_k=int(rng.integers(K)),
                          swo_al=rng.integers(0, al_max + 1, cfg.rows_per_pass).tolist())
             if rng.random() < p_dwo:
-                c.update(dwo_en=1, dwo_k=int(rng.integers(K)), dwo_tile=int(rng.integers(2)),
+                c.update(dwo_en=1, dwo_k=int(rng.integers(K)), dwo_tile=int(rng.integers(cfg.tiles_per_pass)),
                          dwo_ah=rng.integers(0, ah_max + 1, cfg.group_size).tolist())
         if rng.random() < p_clear:
             c["acc_clear"] = 1
@@ -153,8 +153,11 @@ def random_weights(rng, K, cols):
 # tests
 # ---------------------------------------------------------------------------------------
 
+#: three and four tiles per pass: the DWO's tile select is 2 bits wide
+TPP_CASES = [("tiny_t3", 4, "aqs"), ("tiny_t3", 3, "dense"), ("tiny_t4", 5, "aqs"),
+             ("tiny_t4", 4, "sibia")]
 CASES = [(name, L, kind) for name in ("tiny", "default") for L in PRESETS[name].splits
-         for kind in ("dense", "sibia", "aqs")] + [("tiny_sibia", 4, "sibia")]
+         for kind in ("dense", "sibia", "aqs")] + [("tiny_sibia", 4, "sibia")] + TPP_CASES
 
 
 @pytest.mark.parametrize("name,L,mode", CASES)
@@ -357,7 +360,7 @@ def gemm_program(cfg, plan, W, rng, gaps):
     """LOAD the block, then per pass: SWO beats and the non-skipped DWO vectors, DRAIN
     (the PEA's MAC_STAGES cycles),
     HANDOFF (acc_clear). Returns the program and the HANDOFF cycle of each pass."""
-    G, rows = cfg.group_size, cfg.rows_per_pass
+    G, rows, T = cfg.group_size, cfg.rows_per_pass, cfg.tiles_per_pass
     K = W.shape[0]
     prog = load_program(cfg, W, rng, gaps=gaps)
     handoffs = []
@@ -366,7 +369,7 @@ def gemm_program(cfg, plan, W, rng, gaps):
                  for k in range(K)]
         dwo_q = [dict(dwo_en=1, dwo_k=k, dwo_tile=t,
                       dwo_ah=plan.AH[p * rows + t * G:p * rows + (t + 1) * G, k].tolist())
-                 for t in (0, 1) for k in range(K) if not plan.vec_skip[2 * p + t, k]]
+                 for t in range(T) for k in range(K) if not plan.vec_skip[T * p + t, k]]
         swo_q.reverse(), dwo_q.reverse()
         while swo_q or dwo_q:
             c = {}
@@ -382,7 +385,7 @@ def gemm_program(cfg, plan, W, rng, gaps):
 
 
 GOLDEN_CASES = [(name, L, mode) for name in ("tiny", "default") for L in PRESETS[name].splits
-                for mode in ("dense", "sibia", "aqs")]
+                for mode in ("dense", "sibia", "aqs")] + TPP_CASES
 
 
 @pytest.mark.parametrize("name,L,mode", GOLDEN_CASES)

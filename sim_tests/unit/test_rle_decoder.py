@@ -27,6 +27,9 @@ from panacea_hdl.rtl.rle_decoder import RLEDecoder
 
 TINY = preset("tiny")
 DEFAULT = preset("default")
+#: three and four tiles per pass (tiles_per_pass): T packets per pass
+TINY_T3, TINY_T4 = preset("tiny_t3"), preset("tiny_t4")
+CFGS, CFG_IDS = [TINY, DEFAULT, TINY_T3, TINY_T4], ["tiny", "default", "tiny_t3", "tiny_t4"]
 
 
 # ---- expectations -----------------------------------------------------------------------
@@ -39,7 +42,7 @@ def error_class(exc: RLEError):
 
 
 def golden_pass(cfg, words, K, dense):
-    """Decode one pass (two packets) with ``rle_decode``.
+    """Decode one pass (``tiles_per_pass`` packets) with ``rle_decode``.
 
     Returns ``(lits, consumed, finished, code, offset)``; ``lits`` is a list of
     ``(tile, k, vector tuple)``; on error ``lits`` is None (rle_decode gives no partial
@@ -48,7 +51,7 @@ def golden_pass(cfg, words, K, dense):
     """
     lits, start, err = [], 0, None
     try:
-        for tile in (0, 1):
+        for tile in range(cfg.tiles_per_pass):
             pos, vec, start = rle_decode(cfg, words, K, start)
             lits += [(tile, int(p), tuple(int(x) for x in v)) for p, v in zip(pos, vec)]
     except RLEError as e:
@@ -99,9 +102,9 @@ def step_decode(cfg, words, K, dense):
         elif kind == SKIP:
             k = pos
         else:
-            if tile:
+            if tile == cfg.tiles_per_pass - 1:
                 return lits, i + 1, True, ErrorCode.NONE, None
-            k, tile = 0, 1
+            k, tile = 0, tile + 1
     return lits, len(words), False, ErrorCode.NONE, None
 
 
@@ -122,9 +125,9 @@ def random_tile(cfg, K, p_skip, rng):
 
 
 def random_pass(cfg, K, p_skip, rng):
-    """A valid pass: the packets of two random tiles; returns (words, expected literals, runs)."""
+    """A valid pass: the packets of T random tiles; returns (words, expected literals, runs)."""
     words, lits, skipped = [], [], 0
-    for tile in (0, 1):
+    for tile in range(cfg.tiles_per_pass):
         ho, skip = random_tile(cfg, K, p_skip, rng)
         words += rle_encode(cfg, ho, skip)
         lits += [(tile, int(k), tuple(int(x) for x in ho[:, k])) for k in np.flatnonzero(~skip)]
@@ -231,7 +234,7 @@ def check_record(cfg, rec, words, K, dense):
 
 
 # ---- valid streams -----------------------------------------------------------------------
-@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+@pytest.mark.parametrize("cfg", CFGS, ids=CFG_IDS)
 def test_random_valid_passes(cfg):
     rng = np.random.default_rng(1234 + cfg.k_max)
     passes, golden = [], []
@@ -250,7 +253,7 @@ def test_random_valid_passes(cfg):
         assert rec["finished"] and not rec["error"]
 
 
-@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+@pytest.mark.parametrize("cfg", CFGS, ids=CFG_IDS)
 def test_extremes(cfg):
     """All skipped, none skipped, long escapes, K = 1 and K = k_max, dense mode."""
     rng = np.random.default_rng(5)
@@ -264,10 +267,11 @@ def test_extremes(cfg):
         (cfg.k_max, np.arange(cfg.k_max) % (cfg.max_run + 3) == 0),
         (3 * cfg.max_run + 1, np.arange(3 * cfg.max_run + 1) != 3 * cfg.max_run),
     ]:
-        words = rle_encode(cfg, ho_kmax[:, :K], skip) + rle_encode(cfg, ho_kmax[:, :K], ~skip)
+        words = sum((rle_encode(cfg, ho_kmax[:, :K], ~skip if t % 2 else skip)
+                     for t in range(cfg.tiles_per_pass)), [])
         cases.append((words, K, False))
     for K in (1, cfg.k_max):                                   # dense: no runs at all
-        words = rle_encode(cfg, ho_kmax[:, :K], np.zeros(K, bool)) * 2
+        words = rle_encode(cfg, ho_kmax[:, :K], np.zeros(K, bool)) * cfg.tiles_per_pass
         cases.append((words, K, True))
     recs = run_decoder(cfg, cases, seed=3, p_valid=1.0)
     for rec, (words, K, dense) in zip(recs, cases):
@@ -280,7 +284,8 @@ def test_extremes(cfg):
 
 # ---- malformed streams ------------------------------------------------------------------
 def malformed_cases(cfg, rng):
-    """(name, words, K, dense, expected code) for each error kind, in tile 0 and tile 1."""
+    """(name, words, K, dense, expected code) for each error kind, in tile 0, tile 1 and the
+    last tile of the pass."""
     K = 2 * cfg.max_run + 3
     G, H = cfg.group_size, cfg.ho_bits
     ho, skip = random_tile(cfg, K, 0.5, rng)
@@ -292,9 +297,9 @@ def malformed_cases(cfg, rng):
         q, rem = divmod(n, cfg.max_run)
         return [pack_rle_word(cfg, SKIP, cfg.max_run)] * q + [pack_rle_word(cfg, kind, rem, data)]
 
-    for tile_base in (0, len(good)):
+    for tile in sorted({0, 1, cfg.tiles_per_pass - 1}):
         def bad(words, name, code, dense=False):
-            cases.append((f"{name}@tile{1 if tile_base else 0}", good + words if tile_base else words + good,
+            cases.append((f"{name}@tile{tile}", good * tile + words + (good if not tile else []),
                           K, dense, code))
         w = list(good)
         w[0] = w[0] | (RESERVED << (G * H + cfg.rle_run_bits))      # LIT -> kind 3
@@ -324,13 +329,13 @@ def malformed_cases(cfg, rng):
         dense_good = rle_encode(cfg, ho, np.zeros(K, bool))
         w = list(dense_good)
         w[2] = pack_rle_word(cfg, SKIP, 1)                           # any nonzero run
-        cases.append((f"dense_run@tile{1 if tile_base else 0}",
-                      (dense_good + w) if tile_base else (w + dense_good), K, True,
+        cases.append((f"dense_run@tile{tile}",
+                      dense_good * tile + w + (dense_good if not tile else []), K, True,
                       ErrorCode.RLE_DENSE_RUN))
         w = list(dense_good)
         w[2] = pack_rle_word(cfg, SKIP, 1) | 1                       # DATA beats DENSE_RUN
-        cases.append((f"dense_data@tile{1 if tile_base else 0}",
-                      (dense_good + w) if tile_base else (w + dense_good), K, True,
+        cases.append((f"dense_data@tile{tile}",
+                      dense_good * tile + w + (dense_good if not tile else []), K, True,
                       ErrorCode.RLE_DATA))
     # priority: kind 3 with data and an overrunning run is a KIND error; a SKIP with data
     # and an overrun is a DATA error; END past K is OVERRUN, not SHORT
@@ -341,7 +346,7 @@ def malformed_cases(cfg, rng):
     return cases
 
 
-@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+@pytest.mark.parametrize("cfg", CFGS, ids=CFG_IDS)
 def test_malformed_streams(cfg):
     rng = np.random.default_rng(11)
     cases = malformed_cases(cfg, rng)
@@ -385,7 +390,7 @@ def test_restart_mid_pass():
 def test_single_bit_flips(data):
     """A random single-bit flip of a valid pass decodes exactly as rle_decode says, or errors
     exactly when (and where) it raises."""
-    cfg = data.draw(st.sampled_from([TINY, DEFAULT]), label="cfg")
+    cfg = data.draw(st.sampled_from(CFGS), label="cfg")
     K = data.draw(st.integers(1, 3 * cfg.max_run + 2), label="K")
     dense = data.draw(st.booleans(), label="dense")
     p_skip = 0.0 if dense else data.draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]), label="p_skip")

@@ -26,6 +26,8 @@ from panacea_hdl.rtl.skip_controller import SkipController
 
 TINY = preset("tiny")
 DEFAULT = preset("default")
+TINY_T3, TINY_T4 = preset("tiny_t3"), preset("tiny_t4")      # 3 and 4 tiles per pass
+CFGS, CFG_IDS = [TINY, DEFAULT, TINY_T3, TINY_T4], ["tiny", "default", "tiny_t3", "tiny_t4"]
 
 
 def run_controller(cfg, passes, *, seed=0, p_lo=1.0, p_ho=1.0, tail=2, max_cycles=100_000):
@@ -116,7 +118,8 @@ def run_controller(cfg, passes, *, seed=0, p_lo=1.0, p_ho=1.0, tail=2, max_cycle
 
 
 def random_passes(cfg, rng, n, k_hi):
-    """Random passes: random lo beats, two random tiles with random skip masks.
+    """Random passes: random lo beats, ``tiles_per_pass`` random tiles with random skip
+    masks.
 
     Returns ``(passes, expected)``; expected SWO/DWO issues come from the tiles themselves.
     """
@@ -128,7 +131,7 @@ def random_passes(cfg, rng, n, k_hi):
         p_skip = 0.0 if dense else float(rng.choice([0.0, 0.3, 0.6, 0.9, 1.0]))
         lo = [int(x) for x in rng.integers(0, 1 << formats.lo_beat_bits(cfg), size=K, dtype=np.uint64)]
         ho, dwo, masks = [], [], []
-        for tile in (0, 1):
+        for tile in range(cfg.tiles_per_pass):
             ah = rng.integers(0, 1 << cfg.ho_bits, size=(G, K))
             skip = rng.random(K) < p_skip
             ho += rle_encode(cfg, ah, skip)
@@ -140,7 +143,7 @@ def random_passes(cfg, rng, n, k_hi):
     return passes, expected
 
 
-@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+@pytest.mark.parametrize("cfg", CFGS, ids=CFG_IDS)
 def test_pass_timing_no_stalls(cfg):
     """With both streams always valid a pass takes exactly max(K, words) cycles."""
     rng = np.random.default_rng(100 + cfg.k_max)
@@ -149,9 +152,10 @@ def test_pass_timing_no_stalls(cfg):
     for K in (1, cfg.k_max):
         for skip in (np.zeros(K, bool), np.ones(K, bool), np.arange(K) % (cfg.max_run + 1) == 0):
             ah = rng.integers(0, 1 << cfg.ho_bits, size=(cfg.group_size, K))
-            ho = rle_encode(cfg, ah, skip) + rle_encode(cfg, ah, ~skip)
+            masks = [~skip if t % 2 else skip for t in range(cfg.tiles_per_pass)]
+            ho = sum((rle_encode(cfg, ah, mask) for mask in masks), [])
             passes.append(([0] * K, ho, K, False))
-            expected.append({"masks": np.array([skip, ~skip])})
+            expected.append({"masks": np.array(masks)})
     recs = run_controller(cfg, passes, seed=1)
     bound = {"K": 0, "words": 0}
     for rec, (lo, ho, K, _), exp in zip(recs, passes, expected):
@@ -163,7 +167,7 @@ def test_pass_timing_no_stalls(cfg):
     assert bound["K"] and bound["words"]          # both regimes exercised
 
 
-@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+@pytest.mark.parametrize("cfg", CFGS, ids=CFG_IDS)
 @pytest.mark.parametrize("p_lo,p_ho", [(0.5, 0.9), (0.9, 0.4), (0.3, 0.3)])
 def test_random_stalls(cfg, p_lo, p_ho):
     """Random stalls on both streams: the issue sequences are still exactly the golden ones."""
@@ -179,11 +183,12 @@ def test_random_stalls(cfg, p_lo, p_ho):
         assert not rec["error"]
 
 
+@pytest.mark.parametrize("cfg", [TINY, TINY_T3, TINY_T4], ids=["tiny", "tiny_t3", "tiny_t4"])
 @pytest.mark.parametrize("mode", MODES)
-def test_gemm_passes_from_host_streams(mode):
-    """A whole GEMM's passes (tiny, 3 passes, M not a multiple of the pass) as the host
-    sends them: the SWO gets every AL column, the DWO exactly the plan's unskipped vectors."""
-    cfg = TINY
+def test_gemm_passes_from_host_streams(mode, cfg):
+    """A whole GEMM's passes (3 passes, M not a multiple of the pass) as the host sends them:
+    the SWO gets every AL column, the DWO exactly the plan's unskipped vectors, tile by tile."""
+    T = cfg.tiles_per_pass
     rng = np.random.default_rng(MODES.index(mode))
     M, K, L, rows, G = 2 * cfg.rows_per_pass + 1, 37, 4, cfg.rows_per_pass, cfg.group_size
     # skewed activations around a zero point: many high slices equal r
@@ -200,9 +205,9 @@ def test_gemm_passes_from_host_streams(mode):
         passes.append((lo, ho, K, mode == "dense"))
     for p in range(len(passes)):
         swo = [(k, formats.pack_lanes(plan.AL[p * rows:(p + 1) * rows, k], cfg.lo_bits)) for k in range(K)]
-        dwo = [(int(k), t, formats.pack_lanes(plan.AH[(2 * p + t) * G:(2 * p + t + 1) * G, k], cfg.ho_bits))
-               for t in (0, 1) for k in np.flatnonzero(~plan.vec_skip[2 * p + t])]
-        expected.append((swo, dwo, int(plan.vec_skip[2 * p:2 * p + 2].sum())))
+        dwo = [(int(k), t, formats.pack_lanes(plan.AH[(T * p + t) * G:(T * p + t + 1) * G, k], cfg.ho_bits))
+               for t in range(T) for k in np.flatnonzero(~plan.vec_skip[T * p + t])]
+        expected.append((swo, dwo, int(plan.vec_skip[T * p:T * (p + 1)].sum())))
     assert len(passes) == 3
     if mode != "dense":
         assert plan.vec_skip.any()                 # the workload does skip something
@@ -214,7 +219,7 @@ def test_gemm_passes_from_host_streams(mode):
                 assert rec["cycles"] == max(K, len(ho))
 
 
-@pytest.mark.parametrize("cfg", [TINY, DEFAULT], ids=["tiny", "default"])
+@pytest.mark.parametrize("cfg", CFGS, ids=CFG_IDS)
 def test_error_stops_pass_and_recovers(cfg):
     """A malformed word: error and its code pass through, lo stops, pass_done never comes;
     after restart the next pass is exact."""

@@ -72,9 +72,11 @@ def _rand_job(cfg, rng, **kw):
 
 
 # ---- tests --------------------------------------------------------------------------------
-def test_random_gemms_exact_cycles():
-    """Random shapes (M, N off the tile; K up to k_max), modes, L, r, z: Y and every counter."""
-    cfg = TINY
+@pytest.mark.parametrize("name", ["tiny", "tiny_t3", "tiny_t4"])
+def test_random_gemms_exact_cycles(name):
+    """Random shapes (M, N off the tile; K up to k_max), modes, L, r, z: Y and every counter
+    (also with three and four tiles per pass)."""
+    cfg = PRESETS[name]
     dut = PanaceaCore(config=cfg)
     port = AmaranthPort(dut, seed=1)
     rng = random.Random(11)

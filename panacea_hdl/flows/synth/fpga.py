@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+from .result import FpgaResult
 from .tools import NEXTPNR, SynthError, run_tool, say, ys_name, yosys
 from .wrapper import WRAPPER, io_wrapper
 
@@ -104,6 +105,14 @@ def _fpga_synth(target, verilog_name, top, cwd, timeout, progress, nodsp):
 
 
 def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, seed, dsp):
+    """Synthesize and place ``top`` in its I/O wrapper; returns ``(FpgaResult, runtime_s)``
+    (``runtime_s``: ``yosys`` and ``nextpnr`` seconds, ``nextpnr`` None if not placed)."""
+    res, runtime = _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz,
+                             seed, dsp)
+    return FpgaResult(**res), runtime
+
+
+def _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, seed, dsp):
     dev = DEVICES[target]
     cap = dev["capacity"]
     wrap, wrap_info = io_wrapper(text, top)
@@ -142,14 +151,13 @@ def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, 
         "fit_message": "",
         "fmax_mhz": None,
         "utilization": {},
-        "runtime_yosys_s": round(t_yosys, 1),
-        "runtime_nextpnr_s": None,
     }
+    runtime = {"yosys": round(t_yosys, 1), "nextpnr": None}
     if over:
         res["fits"] = False
         res["fit_message"] = "does not fit: needs " + "; ".join(over) + " (before place-and-route)"
         say(progress, res["fit_message"])
-        return res
+        return res, runtime
     args = [*dev["nextpnr_args"], "--json", "netlist.json", "--freq", f"{freq_mhz:g}",
             "--report", "report.json", "--seed", str(seed), "--timing-allow-fail",
             "-q", "-l", "nextpnr.log"]
@@ -161,7 +169,7 @@ def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, 
         failed = None
     except SynthError as e:
         failed = e
-    res["runtime_nextpnr_s"] = round(time.perf_counter() - t0, 1)
+    runtime["nextpnr"] = round(time.perf_counter() - t0, 1)
     logp = Path(cwd, "nextpnr.log")
     log = logp.read_text(errors="replace") if logp.exists() else ""
     util = {b: {"used": int(u), "available": int(a)} for b, u, a in _UTIL_RE.findall(log)}
@@ -171,12 +179,12 @@ def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, 
     if overfull:
         res["fits"] = False
         res["fit_message"] = "does not fit: needs " + "; ".join(overfull)
-        return res
+        return res, runtime
     if failed is not None:
         if "no BELs remaining" in log or "Unable to place" in log:
             res["fits"] = False
             res["fit_message"] = f"does not fit: {failed}"
-            return res
+            return res, runtime
         raise failed
     rep = json.loads(Path(cwd, "report.json").read_text())
     res["utilization"] = {b: {"used": v["used"], "available": v["available"]}
@@ -186,6 +194,6 @@ def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, 
     res["fmax_mhz"] = round(min(v["achieved"] for v in fmax.values()), 2) if fmax else None
     res["fits"] = True
     res["fit_message"] = "fits"
-    return res
+    return res, runtime
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .result import GenericArea
 from .tools import SynthError, say, ys_name, yosys
 
 __all__ = ["run_generic", "BLOCKS", "CMOS_TRANSISTORS"]
@@ -183,18 +184,18 @@ def run_generic(verilog_name, top, modules, blocks, cwd, timeout, progress):
     memories = [dict(module=m, **mem) for m in sorted(mems) for mem in mems[m]]
     mem_bits = sum(b["memory_bits"] for b in bl.values())
     mem_tr = sum(b["memory_transistors"] for b in bl.values())
-    return {
-        "cells": total_cells,
-        "cells_by_type": dict(sorted(cells_by_type.items())),
-        "flip_flops": sum(c for t, c in cells_by_type.items() if "DFF" in t),
-        "transistors": total_tr,
-        "cmos_cells_by_type": dict(sorted(cmos_by_type.items())),
-        "memory_bits": mem_bits,
-        "memory_transistors": mem_tr,
-        "transistors_with_memory": total_tr + mem_tr,
-        "memories": memories,
-        "blocks": bl,
-        "modules": per_module,
-    }
+    return GenericArea(
+        cells=total_cells,
+        cells_by_type=dict(sorted(cells_by_type.items())),
+        flip_flops=sum(c for t, c in cells_by_type.items() if "DFF" in t),
+        transistors=total_tr,
+        cmos_cells_by_type=dict(sorted(cmos_by_type.items())),
+        memory_bits=mem_bits,
+        memory_transistors=mem_tr,
+        transistors_with_memory=total_tr + mem_tr,
+        memories=memories,
+        blocks=bl,
+        modules=per_module,
+    )
 
 

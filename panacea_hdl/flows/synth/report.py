@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from .generic import BLOCKS
 
 __all__ = ["format_synth"]
@@ -11,14 +13,14 @@ def _fmt_int(n):
     return "-" if n is None else f"{n:,}"
 
 
-def format_synth(d) -> str:
-    """A readable table of a :func:`run_synth` result."""
-    cfg = d.get("config", {})
-    rt = d.get("runtime_s", {})
-    head = (f"synthesis of {d['top']} (config {cfg.get('name', '?')}), target {d['target']}"
-            f" [{d.get('tool', '')}], {rt.get('total', 0):.1f} s")
+def format_synth(res) -> str:
+    """A readable table of a :func:`run_synth` result (:class:`SynthResult`)."""
+    rt = res.runtime_s
+    head = (f"synthesis of {res.top} (config {res.config.get('name', '?')}), target {res.target}"
+            f" [{res.tool}], {rt.get('total', 0):.1f} s")
     lines = [head, ""]
-    if d["target"] == "generic":
+    if res.generic is not None:
+        d = asdict(res.generic)
         lines += [
             f"generic cells          {_fmt_int(d['cells'])}  (flip-flops {_fmt_int(d['flip_flops'])})",
             f"logic transistors      {_fmt_int(d['transistors'])}  (CMOS NAND/NOR/NOT/DFF estimate)",
@@ -35,6 +37,7 @@ def format_synth(d) -> str:
                          f"{100 * v['cells'] / tc:>5.1f}% {v['transistors']:>12,} {v['memory_bits']:>10,}")
         lines.append(f"{'total':<{w}} {'':>5} {d['cells']:>10,} {'100.0%':>6} {tt:>12,} {d['memory_bits']:>10,}")
         return "\n".join(lines)
+    d = asdict(res.fpga)
     c, wr = d["core"], d["wrapper"]
     lines += [f"device                 {d['device']}, target clock {d['freq_target_mhz']:g} MHz",
               f"multipliers            {d['dsp']}", ""]

@@ -4,7 +4,7 @@
 one tile per issue. Each PE forms ``D = AH - s`` (signed, ``ho_bits + 1`` bits) and delivers
 ``(D*WL + ((D*WH) << 4)) << L`` with the tile it belongs to; the PEA's accumulators
 (:class:`~panacea_hdl.rtl.pea.accumulators.Accumulators`) add it into the G rows of that tile, so the
-G-row array serves the two tiles of a pass (double-tile processing).
+G-row array serves the ``tiles_per_pass`` tiles of a pass (default two: double-tile processing).
 
 Every lane has its own product signal and output port, for simulation speed: see
 :mod:`panacea_hdl.rtl.pea.swo`.
@@ -16,7 +16,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
+from golden_model.config import WEIGHT_BITS
 
 from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
                                    product_stage)
@@ -42,8 +42,9 @@ class DWO(ConfigComponent):
     ----------
     en : In(1)
         Issue a MAC of the vector ``ah`` this cycle.
-    tile : In(1)
-        Tile of the vector: rows ``tile*G .. tile*G + G - 1`` of the pass.
+    tile : In(range(tiles_per_pass))
+        Tile of the vector: rows ``tile*G .. tile*G + G - 1`` of the pass (1 bit for the
+        default two tiles, ``ceil(log2(tiles_per_pass))`` bits in general).
     ah : In(ArrayLayout(unsigned(ho_bits), G))
         High-order slices of the tile's G rows.
     s : In(unsigned(ho_bits))
@@ -63,7 +64,7 @@ class DWO(ConfigComponent):
         self._q_bits = cfg.ho_bits + 1 + WEIGHT_BITS + 2 + max(cfg.splits)
         super().__init__({
             "en": In(1),
-            "tile": In(1),
+            "tile": In(range(cfg.tiles_per_pass)),
             "ah": In(ho_vector_layout(cfg)),
             "s": In(unsigned(cfg.ho_bits)),
             "split": In(unsigned(SPLIT_BITS)),
@@ -76,7 +77,7 @@ class DWO(ConfigComponent):
         cfg = self._config
         G, cols, H = cfg.group_size, cfg.pea_cols, cfg.ho_bits
 
-        tile = Signal(name="tile_r")
+        tile = Signal(range(cfg.tiles_per_pass), name="tile_r")
         d = Signal(data.ArrayLayout(signed(H + 1), G), name="d_r")
         with m.If(self.en):
             m.d.sync += tile.eq(self.tile)
@@ -84,7 +85,7 @@ class DWO(ConfigComponent):
                 m.d.sync += d[i].eq(self.ah[i] - self.s)
         valid = delay(m, self.en, COMBINE_CYCLE, name="valid")
         tile3 = delay(m, tile, COMBINE_CYCLE - 1, name="tile")      # tile_r is the first stage
-        gates = [valid & (tile3 == t) for t in range(TILES_PER_PASS)]
+        gates = [valid & (tile3 == t) for t in range(cfg.tiles_per_pass)]
 
         digits = digit_stage(m, self.w, name="w")
         operands = [operand_stage(m, d[i], name=f"d_{i}") for i in range(G)]

@@ -39,7 +39,7 @@ def _check_dense(config, what):
 
 
 class Int8PEA(ConfigComponent):
-    """One INT8 PE array: weight buffer, ``2G x pea_cols`` 8x8-bit MACs, compensator.
+    """One INT8 PE array: weight buffer, ``rows_per_pass (T x G) x pea_cols`` 8x8-bit MACs, compensator.
 
     Timing contract (the same as :class:`~panacea_hdl.rtl.pea.pea.PEA`'s SWO side): an issue
     (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port; the MAC

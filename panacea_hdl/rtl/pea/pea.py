@@ -1,12 +1,13 @@
 """PEA: one processing-element array of the Panacea core.
 
-A PEA computes ``pea_cols`` output columns for all ``rows_per_pass = 2G`` rows of a pass.
+A PEA computes ``pea_cols`` output columns for all ``rows_per_pass = T x G`` rows of a pass
+(T = ``tiles_per_pass``, default 2).
 It contains:
 
 * a :class:`~panacea_hdl.rtl.pea.weight_buffer.WeightBuffer` (``k_max`` rows, one write port for LOAD,
   read port A for the SWO, read port B for the DWO);
-* the :class:`~panacea_hdl.rtl.pea.swo.SWO` (2G x pea_cols slice-product lanes, dense low-order work);
-* the :class:`~panacea_hdl.rtl.pea.dwo.DWO` (G x pea_cols lanes, sparse high-order work of both tiles);
+* the :class:`~panacea_hdl.rtl.pea.swo.SWO` (T x G x pea_cols slice-product lanes, dense low-order work);
+* the :class:`~panacea_hdl.rtl.pea.dwo.DWO` (G x pea_cols lanes, sparse high-order work of the T tiles);
 * the :class:`~panacea_hdl.rtl.pea.compensator.Compensator` (compensation term, built during LOAD);
 * the :class:`~panacea_hdl.rtl.pea.accumulators.Accumulators` (one per PE, starting from the term):
   at HANDOFF they hold ``y = AL W + ((AH - s) W << L) + ((s << L) - z) C`` (mod 2**32),
@@ -16,7 +17,7 @@ It contains:
 
 Each output lane is its own signal and ``y`` is driven by one concatenation of them, not by
 one assignment per 32-bit slice: Icarus turns a vector driven slice by slice into a
-strength-resolving net that rebuilds all ``2G * pea_cols * 32`` bits bit by bit on every lane
+strength-resolving net that rebuilds all ``T * G * pea_cols * 32`` bits bit by bit on every lane
 change (the ``default`` preset simulated at a few cycles per second).
 
 The ``sibia`` variant (``docs/baselines.md``) builds the same PEA without r logic: the skip
@@ -103,7 +104,7 @@ class PEA(ConfigComponent):
             "swo_al": In(lo_beat_layout(cfg)),
             "dwo_en": In(1),
             "dwo_k": In(k),
-            "dwo_tile": In(1),
+            "dwo_tile": In(range(cfg.tiles_per_pass)),
             "dwo_ah": In(ho_vector_layout(cfg)),
         }
         if cfg.caps.skip_value:

@@ -26,7 +26,7 @@ __all__ = ["SWO"]
 
 
 class SWO(ConfigComponent):
-    """Dense low-order MAC array: ``2G x pea_cols`` slice-product lanes.
+    """Dense low-order MAC array: ``rows_per_pass (T x G) x pea_cols`` slice-product lanes.
 
     Pipeline (:mod:`panacea_hdl.rtl.lanes`): an issue (``en``) in cycle t registers the operands
     ``al``; the weight row (``w``, read by a synchronous port addressed in cycle t) is valid in
