@@ -401,3 +401,55 @@ def test_soak_random_gemms(preset):
             await run_ok(host, job, check_cycles=not stalls)
 
     run_main(dut, port, main, cfg)
+
+
+def test_truncated_packed_streams_never_hang():
+    """A packed lo or ho stream with a beat missing (the last one, or one in the first pass):
+    the core never reports DONE; it either stops with an RLE error (the beats after the gap
+    misalign the words: ERROR with the decoder's code and ERR_WORD < the words sent) or waits
+    for the beat, BUSY, until the host's ABORT (ERROR/ABORTED). Either way a good GEMM then
+    runs exactly (bit- and cycle-exact): the unpackers' leftover is dropped at START."""
+    cfg = TINY
+    dut = PanaceaCore(config=cfg)
+    port = AmaranthPort(dut, seed=8)
+    A = skewed_activations(7, 29, seed=6)
+    W = random_weights(29, 5, seed=6)
+    good = make_job(cfg, A, W, 100, mode="aqs", L=3, r=choose_r(A, 3))
+    cases = []
+    for nm in ("lo", "ho"):
+        beats = good["streams"][nm]
+        for drop in (len(beats) - 1, good["schedule"][0][0][nm] // 2):
+            cases.append((nm, drop, dict(good, streams=dict(
+                good["streams"], **{nm: beats[:drop] + beats[drop + 1:]}))))
+
+    async def main(host, ctx):
+        outcomes = []
+        for nm, drop, bad in cases:
+            await host.start_job(bad)
+            budget = 3 * good["counters"]["cycles"]
+            st = None
+            for _ in range(budget // 8):
+                st = await host.status()
+                if not st["busy"]:
+                    break
+                for _ in range(8):
+                    await ctx.tick()
+            assert not st["done"], (nm, drop)
+            if st["busy"]:
+                await host.abort()
+                st = await host.status()
+                assert st == {"busy": False, "done": False, "error": True,
+                              "errcode": ErrorCode.ABORTED}, (nm, drop, st)
+                outcomes.append("aborted")
+            else:
+                assert st["error"] and st["errcode"] not in (ErrorCode.NONE, ErrorCode.ABORTED,
+                                                             ErrorCode.BAD_PARAM), (nm, drop, st)
+                assert await axil_read_ok(ctx, dut.csr, regmap.ERR_WORD) < len(good["ho_words"])
+                outcomes.append("rle_error")
+            for _ in range(5):
+                await ctx.tick()
+            port.flush()
+            await run_ok(host, good)
+        assert "aborted" in outcomes            # the last beat missing: a stall, then ABORT
+
+    run_main(dut, port, main, cfg)
