@@ -194,6 +194,8 @@ class PanaceaCore(ConfigComponent):
                          seq.word_valid.eq(ctrl.word_valid),
                          # a pass's packing starts at a fresh beat: drop the leftover
                          lo_unpack.restart.eq(seq.ctrl_restart), lo_unpack.split.eq(params.pe_split),
+                         lo_unpack.k_len.eq(params.k_len),
+                         lo_unpack.enable.eq(seq.busy), ho_unpack.enable.eq(seq.busy),
                          ho_unpack.restart.eq(seq.ctrl_restart)]
         handoff, load_k = seq.handoff, seq.load_k
         w_wr = w_go              # a weight row is written (w beats minus requant header beats)

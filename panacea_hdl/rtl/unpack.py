@@ -7,11 +7,14 @@ skip controller's ``lo`` issue and the RLE decoder) and turn the beats back into
 word per transfer:
 
 * :class:`BitUnpacker`: a bit gearbox from beats of B bits to items of V bits (V a run-time
-  choice among ``widths``, every V <= B). The item on offer is the leftover bits of earlier
-  beats (``count`` < B of them) followed by the beat on the input, so no cycle is added: with
-  the input always valid it delivers one item per cycle, at every V. A beat is taken only
-  when the leftover holds less than one item and the item is taken; ``restart`` drops the
-  leftover (the zero remainder of a pass's last beat).
+  choice among ``widths``, every V <= B) with a registered output (Fmax: no path from the
+  leftover's shift into the RLE decoder's checks). The next item is the leftover bits of
+  earlier beats (``count`` < B of them) followed by the beat on the input; the pass's restart
+  cycle already loads its first item from a fresh beat, so no cycle is added: with the input
+  always valid it delivers one item per cycle, at every V. A beat is taken only when the
+  leftover holds less than one item; ``restart`` drops the leftover (the zero remainder of a
+  pass's last beat); ``stop`` ends the loading once a pass's items are all loaded (K vectors,
+  T END words), so the next pass's beats stay on the bus.
 * :class:`LoUnpacker`: a ``BitUnpacker`` for ``lo`` whose item, ``rows_per_pass`` lanes of L
   bits, is spread into the consumers' lanes of ``lo_bits`` (zero-extended).
 * :class:`HoUnpacker`: a ``BitUnpacker`` for RLE words (one fixed width).
@@ -31,13 +34,22 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
 
-from panacea_hdl.rtl.layouts import ConfigComponent, check_config, lo_beat_layout, rle_word_layout
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout
 
 __all__ = ["BitUnpacker", "LoUnpacker", "HoUnpacker"]
 
 
 class BitUnpacker(wiring.Component):
-    """Gearbox from ``beat_bits``-bit beats to items of ``widths[sel]`` bits (LSB first).
+    """Gearbox from ``beat_bits``-bit beats to items of ``widths[sel]`` bits (LSB first), with a
+    registered output.
+
+    The gearbox forms the next item from the leftover bits of earlier beats (``count`` < B of
+    them) followed by the beat on the input, and loads it into the output register whenever
+    the register is empty or its item is taken, unless ``stop`` is high. In a ``restart``
+    cycle the leftover and the register are treated as empty (and cleared at its end), so the
+    restart itself already loads the pass's first item: with the input valid the register is
+    full in the first cycle after the restart and then refills every cycle — one item per
+    cycle, no added cycle, at every V.
 
     Parameters
     ----------
@@ -49,15 +61,18 @@ class BitUnpacker(wiring.Component):
     Attributes
     ----------
     i : In(stream.Signature(B))
-        Beats; ``ready = o.ready & (count < V)``: a beat is taken together with the item that
-        needs its bits.
+        Beats; a beat is taken together with the item that needs its bits.
     o : Out(stream.Signature(max(widths)))
-        The next item in the low V bits (bits above V are not part of it);
-        ``valid = (count >= V) | i.valid``.
+        The item in the low V bits (bits above V are not part of it), from a register.
     sel : In(range(len(widths)))
         Index of V in ``widths``; change it only together with ``restart``.
     restart : In(1)
-        Drop the leftover bits at the end of this cycle (takes precedence over a transfer).
+        Start of a pass: drop the leftover bits and the registered item.
+    stop : In(1)
+        Load no item this cycle (the pass's items are all loaded).
+    loaded : Out(1)
+        An item is loaded into the register this cycle (``loaded_item``: its bits).
+    loaded_item : Out(max(widths))
     count : Out(range(B))
         Leftover bits held (for tests).
     """
@@ -72,6 +87,9 @@ class BitUnpacker(wiring.Component):
             "o": Out(stream.Signature(unsigned(max(widths)))),
             "sel": In(range(max(2, len(widths)))),
             "restart": In(1),
+            "stop": In(1),
+            "loaded": Out(1),
+            "loaded_item": Out(max(widths)),
             "count": Out(range(beat_bits)),
         })
 
@@ -82,6 +100,9 @@ class BitUnpacker(wiring.Component):
         u = math.gcd(B, *widths)
         buf = Signal(max(1, B - 1))         # leftover bits, LSB first; bits >= count are 0
         count = self.count
+        cnt = Signal.like(count)            # the leftover as this cycle sees it (0 at restart)
+        lbuf = Signal.like(buf)
+        m.d.comb += [cnt.eq(Mux(self.restart, 0, count)), lbuf.eq(Mux(self.restart, 0, buf))]
 
         V = Signal(range(B + 1))
         with m.Switch(self.sel):
@@ -91,28 +112,33 @@ class BitUnpacker(wiring.Component):
             with m.Default():
                 m.d.comb += V.eq(widths[0])
 
+        q_valid = Signal()                  # the output register
+        q_data = Signal(max(widths))
         have = Signal()                     # the leftover holds a whole item
+        room = Signal()                     # the register can load an item
         take = Signal()                     # a beat is taken this cycle
-        go = Signal()                       # an item is taken this cycle
+        load = Signal()                     # an item is loaded this cycle
         m.d.comb += [
-            have.eq(count >= V),
-            self.o.valid.eq(have | self.i.valid),
-            self.i.ready.eq(self.o.ready & ~have),
+            have.eq(cnt >= V),
+            room.eq((~q_valid | self.o.ready | self.restart) & ~self.stop),
+            self.i.ready.eq(room & ~have),
             take.eq(self.i.valid & self.i.ready),
-            go.eq(self.o.valid & self.o.ready),
+            load.eq(room & (have | self.i.valid)),
+            self.o.valid.eq(q_valid),
+            self.o.payload.eq(q_data),
+            self.loaded.eq(load),
         ]
-        # the leftover followed by the beat on offer (unless the leftover holds an item: then
-        # the beat waits); count is a multiple of u below B, so the shift is a (B / u)-way
-        # multiplexer. Neither depends on o.ready (a stream's payload must not).
+        # the leftover followed by the beat on offer (unless the leftover holds an item);
+        # cnt is a multiple of u below B, so the shift is a (B / u)-way multiplexer
         merged = Signal(2 * B - 1)
         beat = Mux(have, 0, self.i.payload)
-        with m.Switch(count):
+        with m.Switch(cnt):
             for c in range(0, B, u):
                 with m.Case(c):
-                    m.d.comb += merged.eq(buf | (beat << c))
+                    m.d.comb += merged.eq(lbuf | (beat << c))
             with m.Default():
-                m.d.comb += merged.eq(buf)
-        m.d.comb += self.o.payload.eq(merged)
+                m.d.comb += merged.eq(lbuf)
+        m.d.comb += self.loaded_item.eq(merged)
         # after the item: shift it out (by V, a multiplexer over ``widths``)
         rest = Signal(len(buf))
         with m.Switch(self.sel):
@@ -121,10 +147,13 @@ class BitUnpacker(wiring.Component):
                     m.d.comb += rest.eq(merged >> w)
             with m.Default():
                 m.d.comb += rest.eq(merged >> widths[0])
-        with m.If(self.restart):
-            m.d.sync += [buf.eq(0), count.eq(0)]
-        with m.Elif(go):
-            m.d.sync += [buf.eq(rest), count.eq(count + Mux(take, B, 0) - V)]
+        with m.If(load):
+            m.d.sync += [buf.eq(rest), count.eq(cnt + Mux(take, B, 0) - V),
+                         q_valid.eq(1), q_data.eq(merged)]
+        with m.Else():
+            m.d.sync += [buf.eq(lbuf), count.eq(cnt)]
+            with m.If(self.o.ready | self.restart):
+                m.d.sync += q_valid.eq(0)
         return m
 
 
@@ -141,7 +170,10 @@ class LoUnpacker(ConfigComponent):
         L; a value outside ``cfg.splits`` reads as the smallest split (the parameter check
         refuses such a GEMM before it starts).
     restart : In(1)
-        Start of a pass: drop the leftover.
+        Start of a pass: drop the leftover; this cycle already loads the pass's first item.
+    enable : In(1)
+        A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
+        before START stay on the bus (also after an error or ABORT in mid-pass).
     """
 
     def __init__(self, *, config):
@@ -152,7 +184,9 @@ class LoUnpacker(ConfigComponent):
             "i": In(stream.Signature(unsigned(formats.lo_bus_bits(cfg)))),
             "o": Out(stream.Signature(lo_beat_layout(cfg))),
             "split": In(range(8)),
+            "k_len": In(k_shape(cfg)),
             "restart": In(1),
+            "enable": In(1),
         })
 
     def elaborate(self, platform):
@@ -170,7 +204,17 @@ class LoUnpacker(ConfigComponent):
                     m.d.comb += sel.eq(s)
             with m.Default():
                 m.d.comb += sel.eq(0)
+        # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
+        # the next beat belongs to the next pass)
+        # (K latched at the restart: the host may program the next GEMM's K while idle)
+        n = Signal(k_shape(cfg))
+        k_pass = Signal(k_shape(cfg))
+        with m.If(self.restart):
+            m.d.sync += [n.eq(gear.loaded), k_pass.eq(self.k_len)]
+        with m.Elif(gear.loaded):
+            m.d.sync += n.eq(n + 1)
         m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
+                     gear.stop.eq(~self.restart & (~self.enable | (n == k_pass))),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
         raw = gear.o.payload
         out = self.o.payload.as_value()
@@ -190,7 +234,10 @@ class HoUnpacker(ConfigComponent):
     i : In(stream.Signature(ho_bus_bits))
     o : Out(stream.Signature(rle_word_layout))
     restart : In(1)
-        Start of a pass: drop the leftover.
+        Start of a pass: drop the leftover; this cycle already loads the pass's first item.
+    enable : In(1)
+        A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
+        before START stay on the bus (also after an error or ABORT in mid-pass).
     """
 
     def __init__(self, *, config):
@@ -199,6 +246,7 @@ class HoUnpacker(ConfigComponent):
             "i": In(stream.Signature(unsigned(formats.ho_bus_bits(cfg)))),
             "o": Out(stream.Signature(rle_word_layout(cfg))),
             "restart": In(1),
+            "enable": In(1),
         })
 
     def elaborate(self, platform):
@@ -206,7 +254,18 @@ class HoUnpacker(ConfigComponent):
         m = Module()
         m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg), [formats.rle_word_bits(cfg)])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
+        # a pass has T packets: after the T-th END word load no more (the rest of the last beat
+        # is the zero remainder, the next beat belongs to the next pass)
+        T = cfg.tiles_per_pass
+        kind_at = formats.rle_word_bits(cfg) - formats.KIND_BITS
+        is_end = gear.loaded_item[kind_at:kind_at + formats.KIND_BITS] == formats.END
+        ends = Signal(range(T + 1))
+        with m.If(self.restart):
+            m.d.sync += ends.eq(gear.loaded & is_end)
+        with m.Elif(gear.loaded & is_end):
+            m.d.sync += ends.eq(ends + 1)
         m.d.comb += [gear.sel.eq(0), gear.restart.eq(self.restart),
+                     gear.stop.eq(~self.restart & (~self.enable | (ends == T))),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
                      self.o.payload.eq(gear.o.payload)]
         return m
