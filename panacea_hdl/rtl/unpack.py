@@ -115,11 +115,25 @@ class BitUnpacker(wiring.Component):
         q_valid = Signal()                  # the output register
         q_data = Signal(max(widths))
         have = Signal()                     # the leftover holds a whole item
+        have_r = Signal()                   # count >= V, registered with count
         room = Signal()                     # the register can load an item
         take = Signal()                     # a beat is taken this cycle
         load = Signal()                     # an item is loaded this cycle
+        # the next count and whether it holds an item, per V and take: constants compared
+        # with cnt, no adder in front of the comparison (Fmax)
+        cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
+        have_take, have_keep = Signal(), Signal()
+        with m.Switch(self.sel):
+            for s, w in enumerate(widths):
+                with m.Case(s):
+                    m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
+                                 have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
+            with m.Default():
+                w = widths[0]
+                m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
+                             have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
         m.d.comb += [
-            have.eq(cnt >= V),
+            have.eq(~self.restart & have_r),
             room.eq((~q_valid | self.o.ready | self.restart) & ~self.stop),
             self.i.ready.eq(room & ~have),
             take.eq(self.i.valid & self.i.ready),
@@ -148,10 +162,11 @@ class BitUnpacker(wiring.Component):
             with m.Default():
                 m.d.comb += rest.eq(merged >> widths[0])
         with m.If(load):
-            m.d.sync += [buf.eq(rest), count.eq(cnt + Mux(take, B, 0) - V),
+            m.d.sync += [buf.eq(rest), count.eq(Mux(take, cnt_take, cnt_keep)),
+                         have_r.eq(Mux(take, have_take, have_keep)),
                          q_valid.eq(1), q_data.eq(merged)]
         with m.Else():
-            m.d.sync += [buf.eq(lbuf), count.eq(cnt)]
+            m.d.sync += [buf.eq(lbuf), count.eq(cnt), have_r.eq(have)]
             with m.If(self.o.ready | self.restart):
                 m.d.sync += q_valid.eq(0)
         return m
