@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from golden_model.config import TILES_PER_PASS, WEIGHT_BITS
 
 from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
-                                   product_stage)
+                                   product_stage, shift_by_split)
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
 
 __all__ = ["DWO"]
@@ -87,12 +87,18 @@ class DWO(ConfigComponent):
         gates = [valid & (tile3 == t) for t in range(TILES_PER_PASS)]
 
         digits = digit_stage(m, self.w, name="w")
-        operands = [operand_stage(m, d[i], name=f"d_{i}") for i in range(G)]
+        # the shift by L is split: D << (L - min L) on the operand (one small multiplexer per
+        # row, shared by the row's pea_cols lanes), the constant << min L on the combined
+        # product (wiring): (D << (L - L0)) * W << L0 = (D * W) << L
+        lo = min(cfg.splits)
+        operands = []
+        for i in range(G):
+            x = shift_by_split(m, d[i], self.split, cfg.splits, base=lo, name=f"d_{i}_shifted")
+            operands.append(operand_stage(m, x, name=f"d_{i}"))
         for i in range(G):
             for c in range(cols):
                 prods = product_stage(m, operands[i], digits[c], name=f"q_{i}_{c}")
-                qs = combine_stage(m, prods, name=f"q_{i}_{c}", split=self.split,
-                                   splits=cfg.splits, gates=gates)
+                qs = combine_stage(m, prods, name=f"q_{i}_{c}", gates=gates)
                 for t, q in enumerate(qs):          # one copy per tile: row t*G + i
-                    m.d.comb += self.q[(t * G + i) * cols + c].eq(q)
+                    m.d.comb += self.q[(t * G + i) * cols + c].eq(q << lo)
         return m
