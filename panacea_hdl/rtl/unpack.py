@@ -271,16 +271,23 @@ class HoUnpacker(ConfigComponent):
         wiring.connect(m, wiring.flipped(self.i), gear.i)
         # a pass has T packets: after the T-th END word load no more (the rest of the last beat
         # is the zero remainder, the next beat belongs to the next pass)
+        # (counted from the output register, the cycle after the load: no path from the
+        # gearbox's shift into the stop)
         T = cfg.tiles_per_pass
         kind_at = formats.rle_word_bits(cfg) - formats.KIND_BITS
-        is_end = gear.loaded_item[kind_at:kind_at + formats.KIND_BITS] == formats.END
-        ends = Signal(range(T + 1))
+        q_end = Signal()
+        m.d.comb += q_end.eq(gear.o.payload[kind_at:kind_at + formats.KIND_BITS] == formats.END)
+        fresh = Signal()                        # the register's item was loaded last cycle
+        ends = Signal(range(T + 1))             # END words loaded before the register's item
+        m.d.sync += fresh.eq(gear.loaded)
         with m.If(self.restart):
-            m.d.sync += ends.eq(gear.loaded & is_end)
-        with m.Elif(gear.loaded & is_end):
+            m.d.sync += ends.eq(0)
+        with m.Elif(fresh & q_end):
             m.d.sync += ends.eq(ends + 1)
+        ended = Signal()                        # the pass's T END words are all loaded
+        m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
         m.d.comb += [gear.sel.eq(0), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.restart & (~self.enable | (ends == T))),
+                     gear.stop.eq(~self.restart & (~self.enable | ended)),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
                      self.o.payload.eq(gear.o.payload)]
         return m
