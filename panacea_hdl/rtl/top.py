@@ -261,7 +261,7 @@ class PanaceaCore(ConfigComponent):
                 "skipped_vectors": 0,
                 "wbuf_writes": w_wr,
                 "wbuf_reads": ctrl.mac_en,
-                "ext_in_words": w_go + (wrote if abuf else ctrl.mac_en),
+                "ext_in_words": w_go + wrote if abuf else w_go + ctrl.mac_en,
                 "ext_out_words": y_go,
                 **(abuf_inc if abuf else {}),
             }
@@ -280,7 +280,7 @@ class PanaceaCore(ConfigComponent):
             "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
             "wbuf_writes": w_wr,
             "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
-            "ext_in_words": w_go + (wrote if abuf else ctrl.swo_en + word_go),
+            "ext_in_words": w_go + wrote if abuf else w_go + ctrl.swo_en + word_go,
             "ext_out_words": y_go,
             **(abuf_inc if abuf else {}),
         }
