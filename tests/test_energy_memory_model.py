@@ -1,0 +1,112 @@
+"""Every memory and energy term of the cycle model, per variant, against its own formula.
+
+The counts below are derived by hand from the shapes and the formats (beat widths of the
+``tiny`` presets: G = 2, 4 columns, 2 tiles of 2 rows per pass, lo lanes of 5 bits, ho slices
+of 5 bits, RLE words of 15 bits, w beats of 32 bits, y rows of 4 x 32 bits; dense-mode GEMMs,
+where every high-order vector is a literal), then multiplied by the energy table
+(:data:`golden_model.energy.ENERGY_PJ`). None is read back from the model under test: halving
+a byte count, dropping a factor (columns, rows, tiles, blocks) or an event from a term fails
+here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden_model.aqs_gemm import aqs_gemm
+from golden_model.config import PRESETS
+from golden_model.cycle_model import predict
+from golden_model.energy import ENERGY_PJ as E
+
+
+def _predict(name, M, K, N, mode="dense", L=4):
+    cfg = PRESETS[name]
+    rng = np.random.default_rng(1)
+    A = rng.integers(0, 256, size=(M, K), dtype=np.uint8)
+    W = rng.integers(-128, 128, size=(K, N), dtype=np.int8)
+    _, plan = aqs_gemm(A, W, 7, mode=mode, L=L, r=0, cfg=cfg)
+    return predict(plan, N, cfg)
+
+
+# (preset, M, K, N) -> hand-derived counters, bytes and events
+#   blocks = ceil(N / 4), passes = ceil(M / 4); sliced variants in dense mode: per pass
+#   T * K = 6 literal vectors and T * (K + 1) = 8 RLE words (a literal per vector, END per tile)
+CASES = {
+    # one block, one pass
+    ("tiny", 4, 3, 4): dict(
+        counters=dict(swo_busy=3, dwo_busy=6, comp_busy=3 + 1, rle_words=8, skipped_vectors=0,
+                      wbuf_writes=3, wbuf_reads=3 + 6, ext_in_words=3 + 3 + 8, ext_out_words=4),
+        memory=dict(weight_bytes=3 * 4,                 # K w beats of 4 bytes
+                    lo_bytes=3 * 3,                     # K lo beats of 20 bits -> 3 bytes
+                    ho_bytes_rle=8 * 2,                 # 8 words of 15 bits -> 2 bytes
+                    ho_bytes_raw=2 * 3 * 2,             # T * K vectors of 2 x 5 bits -> 2 bytes
+                    out_bytes=4 * 16),                  # M rows of 4 int32
+        slice_products=2 * 3 * 4 * 4 + 2 * 6 * 2 * 4,   # lo: 2 per row, col, k; ho: 2 per lit
+        int8_macs=0,
+        acc_adds=(3 * 4 + 6 * 2) * 4,                   # SWO rows + DWO rows, per column
+    ),
+    # two blocks, two passes (the last with one valid row)
+    ("tiny", 5, 3, 5): dict(
+        counters=dict(swo_busy=2 * 2 * 3, dwo_busy=2 * 2 * 6, comp_busy=2 * (3 + 2),
+                      rle_words=2 * 2 * 8, skipped_vectors=0, wbuf_writes=2 * 3,
+                      wbuf_reads=2 * (2 * 3 + 2 * 6), ext_in_words=2 * (3 + 2 * 3 + 2 * 8),
+                      ext_out_words=2 * 5),
+        memory=dict(weight_bytes=2 * 3 * 4, lo_bytes=2 * 2 * 3 * 3, ho_bytes_rle=2 * 2 * 8 * 2,
+                    ho_bytes_raw=2 * 2 * 2 * 3 * 2, out_bytes=2 * 5 * 16),
+        slice_products=2 * (2 * 2 * 3 * 4 * 4) + 2 * (2 * 2 * 6) * 2 * 4,
+        int8_macs=0,
+        acc_adds=(12 * 4 + 24 * 2) * 4,
+    ),
+    # the Sibia-like array: the same PEAs, the same stream formats
+    ("tiny_sibia", 4, 3, 4): dict(
+        counters=dict(swo_busy=3, dwo_busy=6, comp_busy=4, rle_words=8, skipped_vectors=0,
+                      wbuf_writes=3, wbuf_reads=9, ext_in_words=14, ext_out_words=4),
+        memory=dict(weight_bytes=12, lo_bytes=9, ho_bytes_rle=16, ho_bytes_raw=12, out_bytes=64),
+        slice_products=96 + 96, int8_macs=0, acc_adds=(12 + 12) * 4,
+    ),
+    # the INT8 array: whole activations on lo (4 x 8 bits), no ho stream, no DWO
+    ("tiny_dense", 5, 3, 5): dict(
+        counters=dict(swo_busy=2 * 2 * 3, dwo_busy=0, comp_busy=2 * (3 + 2), rle_words=0,
+                      skipped_vectors=0, wbuf_writes=2 * 3, wbuf_reads=2 * 2 * 3,
+                      ext_in_words=2 * (3 + 2 * 3), ext_out_words=2 * 5),
+        memory=dict(weight_bytes=2 * 3 * 4, lo_bytes=2 * 2 * 3 * 4, ho_bytes_rle=0,
+                    ho_bytes_raw=0, out_bytes=2 * 5 * 16),
+        slice_products=0, int8_macs=2 * 2 * 3 * 4 * 4,  # one MAC per row, column, k
+        acc_adds=12 * 4 * 4,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=lambda c: "-".join(map(str, c)))
+def test_counters_memory_and_energy_terms(case):
+    name, M, K, N = case
+    exp = CASES[case]
+    p = _predict(name, M, K, N)
+    got = {k: p.counters[k] for k in exp["counters"]}
+    assert got == exp["counters"]
+
+    mem = exp["memory"]
+    assert {k: p.memory[k] for k in mem} == mem
+    assert p.memory["total_bytes_rle"] == (mem["weight_bytes"] + mem["lo_bytes"]
+                                           + mem["ho_bytes_rle"] + mem["out_bytes"])
+    assert p.memory["total_bytes_raw"] == (mem["weight_bytes"] + mem["lo_bytes"]
+                                           + mem["ho_bytes_raw"] + mem["out_bytes"])
+
+    c = exp["counters"]
+    cols = 4
+    terms = {
+        "int8_mults": exp["int8_macs"] * E["int8_mult"],
+        "slice_mults": exp["slice_products"] * E["slice_mult"],
+        "accumulate": exp["acc_adds"] * E["add32"],
+        "compensator": c["comp_busy"] * cols * E["add32"],
+        "weight_buffer": (c["wbuf_reads"] + c["wbuf_writes"]) * cols * E["sram_byte"],
+        "external": p.memory["total_bytes_rle"] * E["dram_byte"],
+    }
+    assert set(p.energy_pj) == set(terms) | {"total"}
+    for k, v in terms.items():
+        assert p.energy_pj[k] == pytest.approx(v), k
+    assert p.energy_pj["total"] == pytest.approx(sum(terms.values()))
+    w = p.work
+    assert w["int8_macs"] == exp["int8_macs"]
+    assert w["lo_products"] + w["ho_products"] == exp["slice_products"]
