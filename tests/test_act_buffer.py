@@ -98,3 +98,17 @@ def test_m_blocking_by_hand():
     assert g.prediction.memory["lo_bytes"] == 10 * 20 * 3
     assert gb.prediction.memory["lo_bytes"] == 3 * 10 * 20 * 3
     assert g.prediction.memory["ho_bytes_rle"] * 3 == gb.prediction.memory["ho_bytes_rle"]
+
+
+def test_generic_synthesis_has_the_buffer(tmp_path):
+    """Yosys (generic cells): two buffer memories of the derived depths and beat widths, one
+    write and one read port each, in the breakdown's ``act_buffer`` block."""
+    from golden_model import formats
+    from panacea_hdl.flows.synth import run_synth
+
+    d = run_synth(TAB, target="generic", out_dir=tmp_path)
+    lo_w, ho_w = formats.lo_beat_bits(TAB), formats.rle_word_bits(TAB)       # 20, 15 bits
+    mems = {(m["width"], m["depth"], m["rd_ports"], m["wr_ports"]) for m in d.generic.memories}
+    assert {(lo_w, 73, 1, 1), (ho_w, 146, 1, 1)} <= mems
+    b = d.generic.blocks["act_buffer"]
+    assert b["instances"] == 2 and b["memory_bits"] == 73 * 20 + 146 * 15 and b["cells"] > 0
