@@ -171,3 +171,54 @@ def test_core_m_blocked_gemm_and_overflow():
         assert not problems, problems
 
     simulate(dut, port, cfg, main)
+
+
+def test_core_malformed_rle_and_abort_with_buffer():
+    """A malformed ho word (recorded in the first column block): ERROR with its code and
+    ERR_WORD, the bank flushed, no hang; an ABORT while a later block replays; then a good
+    GEMM runs exactly (the buffer records afresh at every START)."""
+    from golden_model import formats
+    from panacea_hdl import regmap
+    from panacea_hdl.sim.amaranth_host import axil_read_ok
+    from sim_tests.unit.test_top import _golden_error_offset, _mutate
+
+    cfg = TAB
+    A = skewed_activations(7, 15, seed=9)
+    W = random_weights(15, 9, seed=9)
+    good = make_job(cfg, A, W, 100, mode="aqs", L=4, r=choose_r(A, 4))
+    n = len(good["streams"]["ho"])
+    cases = []
+    for kind in ("kind", "data", "overrun", "short", "skip_run"):
+        bad = _mutate(cfg, good, n // 2, kind)
+        off = _golden_error_offset(cfg, bad)
+        if off is None:
+            continue
+        try:
+            words, i = bad["streams"]["ho"], 0
+            while i < len(words):
+                _, _, i = formats.rle_decode(cfg, words, 15, start=i)
+        except formats.RLEError as e:
+            cases.append((bad, regmap.RLE_ERROR_CODES[e.reason], off))
+    assert len(cases) >= 3
+    dut = PanaceaCore(config=cfg)
+    port = AmaranthPort(dut, seed=6)
+
+    async def main(host, ctx):
+        for bad, code, off in cases:
+            await host.start_job(bad)
+            st = await host.wait_idle(20_000)
+            assert st == {"busy": False, "done": False, "error": True, "errcode": code}, (st, code)
+            assert await axil_read_ok(ctx, dut.csr, regmap.ERR_WORD) == off
+            for _ in range(5):
+                await ctx.tick()
+            assert not ctx.get(dut.y.tvalid), "the bank must be flushed on error"
+            port.flush()
+            _, _, problems = await host.run_job(good)
+            assert not problems, problems
+        # ABORT in the last column block (replaying): idle with ABORTED, then a good run
+        problems = await host.abort_job(good, good["counters"]["cycles"] - 20)
+        assert not problems, problems
+        _, _, problems = await host.run_job(good)
+        assert not problems, problems
+
+    simulate(dut, port, cfg, main)
