@@ -21,6 +21,10 @@ vectors and ``ho`` words start at bit 0 of a fresh beat, and the remainder of a 
 beat is zero (ignored by the core). So the beats of a pass, and of a column block, are the
 same for every block, whole beats.
 
+With an activation buffer (``cfg.act_buffer_bytes``) ``lo`` and ``ho`` carry the passes of
+the first column block only: the core replays them from its buffer for the other blocks
+(``schedule`` still lists every block's consumption).
+
 The w beats of a block come before its lo/ho data; lo and ho of one pass are consumed
 concurrently, so they are separate streams.
 
@@ -66,7 +70,8 @@ def pack_ho_words(cfg: PanaceaConfig, words, schedule) -> list:
     """The ``ho`` beats of a GEMM's RLE ``words`` (e.g. edited in place by a test), packed per
     pass with the per-pass word counts of ``schedule`` (:attr:`HostStreams.schedule`)."""
     beats, i = [], 0
-    for sched in schedule:
+    # with an activation buffer only the first column block's activations are sent
+    for sched in (schedule[:1] if cfg.act_buffer_bytes else schedule):
         for s in sched:
             beats += pack_bits(words[i:i + s["ho_words"]], rle_word_bits(cfg), ho_bus_bits(cfg))
             i += s["ho_words"]
@@ -138,10 +143,11 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
         hs.w += [pack_lanes(Wp[k, cs], 8) for k in range(K)]
         sched = []
         for p in range(passes):
-            hs.lo += lo_pass[p]
-            hs.ho += ho_pass[p]
-            hs.lo_vectors += lo_vec_pass[p]
-            hs.ho_words += ho_word_pass[p]
+            if b == 0 or not cfg.act_buffer_bytes:     # else replayed from the buffer
+                hs.lo += lo_pass[p]
+                hs.ho += ho_pass[p]
+                hs.lo_vectors += lo_vec_pass[p]
+                hs.ho_words += ho_word_pass[p]
             valid = range(p * rows, min(M, (p + 1) * rows))
             hs.y += [pack_lanes(Yp[m, cs], y_lane) for m in valid]
             sched.append({"lo": len(lo_pass[p]), "ho": len(ho_pass[p]), "y": len(valid),

@@ -24,10 +24,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
-from golden_model.cycle_model import COUNTERS
 from golden_model.timing import ISSUE_CYCLES  # noqa: F401  (re-exported: the issue register)
 
+from golden_model.cycle_model import counter_names
 from panacea_hdl import regmap
+from panacea_hdl.rtl.act_buffer import ActBuffer
 from panacea_hdl.rtl.axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
 from panacea_hdl.rtl.csr import CSR
 from panacea_hdl.rtl.pea.int8_pea import BeatIssuer, Int8PEA
@@ -141,13 +142,29 @@ class PanaceaCore(ConfigComponent):
         else:
             wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
         wiring.connect(m, y_out.axis, wiring.flipped(self.y))
+        # unpackers right after the stream inputs (packed lo / ho beats -> vectors / words);
+        # then the activation buffer (config.act_buffer_bytes): records the first column
+        # block's vectors and words, replays them for the others; then the controller
+        abuf = bool(cfg.act_buffer_bytes)
         if int8_array:
-            wiring.connect(m, lo_in.o, ctrl.lo)
+            lo_src, ho_src = lo_in.o, None
         else:
             wiring.connect(m, lo_in.o, lo_unpack.i)
-            wiring.connect(m, lo_unpack.o, ctrl.lo)
             wiring.connect(m, ho_in.o, ho_unpack.i)
-            wiring.connect(m, ho_unpack.o, ctrl.ho)
+            lo_src, ho_src = lo_unpack.o, ho_unpack.o
+        if abuf:
+            m.submodules.lo_buf = lo_buf = ActBuffer(lo_beat_layout(cfg), cfg.abuf_lo_depth)
+            wiring.connect(m, lo_src, lo_buf.i)
+            lo_src = lo_buf.o
+            bufs = [lo_buf]
+            if not int8_array:
+                m.submodules.ho_buf = ho_buf = ActBuffer(rle_word_layout(cfg), cfg.abuf_ho_depth)
+                wiring.connect(m, ho_src, ho_buf.i)
+                ho_src = ho_buf.o
+                bufs.append(ho_buf)
+        wiring.connect(m, lo_src, ctrl.lo)
+        if not int8_array:
+            wiring.connect(m, ho_src, ctrl.ho)
 
         # ---- parameters (the CSR refuses writes to them while busy) ------------------------
         m.submodules.params = params = ParamCheck(config=cfg)
@@ -190,14 +207,34 @@ class PanaceaCore(ConfigComponent):
             self.busy.eq(seq.busy), csr.busy.eq(seq.busy),
         ]
         if not int8_array:
+            # the unpackers load from the bus only in a GEMM, and not while the activation
+            # buffer replays (the bus then carries nothing of this run)
+            unpack_en = Signal()
+            if abuf:
+                replaying = Signal()
+                with m.If(seq.abuf_record):
+                    m.d.sync += replaying.eq(0)
+                with m.Elif(seq.abuf_replay):
+                    m.d.sync += replaying.eq(1)
+                m.d.comb += unpack_en.eq(seq.busy & ~replaying)
+            else:
+                m.d.comb += unpack_en.eq(seq.busy)
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
                          seq.word_valid.eq(ctrl.word_valid),
                          # a pass's packing starts at a fresh beat: drop the leftover
                          lo_unpack.restart.eq(seq.ctrl_restart), lo_unpack.split.eq(params.pe_split),
                          lo_unpack.k_len.eq(params.k_len),
-                         lo_unpack.enable.eq(seq.busy), ho_unpack.enable.eq(seq.busy),
+                         lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
                          ho_unpack.restart.eq(seq.ctrl_restart)]
         handoff, load_k = seq.handoff, seq.load_k
+        if abuf:
+            overflow, wrote, read = bufs[0].overflow, bufs[0].wrote, bufs[0].read
+            for buf in bufs[1:]:
+                overflow, wrote, read = overflow | buf.overflow, wrote + buf.wrote, read + buf.read
+            m.d.comb += seq.abuf_overflow.eq(overflow)
+            for buf in bufs:
+                m.d.comb += [buf.record.eq(seq.abuf_record), buf.replay.eq(seq.abuf_replay)]
+            abuf_inc = {"abuf_writes": wrote, "abuf_reads": read}
         w_wr = w_go              # a weight row is written (w beats minus requant header beats)
         if cfg.requant:
             w_wr = Signal()
@@ -248,7 +285,7 @@ class PanaceaCore(ConfigComponent):
                 for c in range(pea_cols):
                     m.d.comb += bank.rows[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
 
-        # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
+        # ---- performance counters (order of golden_model.cycle_model.counter_names) ----------
         if int8_array:      # one MAC beat per cycle on the INT8 array, counted as the SWO's
             inc = {
                 "cycles": self.busy,
@@ -259,11 +296,12 @@ class PanaceaCore(ConfigComponent):
                 "skipped_vectors": 0,
                 "wbuf_writes": w_wr,
                 "wbuf_reads": ctrl.mac_en,
-                "ext_in_words": w_go + ctrl.mac_en,
+                "ext_in_words": w_go + wrote if abuf else w_go + ctrl.mac_en,
                 "ext_out_words": y_go,
+                **(abuf_inc if abuf else {}),
             }
-            assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
-            for i, name in enumerate(COUNTERS):
+            assert set(inc) == set(counter_names(cfg)), "a counter of the cycle model is not wired"
+            for i, name in enumerate(counter_names(cfg)):
                 m.d.comb += csr.counter_inc[i].eq(inc[name])
             return m
         word_go = Signal()
@@ -280,10 +318,11 @@ class PanaceaCore(ConfigComponent):
             "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
             "wbuf_writes": w_wr,
             "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
-            "ext_in_words": w_go + lo_beat_go + ho_beat_go,
+            "ext_in_words": w_go + lo_beat_go + ho_beat_go,     # bus beats (packed lo / ho)
             "ext_out_words": y_go,
+            **(abuf_inc if abuf else {}),
         }
-        assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
-        for i, name in enumerate(COUNTERS):
+        assert set(inc) == set(counter_names(cfg)), "a counter of the cycle model is not wired"
+        for i, name in enumerate(counter_names(cfg)):
             m.d.comb += csr.counter_inc[i].eq(inc[name])
         return m
