@@ -302,3 +302,23 @@ def test_core_requant_extreme_parameters():
             await run_ok(host, job)
 
     run_main(dut, port, main, cfg)
+
+
+def test_core_requant_with_three_tiles_per_pass():
+    """The stage behind a bank of 3 tiles per pass (tiles_per_pass = 3): on and off."""
+    cfg = PRESETS["tiny_t3"].replace(name="tiny_t3_rq", requant=True)
+    dut = PanaceaCore(config=cfg)
+    port = AmaranthPort(dut, seed=13)
+    rng = np.random.default_rng(14)
+    jobs = []
+    for i, (M, K, N) in enumerate([(13, 21, 9), (7, 5, 4)]):
+        A = skewed_activations(M, K, seed=50 + i)
+        W = random_weights(K, N, seed=50 + i)
+        jobs.append(make_job(cfg, A, W, 100, mode="aqs", L=4, r=choose_r(A, 4),
+                             requant=_rq_for(N, rng) if i == 0 else None))
+
+    async def main(host, ctx):
+        for job in jobs:
+            await run_ok(host, job)
+
+    run_main(dut, port, main, cfg)

@@ -12,41 +12,10 @@ import re
 
 from amaranth.hdl import Elaboratable
 
+from .blocks import block_classes
 from .tools import SynthError
 
 __all__ = ["emit", "verilog_modules", "top_ports"]
-
-
-def _block_classes():
-    """``[(class, block)]``, most specific first; classes that cannot be imported are left out."""
-    import importlib
-
-    table = [
-        ("panacea_hdl.rtl.pea.swo", "SWO", "swo"),
-        ("panacea_hdl.rtl.pea.dwo", "DWO", "dwo"),
-        ("panacea_hdl.rtl.pea.compensator", "Compensator", "compensator"),
-        ("panacea_hdl.rtl.pea.weight_buffer", "WeightBuffer", "weight_buffer"),
-        ("panacea_hdl.rtl.pea.accumulators", "Accumulators", "accumulators"),
-        ("panacea_hdl.rtl.pea.pea", "PEA", "pea"),
-        ("panacea_hdl.rtl.pea.int8_pea", "Int8PEA", "int8_pea"),
-        ("panacea_hdl.rtl.pea.int8_pea", "BeatIssuer", "beat_issuer"),
-        ("panacea_hdl.rtl.rle_decoder", "RLEDecoder", "rle_decoder"),
-        ("panacea_hdl.rtl.skip_controller", "SkipController", "skip_controller"),
-        ("panacea_hdl.rtl.csr", "CSR", "csr"),
-        ("panacea_hdl.rtl.params", "ParamCheck", "params"),
-        ("panacea_hdl.rtl.sequencer", "Sequencer", "sequencer"),
-        ("panacea_hdl.rtl.output_bank", "OutputBank", "output_bank"),
-        ("panacea_hdl.rtl.axi", "AXIStreamToStream", "axi_adapters"),
-        ("panacea_hdl.rtl.axi", "StreamToAXIStream", "axi_adapters"),
-        ("panacea_hdl.rtl.top", "PanaceaCore", "top"),
-    ]
-    out = []
-    for mod, cls, block in table:
-        try:
-            out.append((getattr(importlib.import_module(mod), cls), block))
-        except (ImportError, AttributeError):
-            pass
-    return out
 
 
 def _classify(origins, classes):
@@ -59,7 +28,7 @@ def _classify(origins, classes):
 
 def _fragment_blocks(fragment, top_name):
     """Map each Amaranth hierarchical module name (``top.pea0.swo``) to its block."""
-    classes = _block_classes()
+    classes = block_classes()
     blocks = {}
 
     def walk(frag, path, parent_block):

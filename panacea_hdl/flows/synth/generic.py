@@ -5,30 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .blocks import BLOCKS
 from .result import GenericArea
 from .tools import SynthError, say, ys_name, yosys
 
 __all__ = ["run_generic", "BLOCKS", "CMOS_TRANSISTORS"]
-
-#: Blocks of the breakdown, in report order, with their descriptions.
-BLOCKS = {
-    "pea": "PEA (wiring of its blocks)",
-    "accumulators": "accumulators (one per PE)",
-    "int8_pea": "INT8 PE array (dense variant)",
-    "weight_buffer": "weight buffer",
-    "swo": "SWO (static workload, dense LO)",
-    "dwo": "DWO (dynamic workload, sparse HO)",
-    "compensator": "compensator",
-    "rle_decoder": "RLE decoder",
-    "skip_controller": "skip controller",
-    "beat_issuer": "beat issuer (dense variant)",
-    "csr": "CSR (registers, counters)",
-    "params": "parameter check",
-    "sequencer": "sequencer",
-    "output_bank": "output bank",
-    "axi_adapters": "AXI-Stream adapters",
-    "top": "top (issue register, wiring)",
-}
 
 #: Transistors per generic CMOS cell (Yosys ``stat -tech cmos``); checked against Yosys' total.
 CMOS_TRANSISTORS = {"$_NOT_": 2, "$_NAND_": 4, "$_NOR_": 4, "$_DFF_P_": 16}
