@@ -67,9 +67,12 @@ class Sequencer(ConfigComponent):
     w_ready, load_k : Out
         Accept weight beats; the weight row they write.
     ctrl_active, ctrl_restart : Out(1)
-        The controller's PASS enable and its restart (every HANDOFF and the first LOAD cycle).
+        The controller's PASS enable and its restart (the HANDOFF state and the first LOAD
+        cycle; a chained pass restarts the controller by itself).
     handoff : Out(1)
-        The HANDOFF copy happens this cycle (a register): bank load and accumulator clear.
+        The copy of a pass into the bank happens this cycle (a register): bank load and
+        accumulator clear (HANDOFF state, or DRAIN_CYCLES + 1 cycles after a chained pass's
+        last issue).
     pass_rows, pass_last : Out
         Valid rows of the pass being handed off, and whether it is the GEMM's last pass.
     flush : Out(1)
