@@ -52,7 +52,9 @@ class RLEDecoder(ConfigComponent):
         The ``ho`` stream; ``ready = active & ~finished & ~error``.
     restart : In(1)
         Return to the start of a pass (k = 0, tile 0, not finished, error cleared) at the
-        end of this cycle; takes precedence over a word accepted in the same cycle.
+        end of this cycle; takes precedence over a word accepted in the same cycle, except
+        that a malformed one still sets ``error`` (the skip controller restarts in the cycle
+        of a pass's last word when it chains the next pass).
     active : In(1)
         The controller is in a pass.
     k_len : In(k_shape)
