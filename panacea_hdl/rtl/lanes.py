@@ -9,10 +9,15 @@ t+1   the weight row's signed digits ``(WH, WL)`` are formed and registered as r
       operands as ``(x, -x)`` (:func:`operand_stage`)
 t+2   the two slice products ``x*WL`` and ``x*WH`` are registered (:func:`product_stage`:
       each is a sum of two selected copies of ``x`` or ``2x``, radix 4)
-t+3   they are combined, ``x*WL + (x*WH << 4)`` (the DWO shifts by L too), and registered
-      (:func:`combine_stage`)
+t+3   they are combined, ``x*WL + (x*WH << 4)``, and registered (:func:`combine_stage`)
 t+4   the combined products are added into the accumulators (:func:`lane_accumulator`)
 ====  ==========================================================================
+
+Every register of a lane is as wide as the values it can hold (:func:`signed_bits` of the
+operand's range times the digit or weight range), no wider: e.g. an SWO lane's combined
+product ``AL * W`` is 13 bits, not the 16 a shape-based width gives. The DWO's shift by
+``L`` is applied to its operands (``D << (L - min L)``, one multiplexer per row, and the
+constant ``<< min L`` on the result), not to every lane's product.
 
 so a MAC is in the accumulators at the edge ending t+4 (:data:`MAC_STAGES`; the top level
 adds one issue register in front, ``panacea_hdl.rtl.top.ISSUE_CYCLES``, and
@@ -21,15 +26,18 @@ goes from a memory's read data, or through a multiplier, into an adder chain of 
 accumulators.
 """
 
+from typing import NamedTuple
+
 from amaranth.hdl import Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
-from golden_model.config import ACC_BITS, SPLIT_RANGE
+from golden_model.config import ACC_BITS, SPLIT_RANGE, WEIGHT_BITS
 from golden_model.slicing import WEIGHT_SLICE_SHIFT, split_weight
 from golden_model.timing import COMBINE_CYCLE, MAC_STAGES  # noqa: F401  (the lanes' contract)
 
 __all__ = ["MAC_STAGES", "COMBINE_CYCLE", "SPLIT_BITS", "RADIX4_DIGIT", "SEL_ZERO", "SEL_POS",
-           "SEL_NEG", "radix4_terms", "digit_stage", "operand_stage", "product_stage", "combine_stage",
+           "SEL_NEG", "radix4_terms", "digit_stage", "operand_stage", "Operand", "Products",
+           "signed_bits", "product_range", "DIGIT_RANGE", "WEIGHT_RANGE", "product_stage", "combine_stage",
            "delay", "shift_by_split", "lane_accumulator"]
 
 
@@ -115,40 +123,95 @@ def digit_stage(m, w_row, *, name):
     return out
 
 
-def operand_stage(m, x, *, name, neg=None):
+def signed_bits(lo, hi):
+    """Width of the narrowest signed value holding every integer in ``[lo, hi]``."""
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def _shape_range(shape):
+    w = shape.width
+    return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if shape.signed else (0, (1 << w) - 1)
+
+
+def _times(lo, hi, flo, fhi):
+    """The range of ``x * f`` for ``x`` in ``[lo, hi]`` and ``f`` in ``[flo, fhi]``."""
+    corners = (lo * flo, lo * fhi, hi * flo, hi * fhi)
+    return min(corners), max(corners)
+
+
+#: Range of a weight digit (``WH``, ``WL``) and of a whole int8 weight.
+DIGIT_RANGE = (-8, 8)
+WEIGHT_RANGE = (-(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1)
+
+
+class Operand(NamedTuple):
+    """A lane operand as :func:`operand_stage` registers it: ``x``, ``-x`` and the range of
+    ``x`` the widths of the later stages follow from."""
+    pos: Value
+    neg: Value
+    lo: int
+    hi: int
+
+
+def product_range(lo, hi):
+    """The range of ``x * W`` (an int8 weight) for ``x`` in ``[lo, hi]``."""
+    return _times(lo, hi, *WEIGHT_RANGE)
+
+
+class Products(NamedTuple):
+    """The two slice products ``(x*WH, x*WL)`` of :func:`product_stage` and the range of the
+    whole product ``x*W`` (the width of :func:`combine_stage`'s sum)."""
+    ph: Value
+    pl: Value
+    lo: int
+    hi: int
+
+
+def operand_stage(m, x, *, name, neg=None, lo=None, hi=None):
     """Register ``(x, -x)`` beside the digits: the product stage only selects and shifts.
 
     ``neg`` is an expression for ``-x`` when it is cheaper than negating ``x`` (e.g. the
-    difference the other way round).
+    difference the other way round). ``lo`` / ``hi`` narrow the range of ``x`` below what its
+    shape allows (e.g. ``AH - s`` of two ``H``-bit values is in ``[-(2**H - 1), 2**H - 1]``):
+    every later register and adder of the lane is as wide as the values it can hold, no wider.
+    Returns an :class:`Operand`.
     """
-    width = x.shape().width + (0 if x.shape().signed else 1)
-    pos = Signal(signed(width), name=f"{name}_pos")
-    neg_r = Signal(signed(width + 1), name=f"{name}_neg")
+    slo, shi = _shape_range(Value.cast(x).shape())
+    lo = slo if lo is None else lo
+    hi = shi if hi is None else hi
+    if not slo <= lo <= hi <= shi:
+        raise ValueError(f"operand range [{lo}, {hi}] outside its shape's [{slo}, {shi}]")
+    pos = Signal(signed(signed_bits(lo, hi)), name=f"{name}_pos")
+    neg_r = Signal(signed(signed_bits(-hi, -lo)), name=f"{name}_neg")
     m.d.sync += [pos.eq(x), neg_r.eq(-x if neg is None else neg)]
-    return pos, neg_r
+    return Operand(pos, neg_r, lo, hi)
 
 
 def _term(operand, sel, k, width):
-    pos, neg = operand
-    base = Mux(sel == SEL_NEG, neg, Mux(sel == SEL_POS, pos, 0))
+    base = Mux(sel == SEL_NEG, operand.neg, Mux(sel == SEL_POS, operand.pos, 0))
     return (base << k)[:width].as_signed()
 
 
 def product_stage(m, operand, digits, *, name):
     """Stage t+2: the two slice products ``(x*WH, x*WL)``, registered.
 
-    ``operand`` is ``(x, -x)`` from :func:`operand_stage`. Each product of ``x`` by a digit
-    in [-8, 8] is ``4 * t1 + t2`` with ``t1, t2`` in {0, +-x, +-2x} (:data:`RADIX4_DIGIT`):
-    two 5-way multiplexers and one adder, not an array multiplier.
+    ``operand`` is an :class:`Operand` from :func:`operand_stage`. Each product of ``x`` by a
+    digit in [-8, 8] is ``4 * t1 + t2`` with ``t1, t2`` in {0, +-x, +-2x}
+    (:data:`RADIX4_DIGIT`): two 5-way multiplexers and one adder, not an array multiplier.
+    The registers are as wide as ``x * [-8, 8]`` needs (the sum is exact modulo their width,
+    and the true value fits). Returns :class:`Products`.
     """
-    width = operand[1].shape().width + 4             # |x * d| <= 8 |x|
+    width = signed_bits(*_times(operand.lo, operand.hi, *DIGIT_RANGE))
     out = []
     for digit, part in zip(digits, ("ph", "pl")):
         p = Signal(signed(width), name=f"{name}_{part}")
         m.d.sync += p.eq((_term(operand, digit.s1, digit.k1, width) << 2)
                          + _term(operand, digit.s2, digit.k2, width))
         out.append(p)
-    return tuple(out)
+    return Products(*out, *product_range(operand.lo, operand.hi))
 
 
 def combine_stage(m, products, *, name, split=None, splits=None, gates=None):
@@ -159,24 +222,26 @@ def combine_stage(m, products, *, name, split=None, splits=None, gates=None):
     without a multiplexer in front of their carry chains. Returns the register, or the list
     of registers with ``gates``.
     """
-    ph, pl = products
-    value = pl + (ph << WEIGHT_SLICE_SHIFT)
+    value = products.pl + (products.ph << WEIGHT_SLICE_SHIFT)
+    width = signed_bits(products.lo, products.hi)     # x * W: exact modulo 2**width
     if split is not None:
-        value = shift_by_split(m, value, split, splits, name=f"{name}_shifted")
+        value = shift_by_split(m, value[:width].as_signed(), split, splits,
+                               name=f"{name}_shifted")
+        width += max(splits)
     if gates is None:
-        p = Signal(signed(value.shape().width), name=name)
+        p = Signal(signed(width), name=name)
         m.d.sync += p.eq(value)
         return p
     out = []
     for i, gate in enumerate(gates):
-        p = Signal(signed(value.shape().width), name=f"{name}_g{i}")
+        p = Signal(signed(width), name=f"{name}_g{i}")
         m.d.sync += p.eq(Mux(gate, value, 0))
         out.append(p)
     return out
 
 
-def shift_by_split(m, value, split, splits, *, name):
-    """``value << split`` as a multiplexer over the supported splits only.
+def shift_by_split(m, value, split, splits, *, name, base=0):
+    """``value << (split - base)`` as a multiplexer over the supported splits only.
 
     DBS changes the split per layer; in hardware that is a small choice of shifts, not a
     barrel shifter. For a ``split`` outside ``splits`` the result is 0 (the top level rejects
@@ -192,14 +257,19 @@ def shift_by_split(m, value, split, splits, *, name):
         ``config.splits``.
     name : str
         Name of the result signal.
+    base : int
+        Subtracted from every shift (at most ``min(splits)``): the rest of the shift is a
+        constant the caller applies where it is only wiring.
     """
+    if not 0 <= base <= min(splits):
+        raise ValueError(f"base must be in [0, {min(splits)}], got {base!r}")
     shape = value.shape()
-    width = shape.width + max(splits)
+    width = shape.width + max(splits) - base
     out = Signal(signed(width) if shape.signed else unsigned(width), name=name)
     with m.Switch(split):
         for L in splits:
             with m.Case(L):
-                m.d.comb += out.eq(value << L)
+                m.d.comb += out.eq(value << (L - base))
     return out
 
 
@@ -214,8 +284,19 @@ def lane_accumulator(m, name, *, init, init_value, addends):
     Returns the accumulator signal.
     """
     acc = Signal(signed(ACC_BITS), name=name)
-    total = Mux(init, init_value, acc)
-    for a in addends:
-        total = total + a
-    m.d.sync += acc.eq(total)
+    if len(addends) > 1:
+        # the narrow addends are summed on their own (a carry chain as wide as their sum),
+        # then added to the accumulator: without the kept signal Yosys merges the three-input
+        # sum into one $macc, a 32-bit carry-save layer (two LUTs per bit) in front of the
+        # 32-bit carry chain (ECP5: 127 instead of 86 LUT4 equivalents per accumulator)
+        part = addends[0]
+        for a in addends[1:]:
+            part = part + a
+        addend = Signal(part.shape(), name=f"{name}_addend", attrs={"keep": 1})
+        m.d.comb += addend.eq(part)
+    else:
+        addend = addends[0]
+    # at an init the term, else the accumulator, plus the addend in both cases (the pass
+    # overlap: a chained pass's first products land in its predecessor's copy cycle)
+    m.d.sync += acc.eq(Mux(init, init_value, acc) + addend)
     return acc

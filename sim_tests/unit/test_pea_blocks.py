@@ -376,3 +376,31 @@ def test_pea_odd_configs_convert_and_compute(cfg):
         z = int(rng.integers(0, 256))
         assert_traces_equal(simulate_pea(cfg, prog, s, z, L), model_trace(cfg, prog, s, z, L),
                             f"{cfg.name} L={L}")
+
+
+@pytest.mark.parametrize("lo,hi", [(0, 31), (0, 255), (-31, 31), (-124, 124), (0, 124),
+                                   (-255, 992), (-255, 0)])
+def test_lane_registers_as_wide_as_their_values(lo, hi):
+    """Each stage register of a lane holds every value it can get for an operand in
+    [lo, hi] (brute force over the operand range and all int8 weights, through the golden
+    model's digits), and is one bit too narrow without its top bit: no wider than needed."""
+    from panacea_hdl.rtl.lanes import combine_stage, operand_stage, product_stage
+
+    m = Module()
+    x = Signal(signed(12))
+    op = operand_stage(m, x, name="x", lo=lo, hi=hi)
+    w = Signal(data.ArrayLayout(signed(8), 1))
+    prods = product_stage(m, op, digit_stage(m, w, name="w")[0], name="p")
+    p = combine_stage(m, prods, name="c")
+    xs = np.arange(lo, hi + 1)
+    digits = np.array([split_weight(int(v)) for v in range(-128, 128)])   # (WH, WL)
+    slice_products = np.concatenate([np.outer(xs, digits[:, 0]), np.outer(xs, digits[:, 1])])
+    products = np.outer(xs, np.arange(-128, 128))
+
+    def need(v):
+        lo_, hi_ = int(v.min()), int(v.max())
+        return next(b for b in range(1, 64) if -(1 << (b - 1)) <= lo_ and hi_ < (1 << (b - 1)))
+
+    assert len(op.pos) == need(xs) and len(op.neg) == need(-xs)
+    assert len(prods.ph) == len(prods.pl) == need(slice_products)
+    assert len(p) == need(products)

@@ -88,12 +88,16 @@ class Compensator(ConfigComponent):
         # (they come straight from CSR registers), one copy per column: one register would
         # fan out to every column's lane.
         cols = cfg.pea_cols
+        z_max = (1 << ACT_BITS) - 1
         if cfg.caps.skip_value:
             s_shift = shift_by_split(m, self.s, self.split, cfg.splits, name="s_shifted")
             f_pos, f_neg = s_shift - self.z, self.z - s_shift
+            f_range = (-z_max, ((1 << cfg.ho_bits) - 1) << max(cfg.splits))
         else:                       # nothing skipped at a nonzero value: -z * C only
             f_pos, f_neg = -self.z, self.z
-        factors = [operand_stage(m, f_pos, neg=f_neg, name=f"factor_{c}") for c in range(cols)]
+            f_range = (-z_max, 0)
+        factors = [operand_stage(m, f_pos, neg=f_neg, name=f"factor_{c}", lo=f_range[0],
+                                 hi=f_range[1]) for c in range(cols)]
 
         # the write's digits are registered at once (no read port in front of this lane)
         digits = digit_stage(m, self.w, name="w")

@@ -16,10 +16,8 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import WEIGHT_BITS
-
 from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, SPLIT_BITS, combine_stage, delay, digit_stage, operand_stage,
-                                   product_stage)
+                                   product_range, product_stage, shift_by_split, signed_bits)
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, ho_vector_layout, w_row_layout
 
 __all__ = ["DWO"]
@@ -30,9 +28,10 @@ class DWO(ConfigComponent):
 
     Pipeline (:mod:`panacea_hdl.rtl.lanes`): an issue (``en``) in cycle t registers the tile and
     the differences ``D = ah - s``; the weight row (``w``, read by a synchronous port addressed
-    in cycle t) is valid in cycle t+1, when its digits are registered; the slice products are
-    registered at the edge ending t+2, combined and shifted by L at the edge ending t+3:
-    ``q`` shows the MAC in cycle t+4, on the lanes of its tile.
+    in cycle t) is valid in cycle t+1, when its digits and the operands ``D << (L - min L)``
+    are registered; the slice products are registered at the edge ending t+2 and combined at
+    the edge ending t+3: ``q`` (the combined product ``<< min L``) shows the MAC in cycle t+4,
+    on the lanes of its tile.
 
     Parameters
     ----------
@@ -61,7 +60,13 @@ class DWO(ConfigComponent):
 
     def __init__(self, *, config):
         self._config = cfg = check_config(config)
-        self._q_bits = cfg.ho_bits + 1 + WEIGHT_BITS + 2 + max(cfg.splits)
+        # D = AH - s is in [-(2**H - 1), 2**H - 1] ([0, 2**H - 1] without r logic), shifted
+        # by up to max L - min L on the operand, by min L after the combine stage
+        top = (1 << cfg.ho_bits) - 1
+        lo = min(cfg.splits)
+        self._d_range = ((-top if cfg.caps.skip_value else 0) << (max(cfg.splits) - lo),
+                         top << (max(cfg.splits) - lo))
+        self._q_bits = signed_bits(*product_range(*self._d_range)) + lo
         super().__init__({
             "en": In(1),
             "tile": In(range(cfg.tiles_per_pass)),
@@ -88,12 +93,19 @@ class DWO(ConfigComponent):
         gates = [valid & (tile3 == t) for t in range(cfg.tiles_per_pass)]
 
         digits = digit_stage(m, self.w, name="w")
-        operands = [operand_stage(m, d[i], name=f"d_{i}") for i in range(G)]
+        # the shift by L is split: D << (L - min L) on the operand (one small multiplexer per
+        # row, shared by the row's pea_cols lanes), the constant << min L on the combined
+        # product (wiring): (D << (L - L0)) * W << L0 = (D * W) << L
+        lo = min(cfg.splits)
+        operands = []
+        for i in range(G):
+            x = shift_by_split(m, d[i], self.split, cfg.splits, base=lo, name=f"d_{i}_shifted")
+            operands.append(operand_stage(m, x, name=f"d_{i}", lo=self._d_range[0],
+                                          hi=self._d_range[1]))
         for i in range(G):
             for c in range(cols):
                 prods = product_stage(m, operands[i], digits[c], name=f"q_{i}_{c}")
-                qs = combine_stage(m, prods, name=f"q_{i}_{c}", split=self.split,
-                                   splits=cfg.splits, gates=gates)
+                qs = combine_stage(m, prods, name=f"q_{i}_{c}", gates=gates)
                 for t, q in enumerate(qs):          # one copy per tile: row t*G + i
-                    m.d.comb += self.q[(t * G + i) * cols + c].eq(q)
+                    m.d.comb += self.q[(t * G + i) * cols + c].eq(q << lo)
         return m

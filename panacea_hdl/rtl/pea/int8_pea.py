@@ -18,13 +18,13 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import ACC_BITS, ACT_BITS, WEIGHT_BITS
+from golden_model.config import ACC_BITS, ACT_BITS
 
 from panacea_hdl.rtl.pea.compensator import Compensator
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, w_row_layout
 from panacea_hdl.rtl.pea.accumulators import Accumulators
 from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage,
-                                   product_stage)
+                                   product_range, product_stage, signed_bits)
 from panacea_hdl.rtl.pea.weight_buffer import WeightBuffer
 
 __all__ = ["Int8PEA", "BeatIssuer"]
@@ -107,7 +107,8 @@ class Int8PEA(ConfigComponent):
             m.d.sync += a.eq(self.mac_a)
         digits = digit_stage(m, wbuf.a_data, name="w")
         operands = [operand_stage(m, a[r], name=f"a_{r}") for r in range(rows)]
-        m.submodules.accs = accs = Accumulators(config=cfg, p_bits=ACT_BITS + WEIGHT_BITS + 2)
+        p_bits = signed_bits(*product_range(0, (1 << ACT_BITS) - 1))     # A * W, A unsigned
+        m.submodules.accs = accs = Accumulators(config=cfg, p_bits=p_bits)
         m.d.comb += [
             accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
             self.y.eq(accs.y),

@@ -17,9 +17,8 @@ from __future__ import annotations
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib.wiring import In, Out
 
-from golden_model.config import WEIGHT_BITS
-
-from panacea_hdl.rtl.lanes import COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage, product_stage
+from panacea_hdl.rtl.lanes import (COMBINE_CYCLE, combine_stage, delay, digit_stage, operand_stage,
+                                   product_range, product_stage, signed_bits)
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, lo_beat_layout, w_row_layout
 
 __all__ = ["SWO"]
@@ -46,7 +45,7 @@ class SWO(ConfigComponent):
         Low-order slices of the ``rows_per_pass`` rows (lane i = row i).
     w : In(w_row_layout)
         Weight row of the issue of the previous cycle (read data).
-    p : Out(signed(lo_bits + 10)).array(rows_per_pass * pea_cols)
+    p : Out(signed(lo_bits + 8)).array(rows_per_pass * pea_cols)
         ``AL * W`` of lane ``row * pea_cols + col`` of the issue four cycles earlier, 0 if
         there was none.
     """
@@ -57,7 +56,7 @@ class SWO(ConfigComponent):
             "en": In(1),
             "al": In(lo_beat_layout(cfg)),
             "w": In(w_row_layout(cfg)),
-            "p": Out(signed(cfg.lo_bits + WEIGHT_BITS + 2)).array(
+            "p": Out(signed(signed_bits(*product_range(0, (1 << cfg.lo_bits) - 1)))).array(
                 cfg.rows_per_pass * cfg.pea_cols),
         })
 
