@@ -131,6 +131,15 @@ class PanaceaConfig:
         and shift (REQUANT register). Off by default; a config without it serializes exactly
         as before the option existed (:meth:`to_dict` leaves it out), so its digest, params
         file and Verilog are unchanged.
+    act_buffer_bytes : int
+        Capacity in bytes of the activation buffer (``docs/architecture.md``, "Activation
+        buffer"): the ``lo`` beats and ``ho`` words of a run enter once from the streams while
+        the first column block consumes them and are replayed from the buffer for every
+        other column block. 0 (the default): no buffer, activations are re-sent for every
+        column block; a config without it serializes exactly as before the option existed.
+        Split into a ``lo`` memory of :attr:`abuf_lo_depth` beats and an ``ho`` memory of
+        :attr:`abuf_ho_depth` words; it must hold at least one pass at ``K = k_max`` in the
+        worst case (every vector a literal). The baselines of a preset get the same bytes.
     """
 
     name: str = "default"
@@ -143,6 +152,7 @@ class PanaceaConfig:
     variant: str = "panacea"
     tiles_per_pass: int = TILES_PER_PASS
     requant: bool = False
+    act_buffer_bytes: int = 0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -172,6 +182,13 @@ class PanaceaConfig:
                 f"{self.tiles_per_pass * self.group_size}")
         if not isinstance(self.requant, bool):
             raise ConfigError(f"requant must be true or false, got {self.requant!r}")
+        _check_int("act_buffer_bytes", self.act_buffer_bytes, 0, 1 << 26)
+        if self.act_buffer_bytes and (self.abuf_lo_depth < self.k_max or
+                                      self.abuf_ho_depth < self.abuf_ho_pass_max(self.k_max)):
+            raise ConfigError(
+                f"act_buffer_bytes={self.act_buffer_bytes} cannot hold one pass at K = k_max "
+                f"({self.k_max}): {self.abuf_lo_depth} lo beats (need {self.k_max}) and "
+                f"{self.abuf_ho_depth} ho words (need {self.abuf_ho_pass_max(self.k_max)})")
 
     # ---- derived quantities (one definition each) -------------------------------------
     @property
@@ -227,12 +244,50 @@ class PanaceaConfig:
         """Width of a reduction index / count register (holds 0..k_max)."""
         return max(1, self.k_max.bit_length())
 
+    # ---- activation buffer (act_buffer_bytes) ------------------------------------------
+    def _abuf_beat_bytes(self):
+        from . import formats
+        lo = formats.beat_bytes(formats.lo_beat_bits(self))
+        ho = formats.beat_bytes(formats.rle_word_bits(self)) if self.caps.sliced else 0
+        return lo, ho
+
+    @property
+    def abuf_lo_depth(self) -> int:
+        """``lo`` beats the activation buffer holds: ``bytes // (lo_B + T ho_B)`` (bit-slice
+        variants: room for T ``ho`` words per ``lo`` beat, the worst case) or ``bytes // lo_B``
+        (the INT8 array, no ``ho``); ``*_B`` = the beat's bytes (``formats.beat_bytes``)."""
+        lo, ho = self._abuf_beat_bytes()
+        return self.act_buffer_bytes // (lo + self.tiles_per_pass * ho)
+
+    @property
+    def abuf_ho_depth(self) -> int:
+        """``ho`` words the activation buffer holds: the bytes left after the ``lo`` part."""
+        lo, ho = self._abuf_beat_bytes()
+        return (self.act_buffer_bytes - self.abuf_lo_depth * lo) // ho if ho else 0
+
+    def abuf_ho_pass_max(self, K: int) -> int:
+        """Most ``ho`` words one pass of reduction length K can have: every vector of its T
+        tiles a literal plus T END words (0 for the INT8 array)."""
+        return self.tiles_per_pass * (K + 1) if self.caps.sliced else 0
+
+    def abuf_max_passes(self, K: int) -> int:
+        """Most passes of reduction length K one run may have so that its activations fit
+        the buffer whatever the data (None without a buffer)."""
+        if not self.act_buffer_bytes:
+            return None
+        p = self.abuf_lo_depth // K
+        if self.caps.sliced:
+            p = min(p, self.abuf_ho_depth // self.abuf_ho_pass_max(K))
+        return p
+
     # ---- serialization ----------------------------------------------------------------
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["splits"] = list(self.splits)
         if not self.requant:        # configs without the option stay as they were
             del d["requant"]
+        if not self.act_buffer_bytes:
+            del d["act_buffer_bytes"]
         return d
 
     def derived(self) -> dict:
@@ -254,6 +309,8 @@ class PanaceaConfig:
             "rle_word_bits": formats.rle_word_bits(self),
             "y_beat_bits": formats.y_beat_bits(self),
             **({"rq_header_beats": formats.RQ_HEADER_BEATS} if self.requant else {}),
+            **({"abuf_lo_depth": self.abuf_lo_depth, "abuf_ho_depth": self.abuf_ho_depth}
+               if self.act_buffer_bytes else {}),
         }
 
     @property
@@ -309,7 +366,10 @@ PRESETS = {
     # Small enough that a cocotb top-level run takes seconds.
     "tiny": PanaceaConfig(name="tiny", group_size=2, pea_cols=2, num_peas=2, k_max=64,
                           rle_run_bits=3),
-    "default": PanaceaConfig(name="default"),
+    # The activation buffer holds the compressed activations of a 512-token layer with K = 384
+    # whatever the data: 64 passes x 384 lo beats of 5 bytes and 64 x 2 x 385 RLE words of 4
+    # bytes (320 KiB: 25206 lo beats, 50412 ho words); its baselines get the same bytes.
+    "default": PanaceaConfig(name="default", act_buffer_bytes=320 * 1024),
     # 16 PEAs as the paper's chip; 16 columns each.
     "paper": PanaceaConfig(name="paper", group_size=4, pea_cols=16, num_peas=16, k_max=4096,
                            rle_run_bits=5),
@@ -330,6 +390,13 @@ for _base in BASELINE_BASES:
 del _base, _variant
 # tiny with the requantization stage built in (docs/formats.md, "Requantization")
 PRESETS["tiny_rq"] = PRESETS["tiny"].replace(name="tiny_rq", requant=True)
+# tiny with a 512-byte activation buffer (73 lo beats, 146 ho words: one pass at k_max = 64),
+# and its baselines with the same bytes (docs/architecture.md, "Activation buffer")
+PRESETS["tiny_ab"] = PRESETS["tiny"].replace(name="tiny_ab", act_buffer_bytes=512)
+for _variant in ("sibia", "dense"):
+    PRESETS[f"tiny_ab_{_variant}"] = PRESETS["tiny_ab"].replace(name=f"tiny_ab_{_variant}",
+                                                                variant=_variant)
+del _variant
 
 
 def preset(name: str) -> PanaceaConfig:

@@ -18,6 +18,12 @@ Loop order (weights stationary per column block, activations streamed)::
                          the last DRAIN cycle, then in WAIT_BANK cycles), results -> output bank
         output bank: one y beat per valid row per cycle, overlapping the next pass
 
+With an activation buffer (``cfg.act_buffer_bytes``, ``docs/architecture.md``) the ``lo``
+beats and ``ho`` words of the run come from the streams during the first column block only
+(``abuf_writes``, each written as it is consumed) and from the buffer for the other blocks
+(``abuf_reads``); the timeline is the same (a replayed beat is always ready, as an always-valid
+stream), ``ext_in_words`` and the ``lo``/``ho`` bytes count the activations once.
+
 With every stream always valid/ready, a GEMM takes exactly :func:`predict` cycles; the
 top-level testbench checks that equality. Stalls on the streams only add cycles.
 
@@ -43,7 +49,8 @@ from .formats import (RQ_HEADER_BEATS, beat_bytes, lo_beat_bits, rle_word_bits, 
                       w_beat_bits, y_row_bytes)
 from .timing import DRAIN_CYCLES, HANDOFF_CYCLES, REQUANT_CYCLES
 
-__all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS"]
+__all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS",
+           "ABUF_COUNTERS", "counter_names", "act_buffer_fits"]
 
 
 #: Performance counters of the hardware, in register order (one definition, see docs/registers.md).
@@ -59,6 +66,27 @@ COUNTERS = (
     "ext_in_words",    # beats/words accepted on w, lo and ho streams
     "ext_out_words",   # y beats sent
 )
+#: Counters of builds with an activation buffer (``cfg.act_buffer_bytes``), after COUNTERS.
+ABUF_COUNTERS = (
+    "abuf_writes",     # lo beats and ho words written into the activation buffer
+    "abuf_reads",      # lo beats and ho words replayed from the activation buffer
+)
+
+
+def counter_names(cfg: PanaceaConfig) -> tuple:
+    """The performance counters of a build of ``cfg``, in register order."""
+    return COUNTERS + (ABUF_COUNTERS if cfg.act_buffer_bytes else ())
+
+
+def act_buffer_fits(plan: SlicePlan, cfg: PanaceaConfig) -> bool:
+    """The run's ``lo`` beats and ``ho`` words fit the activation buffer (True without one:
+    nothing is buffered)."""
+    if not cfg.act_buffer_bytes:
+        return True
+    K = plan.AH.shape[1]
+    passes = plan.AH.shape[0] // cfg.rows_per_pass
+    words = int(_pass_words(plan, cfg)[0].sum()) if cfg.caps.sliced else 0
+    return passes * K <= cfg.abuf_lo_depth and words <= cfg.abuf_ho_depth
 
 
 @dataclass
@@ -107,6 +135,14 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     if int8_array:          # no ho stream, no DWO: nothing decoded, nothing skipped
         words, lits, skipped = (np.zeros_like(words) for _ in range(3))
     valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]
+    abuf = bool(cfg.act_buffer_bytes)
+    if not act_buffer_fits(plan, cfg):
+        raise ValueError(f"the run's activations ({passes * K} lo beats, {int(words.sum())} ho "
+                         f"words) exceed the activation buffer ({cfg.abuf_lo_depth} lo beats, "
+                         f"{cfg.abuf_ho_depth} ho words): block M (golden_model.tiling)")
+    # activation beats (lo + ho) of the run; with the buffer they come from the streams once
+    act_beats = passes * K + int(words.sum())
+    act_sends = 1 if abuf else blocks
 
     # ---- the timeline (see module docstring) --------------------------------------------
     # bank_free: the first cycle in which the output bank is empty; c: a pass's copy cycle
@@ -144,16 +180,20 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
         "skipped_vectors": blocks * int(skipped.sum()),
         "wbuf_writes": blocks * K,
         "wbuf_reads": blocks * (passes * K + int(lits.sum())),
-        "ext_in_words": blocks * (header + K + passes * K + int(words.sum())),
+        "ext_in_words": blocks * (header + K) + act_sends * act_beats,
         "ext_out_words": blocks * M,
     }
+    if abuf:    # recorded during the first column block, replayed for the others
+        c["abuf_writes"] = act_beats
+        c["abuf_reads"] = (blocks - 1) * act_beats
 
     # ---- external memory -----------------------------------------------------------------
-    ho_raw = 0 if int8_array else blocks * passes * cfg.tiles_per_pass * K * beat_bytes(cfg.group_size * cfg.ho_bits)
+    # (lo and ho once per run with the activation buffer, once per column block without)
+    ho_raw = 0 if int8_array else act_sends * passes * cfg.tiles_per_pass * K * beat_bytes(cfg.group_size * cfg.ho_bits)
     mem = {
         "weight_bytes": blocks * (header + K) * beat_bytes(w_beat_bits(cfg)),   # w stream
-        "lo_bytes": blocks * passes * K * beat_bytes(lo_beat_bits(cfg)),
-        "ho_bytes_rle": c["rle_words"] * beat_bytes(rle_word_bits(cfg)),
+        "lo_bytes": act_sends * passes * K * beat_bytes(lo_beat_bits(cfg)),
+        "ho_bytes_rle": act_sends * int(words.sum()) * beat_bytes(rle_word_bits(cfg)),
         "ho_bytes_raw": ho_raw,
         "out_bytes": blocks * M * y_row_bytes(cfg, requant),
     }
@@ -193,5 +233,10 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
         "weight_buffer": (c["wbuf_reads"] + c["wbuf_writes"]) * cols * e["sram_byte"],
         "external": (mem["total_bytes_rle"]) * e["dram_byte"],
     }
+    if abuf:    # one buffer write or read moves one beat's bytes
+        lo_b = beat_bytes(lo_beat_bits(cfg))
+        ho_b = 0 if int8_array else beat_bytes(rle_word_bits(cfg))
+        per_run = passes * K * lo_b + int(words.sum()) * ho_b
+        energy["act_buffer"] = blocks * per_run * e["sram_byte"]
     energy["total"] = sum(energy.values())
     return Prediction(counters=c, memory=mem, energy_pj=energy, work=work)

@@ -15,6 +15,10 @@ are preceded by its :data:`~golden_model.formats.RQ_HEADER_BEATS` header beats
 (:func:`~golden_model.formats.requant_header`: bias, multiplier, shift of the block's columns)
 and a ``y`` beat carries ``cols`` uint8 lanes in its low ``cols * 8`` bits (upper bits 0).
 
+With an activation buffer (``cfg.act_buffer_bytes``) ``lo`` and ``ho`` carry the passes of
+the first column block only: the core replays them from its buffer for the other blocks
+(``schedule`` still lists every block's consumption).
+
 The w beats of a block come before its lo/ho data; lo and ho of one pass are consumed
 concurrently, so they are separate streams.
 
@@ -108,8 +112,9 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
         hs.w += [pack_lanes(Wp[k, cs], 8) for k in range(K)]
         sched = []
         for p in range(passes):
-            hs.lo += lo_pass[p]
-            hs.ho += ho_pass[p]
+            if b == 0 or not cfg.act_buffer_bytes:     # else replayed from the buffer
+                hs.lo += lo_pass[p]
+                hs.ho += ho_pass[p]
             valid = range(p * rows, min(M, (p + 1) * rows))
             hs.y += [pack_lanes(Yp[m, cs], y_lane) for m in valid]
             sched.append({"lo": K, "ho": len(ho_pass[p]), "y": len(valid)})

@@ -11,6 +11,17 @@ A larger GEMM is cut into *tiles*, each one run of the core:
   pass height (``rows_per_pass``) and of the columns per pass (``cols``), so each tile's
   passes and column blocks are exactly those of the whole GEMM.
 
+- with an activation buffer (``cfg.act_buffer_bytes``), **M** also into row blocks of at most
+  ``cfg.abuf_max_passes(K slice)`` passes: the most whose ``lo`` beats and ``ho`` words fit the
+  buffer whatever the data (every vector a literal), so every run replays its activations
+  from the buffer for all its column blocks instead of receiving them once per column block.
+
+External traffic of an M x K x N GEMM (one K slice; B = ceil(N / cols) column blocks,
+R = row blocks): without a buffer ``B * act + weights + out``; with it
+``act + R * weights + out`` (act = the compressed activations, weights = K x N int8 beats,
+out = the results). R is as small as the buffer allows (``ceil(passes / max_passes)``), which
+minimises the traffic: the weights are re-read once per row block, the activations never.
+
 Loop order: column range, then row range, then K slice (the K slices of one output block
 run back to back). Every tile is computed by the golden model and predicted by the cycle model
 on its own; the GEMM's counters, memory traffic, work and energy are the sums over its tiles.
@@ -74,6 +85,9 @@ def plan_tiles(M: int, K: int, N: int, cfg: PanaceaConfig) -> list[Tile]:
     k_bounds = np.linspace(0, K, nk + 1).round().astype(int)      # near-equal K slices
     k_cuts = [(int(a), int(b)) for a, b in zip(k_bounds[:-1], k_bounds[1:])]
     m_step = DIM_MAX // cfg.rows_per_pass * cfg.rows_per_pass
+    if cfg.act_buffer_bytes:     # row blocks whose activations fit the buffer (>= 1 pass)
+        k_long = max(b - a for a, b in k_cuts)
+        m_step = min(m_step, cfg.abuf_max_passes(k_long) * cfg.rows_per_pass)
     n_step = DIM_MAX // cfg.cols * cfg.cols
     return [Tile(m0, m1, k0, k1, n0, n1)
             for n0, n1 in _cuts(N, n_step)

@@ -11,11 +11,11 @@ from enum import IntEnum
 
 from golden_model.aqs_gemm import MODES
 from golden_model.config import DIM_BITS, VARIANTS
-from golden_model.cycle_model import COUNTERS
+from golden_model.cycle_model import ABUF_COUNTERS, COUNTERS
 
 __all__ = [
     "Mode", "Field", "Register", "REGISTER_MAP", "register", "markdown_table",
-    "ErrorCode", "MODE_CODES", "MODE_NAMES", "INFO_VARIANT_SHIFT",
+    "ErrorCode", "ALL_COUNTERS", "MODE_CODES", "MODE_NAMES", "INFO_VARIANT_SHIFT",
     "CTRL", "STATUS", "MODE", "RVAL", "ZP", "SPLIT", "DIM_M", "DIM_K", "DIM_N",
     "ERR_WORD", "INFO", "KMAX", "REQUANT", "REQUANT_EN", "REQUANT_ZP_SHIFT", "requant_value",
     "COUNTER_BASE", "COUNTERS", "COUNTER_ADDR", "counter_addr",
@@ -109,8 +109,10 @@ REGISTER_MAP = (
              "uint8 with output zero point OUT_ZP and the per-column bias, multiplier and shift "
              "of the header before each column block's weights on `w` (`docs/formats.md`)"),
 )
-#: Performance counters: COUNTER[i] at COUNTER_BASE + 4*i, in the order of ``COUNTERS``.
+#: Performance counters: COUNTER[i] at COUNTER_BASE + 4*i, in the order of ``ALL_COUNTERS``
+#: (``COUNTERS``, then ``ABUF_COUNTERS``, mapped in builds with an activation buffer only).
 COUNTER_BASE = 0x40
+ALL_COUNTERS = COUNTERS + ABUF_COUNTERS
 
 _BY_NAME = {r.name: r for r in REGISTER_MAP}
 
@@ -127,14 +129,14 @@ CTRL, STATUS, MODE, RVAL, ZP, SPLIT, DIM_M, DIM_K, DIM_N, ERR_WORD, INFO, KMAX, 
 
 def counter_addr(name_or_index) -> int:
     """Byte address of a performance counter given its name or index in ``COUNTERS``."""
-    i = COUNTERS.index(name_or_index) if isinstance(name_or_index, str) else int(name_or_index)
-    if not 0 <= i < len(COUNTERS):
-        raise ValueError(f"counter index {i} out of range 0..{len(COUNTERS) - 1}")
+    i = ALL_COUNTERS.index(name_or_index) if isinstance(name_or_index, str) else int(name_or_index)
+    if not 0 <= i < len(ALL_COUNTERS):
+        raise ValueError(f"counter index {i} out of range 0..{len(ALL_COUNTERS) - 1}")
     return COUNTER_BASE + 4 * i
 
 
 #: name -> address of every counter.
-COUNTER_ADDR = {name: counter_addr(i) for i, name in enumerate(COUNTERS)}
+COUNTER_ADDR = {name: counter_addr(i) for i, name in enumerate(ALL_COUNTERS)}
 
 #: name -> (address, access) of every register (counters included).
 REGISTERS = {
@@ -192,6 +194,7 @@ class ErrorCode(IntEnum):
     RLE_DENSE_RUN = 6  #: nonzero run in dense mode
     ABORTED = 7        #: the host wrote CTRL.ABORT
     RLE_SKIP_RUN = 8   #: SKIP word whose run is not the escape run 2**R - 1
+    ABUF_OVERFLOW = 9  #: a run's lo or ho beats exceed the activation buffer (block M)
 
 
 #: ``golden_model.formats.RLEError.reason`` -> the error code the hardware reports for it
@@ -246,5 +249,6 @@ def markdown_table() -> str:
             bits = ", ".join(f"{f.bits} {f.name}" for f in r.fields)
         rows.append(f"| 0x{r.addr:02X} | {r.name} | {r.access} | {bits} | {r.doc} |")
     rows.append(f"| 0x{COUNTER_BASE:02X} + 4i | COUNTER[i] | R | 31:0 | performance counter i, in "
-                f"the order of `golden_model.cycle_model.COUNTERS`; cleared at START |")
+                f"the order of `golden_model.cycle_model.COUNTERS`, then (builds with "
+                f"`act_buffer_bytes` only, else unmapped) `ABUF_COUNTERS`; cleared at START |")
     return "\n".join(rows) + "\n"

@@ -229,9 +229,11 @@ def test_point_names_and_sampling():
     assert sorted((p["k_max"], p["variant"]) for p in b.points) == sorted(
         (k, v) for k in (32, 64) for v in ("panacea", "sibia", "dense"))
     # every PanaceaConfig field except the name can be swept, with no list of them to keep
-    # (to_dict leaves `requant` out when it is off, so the dataclass fields are the reference)
+    # (to_dict leaves `requant` and `act_buffer_bytes` out when off, so the dataclass fields
+    # are the reference)
     assert set(sweep.CONFIG_FIELDS) == {f.name for f in dataclasses.fields(PanaceaConfig)} - {"name"}
-    assert set(PanaceaConfig(requant=True).to_dict()) - {"name"} == set(sweep.CONFIG_FIELDS)
+    assert set(PanaceaConfig(requant=True, act_buffer_bytes=1 << 18).to_dict()) - {"name"} == \
+        set(sweep.CONFIG_FIELDS)
     s = parse_spec({"grid": {"splits": [[4], [3, 4, 5]], "rle_run_bits": [3]}})
     assert [p["splits"] for p in s.points] == [[4], [3, 4, 5]]
 

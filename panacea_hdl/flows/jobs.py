@@ -11,7 +11,7 @@ import numpy as np
 
 from golden_model.aqs_gemm import MODES, check_zero_point, choose_r, reference_gemm
 from golden_model.config import DIM_MAX, PanaceaConfig
-from golden_model.cycle_model import COUNTERS, Prediction, predict
+from golden_model.cycle_model import Prediction, counter_names, predict
 from golden_model.requant import RequantParams
 from golden_model.energy import SOURCE as ENERGY_SOURCE
 from golden_model.fileio import atomic_write_text, to_json
@@ -244,7 +244,7 @@ def run_gemm_job(cfg: PanaceaConfig, A, W, z, *, mode="aqs", L=None, r=None,
     # each run's beats and counters were checked by panacea_hdl.sim.host.check_run
     tiles = [{**run.tile.to_dict(), "counters": dict(counters)}
              for run, (_, counters) in zip(tg.runs, results)]
-    total = {k: sum(t["counters"][k] for t in tiles) for k in COUNTERS}
+    total = {k: sum(t["counters"][k] for t in tiles) for k in counter_names(cfg)}
     rtl = RTLRun(simulator=sim, harness="fast" if fast else "cocotb", stalls=bool(stalls),
                  wall_seconds=wall, cycles_per_second=total["cycles"] / wall if wall else None,
                  bench_cycles_per_second=info.get("bench_cycles_per_s"))

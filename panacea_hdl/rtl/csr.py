@@ -10,6 +10,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
+from golden_model.cycle_model import counter_names
 from panacea_hdl import regmap
 from panacea_hdl.rtl.axi import RESP_OKAY, RESP_SLVERR, AXI4LiteSignature
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config
@@ -65,11 +66,13 @@ class CSR(ConfigComponent):
         ERR_WORD.
     counters_clear : In(1)
         Clear every counter at the end of this cycle (takes precedence over increments).
-    counter_inc : In(ArrayLayout(unsigned(counter_inc_bits), len(COUNTERS)))
-        Per-cycle increment of each counter, in ``regmap.COUNTERS`` order. It is registered
+    counter_inc : In(ArrayLayout(unsigned(counter_inc_bits), len(counter_names(config))))
+        Per-cycle increment of each counter, in the order of
+        ``golden_model.cycle_model.counter_names(config)`` (``regmap.COUNTERS``, then the
+        activation buffer's in builds with one). It is registered
         and reaches the counter one cycle later (the counters lag the events by one cycle;
         ``counters_clear`` also drops the increment in flight).
-    counters : Out(ArrayLayout(unsigned(32), len(COUNTERS)))
+    counters : Out(ArrayLayout(unsigned(32), len(counter_names(config))))
         Counter values (also readable over the bus).
     rq_en, rq_zp : Out(1), Out(8)
         REQUANT.EN and REQUANT.OUT_ZP (builds with ``config.requant`` only; without it the
@@ -79,7 +82,7 @@ class CSR(ConfigComponent):
     def __init__(self, *, config):
         self._config = check_config(config)
         cfg = self._config
-        n = len(regmap.COUNTERS)
+        n = len(counter_names(self._config))
         super().__init__({
             "bus": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
             **{name: Out(regmap.register(name.upper()).field("value").width)
@@ -120,9 +123,10 @@ class CSR(ConfigComponent):
         # ---- counters ------------------------------------------------------------------------
         # the increments are registered first: they come from the stream handshakes and the
         # decoder, and must not add a 32-bit carry chain to those paths
-        counters = [Signal(COUNTER_BITS, name=f"counter_{name}") for name in regmap.COUNTERS]
+        names = counter_names(self._config)
+        counters = [Signal(COUNTER_BITS, name=f"counter_{name}") for name in names]
         for i, c in enumerate(counters):
-            inc = Signal.like(self.counter_inc[i], name=f"inc_{regmap.COUNTERS[i]}")
+            inc = Signal.like(self.counter_inc[i], name=f"inc_{names[i]}")
             m.d.comb += self.counters[i].eq(c)
             with m.If(self.counters_clear):
                 m.d.sync += [c.eq(0), inc.eq(0)]

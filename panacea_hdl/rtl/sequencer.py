@@ -85,6 +85,10 @@ class Sequencer(ConfigComponent):
         ERR_WORD: index of the malformed RLE word in the GEMM's ``ho`` stream.
     counters_clear : Out(1)
         Clear the performance counters (at START).
+    abuf_overflow : In(1), abuf_record, abuf_replay : Out(1)
+        Builds with an activation buffer (``config.act_buffer_bytes``): the buffer refused a
+        beat (ERROR/ABUF_OVERFLOW, in PASS); record from the GEMM's first block (at START);
+        replay for the next column block (at its HANDOFF).
     rq_en : In(1), hdr_we : Out(1)
         Builds with ``config.requant``: the GEMM requantizes (REQUANT.EN), so each column
         block starts in state HEADER, which accepts the ``RQ_HEADER_BEATS`` header beats on
@@ -112,6 +116,8 @@ class Sequencer(ConfigComponent):
         })
         if cfg.requant:
             members.update({"rq_en": In(1), "hdr_we": Out(1)})
+        if cfg.act_buffer_bytes:
+            members.update({"abuf_overflow": In(1), "abuf_record": Out(1), "abuf_replay": Out(1)})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -219,6 +225,11 @@ class Sequencer(ConfigComponent):
                     m.d.sync += [hand_rows.eq(rows_pp), hand_last.eq(0),
                                  rows_left.eq(rows_left - rows_pp),
                                  last_pass.eq(rows_left <= 2 * rows_pp)]
+                if cfg.act_buffer_bytes:        # a run too big for the buffer: never hang
+                    with m.If(self.abuf_overflow):
+                        m.d.comb += flush.eq(1)
+                        m.d.sync += [error.eq(1), errcode.eq(ErrorCode.ABUF_OVERFLOW)]
+                        m.next = "IDLE"
                 if not sliced:                  # nothing to decode: no stream errors
                     with m.If(self.pass_done):  # this cycle is the first DRAIN cycle
                         m.d.sync += drain_count.eq(0)
@@ -256,6 +267,8 @@ class Sequencer(ConfigComponent):
                                  last_pass.eq(rows_left <= 2 * rows_pp)]
                     m.next = "PASS"
                 with m.Elif(~last_block):
+                    if cfg.act_buffer_bytes:
+                        m.d.comb += self.abuf_replay.eq(1)
                     m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
                                  last_block.eq(cols_left <= 2 * cols),
                                  last_pass.eq(dim_m <= rows_pp),
@@ -280,6 +293,8 @@ class Sequencer(ConfigComponent):
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         with m.If(start_gemm_r):
             m.d.comb += self.ctrl_restart.eq(1)
+        if cfg.act_buffer_bytes:
+            m.d.comb += self.abuf_record.eq(start_gemm)
 
         if sliced:
             with m.If(self.busy & self.word_valid):

@@ -24,10 +24,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model import formats
-from golden_model.cycle_model import COUNTERS
 from golden_model.timing import ISSUE_CYCLES  # noqa: F401  (re-exported: the issue register)
 
+from golden_model.cycle_model import counter_names
 from panacea_hdl import regmap
+from panacea_hdl.rtl.act_buffer import ActBuffer
 from panacea_hdl.rtl.axi import AXI4LiteSignature, AXI4StreamSignature, AXIStreamToStream, StreamToAXIStream
 from panacea_hdl.rtl.csr import CSR
 from panacea_hdl.rtl.pea.int8_pea import BeatIssuer, Int8PEA
@@ -128,9 +129,24 @@ class PanaceaCore(ConfigComponent):
         else:
             wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
         wiring.connect(m, y_out.axis, wiring.flipped(self.y))
-        wiring.connect(m, lo_in.o, ctrl.lo)
+        # activation buffer (config.act_buffer_bytes): between the input streams and the
+        # controller; records the first column block's beats, replays them for the others
+        abuf = bool(cfg.act_buffer_bytes)
+        lo_src = lo_in.o
+        ho_src = None if int8_array else ho_in.o
+        if abuf:
+            m.submodules.lo_buf = lo_buf = ActBuffer(lo_beat_layout(cfg), cfg.abuf_lo_depth)
+            wiring.connect(m, lo_in.o, lo_buf.i)
+            lo_src = lo_buf.o
+            bufs = [lo_buf]
+            if not int8_array:
+                m.submodules.ho_buf = ho_buf = ActBuffer(rle_word_layout(cfg), cfg.abuf_ho_depth)
+                wiring.connect(m, ho_in.o, ho_buf.i)
+                ho_src = ho_buf.o
+                bufs.append(ho_buf)
+        wiring.connect(m, lo_src, ctrl.lo)
         if not int8_array:
-            wiring.connect(m, ho_in.o, ctrl.ho)
+            wiring.connect(m, ho_src, ctrl.ho)
 
         # ---- parameters (the CSR refuses writes to them while busy) ------------------------
         m.submodules.params = params = ParamCheck(config=cfg)
@@ -177,6 +193,14 @@ class PanaceaCore(ConfigComponent):
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
                          seq.word_valid.eq(ctrl.word_valid)]
         handoff, load_k = seq.handoff, seq.load_k
+        if abuf:
+            overflow, wrote, read = bufs[0].overflow, bufs[0].wrote, bufs[0].read
+            for buf in bufs[1:]:
+                overflow, wrote, read = overflow | buf.overflow, wrote + buf.wrote, read + buf.read
+            m.d.comb += seq.abuf_overflow.eq(overflow)
+            for buf in bufs:
+                m.d.comb += [buf.record.eq(seq.abuf_record), buf.replay.eq(seq.abuf_replay)]
+            abuf_inc = {"abuf_writes": wrote, "abuf_reads": read}
         w_wr = w_go              # a weight row is written (w beats minus requant header beats)
         if cfg.requant:
             w_wr = Signal()
@@ -227,7 +251,7 @@ class PanaceaCore(ConfigComponent):
                 for c in range(pea_cols):
                     m.d.comb += bank.rows[r][p * pea_cols + c].eq(pea.y[r * pea_cols + c])
 
-        # ---- performance counters (order of golden_model.cycle_model.COUNTERS) --------------
+        # ---- performance counters (order of golden_model.cycle_model.counter_names) ----------
         if int8_array:      # one MAC beat per cycle on the INT8 array, counted as the SWO's
             inc = {
                 "cycles": self.busy,
@@ -238,11 +262,12 @@ class PanaceaCore(ConfigComponent):
                 "skipped_vectors": 0,
                 "wbuf_writes": w_wr,
                 "wbuf_reads": ctrl.mac_en,
-                "ext_in_words": w_go + ctrl.mac_en,
+                "ext_in_words": w_go + wrote if abuf else w_go + ctrl.mac_en,
                 "ext_out_words": y_go,
+                **(abuf_inc if abuf else {}),
             }
-            assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
-            for i, name in enumerate(COUNTERS):
+            assert set(inc) == set(counter_names(cfg)), "a counter of the cycle model is not wired"
+            for i, name in enumerate(counter_names(cfg)):
                 m.d.comb += csr.counter_inc[i].eq(inc[name])
             return m
         word_go = Signal()
@@ -256,10 +281,11 @@ class PanaceaCore(ConfigComponent):
             "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
             "wbuf_writes": w_wr,
             "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
-            "ext_in_words": w_go + ctrl.swo_en + word_go,
+            "ext_in_words": w_go + wrote if abuf else w_go + ctrl.swo_en + word_go,
             "ext_out_words": y_go,
+            **(abuf_inc if abuf else {}),
         }
-        assert set(inc) == set(COUNTERS), "a counter of the cycle model is not wired"
-        for i, name in enumerate(COUNTERS):
+        assert set(inc) == set(counter_names(cfg)), "a counter of the cycle model is not wired"
+        for i, name in enumerate(counter_names(cfg)):
             m.d.comb += csr.counter_inc[i].eq(inc[name])
         return m

@@ -20,7 +20,7 @@ import numpy as np
 
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm
 from golden_model.config import PanaceaConfig
-from golden_model.cycle_model import COUNTERS, predict
+from golden_model.cycle_model import counter_names, predict
 from golden_model.streams import host_streams, unpack_y
 from panacea_hdl.rtl.generate import top_name
 from panacea_hdl.sim.host import RTLMismatch
@@ -65,7 +65,7 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
                     if cfg.requant else None),
         "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
         "y": hs.y,
-        "counters": {k: int(prediction.counters[k]) for k in COUNTERS},
+        "counters": {k: int(prediction.counters[k]) for k in counter_names(cfg)},
         "min_cycles": int(prediction.work["min_cycles"]),
         "schedule": hs.schedule,
     }
@@ -262,7 +262,7 @@ def run_jobs_sim(cfg: PanaceaConfig, jobs, *, sim, stalls=False, seed=0, progres
     say(f"done: {len(jobs)} run(s) of the core, {cycles:.0f} simulated cycles (register "
         f"programming and readout included) in {wall:.1f} s wall")
     return [(None, None) if r.get("aborted") else
-            (r["y"], {k: int(r["counters"][k]) for k in COUNTERS}) for r in result["results"]]
+            (r["y"], {k: int(r["counters"][k]) for k in counter_names(cfg)}) for r in result["results"]]
 
 
 def run_gemm_sim(cfg: PanaceaConfig, A, W, z, *, mode, L, r, sim, stalls=False, seed=0,

@@ -271,7 +271,7 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
     STATUS poll interval and budget, and ``y`` timeout come from :mod:`panacea_hdl.sim.host`.
     """
     from golden_model import formats
-    from golden_model.cycle_model import COUNTERS
+    from golden_model.cycle_model import counter_names
 
     from ... import regmap
 
@@ -300,7 +300,7 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
         f"stalls {int(bool(stalls))} {int(seed) & (1 << 64) - 1} {STALL_PROBABILITY!r}",
         f"progress {Path(progress_path).resolve() if progress_path else '-'}",
     ]
-    lines += [f"counter {regmap.COUNTER_ADDR[name]} {name}" for name in COUNTERS]
+    lines += [f"counter {regmap.COUNTER_ADDR[name]} {name}" for name in counter_names(cfg)]
     for name, bits in (("w", formats.w_beat_bits(cfg)), ("lo", formats.lo_beat_bits(cfg)),
                        ("ho", formats.rle_word_bits(cfg))):
         beats = job["streams"][name]
@@ -377,7 +377,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     -------
     (y_beats, counters, info)
         The ``y`` beats as ints (one frame, ``tlast`` on the last), the counters read through
-        the registers (``golden_model.cycle_model.COUNTERS`` order) and ``info``:
+        the registers (``golden_model.cycle_model.counter_names(cfg)`` order) and ``info``:
         ``build_s``, ``cached``, ``digest``, ``run_wall_s`` (the harness process),
         ``sim_cycles``, ``sim_seconds`` and ``sim_cpu_seconds`` (first register write of the
         job to the last counter read, as cocotb_bench measures), ``sim_cycles_per_s`` (per wall
@@ -396,7 +396,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
         :func:`panacea_hdl.sim.host.check_run` found a difference from the job (``y``,
         ``tlast``, STATUS, counters, cycles vs busy cycles).
     """
-    from golden_model.cycle_model import COUNTERS
+    from golden_model.cycle_model import counter_names
 
     stalls = bool(job.get("stalls", False) if stalls is None else stalls)
     seed = int(job.get("seed", 0) if seed is None else seed)
@@ -439,7 +439,7 @@ def run_job_fast(cfg, job: dict, verilog_path, top_name: str, build_dir, *, stal
     from ... import regmap
 
     beats = res["y"]
-    counters = {k: int(res["counters"][k]) for k in COUNTERS}
+    counters = {k: int(res["counters"][k]) for k in counter_names(cfg)}
     problems = check_run(job, status=regmap.decode_status(res["status_reg"]),
                          y=list(zip(beats, res["tlast"])), counters=counters,
                          busy_cycles=res["busy_cycles"], check_cycles=not stalls, cfg=cfg)
