@@ -46,7 +46,8 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
     makes the run requantize: header beats on ``w``, uint8 ``y`` lanes, the counters predicted
     with it. Keys: ``M K N mode mode_code L r z``, ``requant`` (the REQUANT register value,
     None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints),
-    ``y`` (expected output beats), ``counters`` (predicted), ``schedule``.
+    ``y`` (expected output beats), ``counters`` (predicted), ``min_cycles`` (the fewest
+    cycles a run with stalls may take, ``prediction.work["min_cycles"]``), ``schedule``.
     """
     from panacea_hdl.regmap import MODE_CODES, requant_value
 
@@ -65,6 +66,7 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
         "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
         "y": hs.y,
         "counters": {k: int(prediction.counters[k]) for k in counter_names(cfg)},
+        "min_cycles": int(prediction.work["min_cycles"]),
         "schedule": hs.schedule,
     }
 
