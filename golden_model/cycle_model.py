@@ -7,9 +7,15 @@ Loop order (weights stationary per column block, activations streamed)::
             SWO: one low-order beat per cycle (K beats, all T tiles)
             DWO: one RLE word per cycle (tile 0's packet, then tile 1's, ... tile T-1's);
                  a LIT word is one DWO MAC of G rows, SKIP/END words only advance k
-            DRAIN: DRAIN_CYCLES (5) cycles for the last MACs (issue register, digits, products,
-                   sum, accumulate)
-            HANDOFF: two cycles (wait for an empty bank, copy), results -> output bank
+            if the block has a further pass and the output bank is empty in the pass's last
+            issue cycle e (chained, the pass overlap):
+                the next pass starts at e + 1; the copy into the bank is in e + DRAIN_CYCLES + 1,
+                overlapping it (the accumulators take term + the next pass's first products)
+            else:
+                DRAIN: DRAIN_CYCLES (5) cycles for the last MACs (issue register, digits,
+                       products, sum, accumulate)
+                HANDOFF: the copy (HANDOFF_CYCLES = 1) once the bank is empty (checked in
+                         the last DRAIN cycle, then in WAIT_BANK cycles), results -> output bank
         output bank: one y beat per valid row per cycle, overlapping the next pass
 
 With an activation buffer (``cfg.act_buffer_bytes``, ``docs/architecture.md``) the ``lo``
@@ -142,15 +148,31 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     act_sends = 1 if abuf else blocks
 
     # ---- the timeline (see module docstring) --------------------------------------------
+    # bank_free: the first cycle in which the output bank is empty; c: a pass's copy cycle
     t, bank_free = 0, 0
     for _ in range(blocks):
         t += header + K                                          # (requant header) LOAD
         for p in range(passes):
-            t += max(K, int(words[p])) + DRAIN_CYCLES            # PASS + DRAIN
-            h = max(t, bank_free)                                # HANDOFF waits for the bank
-            bank_free = h + HANDOFF_CYCLES + valid_rows[p]       # y beats after the copy
-            t = h + HANDOFF_CYCLES
+            e = t + max(K, int(words[p])) - 1                    # PASS: its last issue
+            if p < passes - 1 and bank_free <= e:
+                # chained: the next pass starts at e + 1; the copy, DRAIN_CYCLES + 1 cycles
+                # after the last issue (its last MAC has landed), overlaps it
+                c = e + DRAIN_CYCLES + 1
+                t = e + 1
+            else:
+                # DRAIN (its last cycle checks the bank; WAIT_BANK while it still sends), HANDOFF
+                c = max(e + DRAIN_CYCLES, bank_free) + HANDOFF_CYCLES
+                t = c + 1
+            bank_free = c + 1 + valid_rows[p]                    # y beats after the copy
     cycles = bank_free + (REQUANT_CYCLES if cfg.requant else 0)
+    # a lower bound of the cycles with stalls on the streams: per block its (header and) LOAD,
+    # every pass back to back (chained), the last pass's DRAIN and HANDOFF; then the last
+    # pass's rows. Stalls can end a pass with the bank already empty and so chain a pass that
+    # is not chained without them: a stalled run may take fewer cycles than ``cycles``, never
+    # fewer than this.
+    min_cycles = (blocks * (header + K + sum(max(K, int(w)) for w in words) + DRAIN_CYCLES
+                            + HANDOFF_CYCLES) + valid_rows[-1]
+                  + (REQUANT_CYCLES if cfg.requant else 0))
 
     c = {
         "cycles": cycles,
@@ -201,6 +223,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
         "dense_products": dense_products,
         # the ideal bound: each operator busy every cycle on its own work, no overheads
         "ideal_cycles": blocks * sum(max(K, int(l)) for l in lits),
+        "min_cycles": min_cycles,
         "swo_utilization": c["swo_busy"] / cycles,
         "dwo_utilization": c["dwo_busy"] / cycles,
     }

@@ -22,9 +22,12 @@ COMBINE_CYCLE = MAC_STAGES - 1
 TERM_LATENCY = 4
 #: Cycles between the last operand of a pass and its results being final.
 DRAIN_CYCLES = ISSUE_CYCLES + MAC_STAGES
-#: Cycles to move a pass's results into the output bank: one that finds the bank empty (it
-#: repeats while the bank still sends), one that copies (from a register, for Fmax).
-HANDOFF_CYCLES = 2
+#: Cycles to move a pass's results into the output bank when the pass is not chained (the
+#: block's last pass, or the bank still busy): the copy (from a register, for Fmax). The bank
+#: is found empty in the last DRAIN cycle (or in WAIT_BANK cycles after it, while the bank
+#: still sends). A chained pass (the pass overlap) copies in the cycle after its DRAIN_CYCLES
+#: while the next pass already runs: no cycles of its own.
+HANDOFF_CYCLES = 1
 
 assert TERM_LATENCY <= MAC_STAGES, "a MAC right after the LOAD must land after the term"
 #: Register stages of the requantization stage between the output bank and ``y`` (builds with

@@ -36,10 +36,15 @@ def _predict(name, M, K, N, mode="dense", L=4):
 #   T * K = 6 literal vectors and T * (K + 1) = 8 RLE words (a literal per vector, END per tile);
 #   packed per pass: K = 3 lo vectors x 16 bits = 48 bits -> 2 beats of 24 bits (6 bytes),
 #   8 words x 15 bits = 120 bits -> 8 beats of 16 bits (16 bytes)
+# cycles (docs/architecture.md): LOAD K; a pass P = max(K, words) cycles, last issue in e; a
+#   block's pass with a further pass is chained when the bank is empty in e (next pass at e + 1,
+#   copy in e + 6), else DRAIN 5 + HANDOFF 1: copy in max(e + 5, first empty cycle) + 1 and
+#   the next pass / block from the cycle after; rows leave one per cycle after a copy
 CASES = {
     # one block, one pass
     ("tiny", 4, 3, 4): dict(
-        counters=dict(swo_busy=3, dwo_busy=6, comp_busy=3 + 1, rle_words=8, skipped_vectors=0,
+        # LOAD 0-2, pass 3-10 (8 words), DRAIN 11-15, copy 16, 4 rows 17-20
+        counters=dict(cycles=3 + 8 + 5 + 1 + 4, swo_busy=3, dwo_busy=6, comp_busy=3 + 1, rle_words=8, skipped_vectors=0,
                       wbuf_writes=3, wbuf_reads=3 + 6, ext_in_words=3 + 2 + 8, ext_out_words=4),
         memory=dict(weight_bytes=3 * 4,                 # K w beats of 4 bytes
                     lo_bytes=2 * 3,                     # 2 lo beats of 24 bits -> 3 bytes
@@ -52,7 +57,10 @@ CASES = {
     ),
     # two blocks, two passes (the last with one valid row)
     ("tiny", 5, 3, 5): dict(
-        counters=dict(swo_busy=2 * 2 * 3, dwo_busy=2 * 2 * 6, comp_busy=2 * (3 + 2),
+        # per block: LOAD 3, pass 0 (8) chained, pass 1 (8), DRAIN 5 (pass 0's copy 6 after its
+        # e, its 4 rows gone 5 later: before pass 1's DRAIN ends), HANDOFF 1; then 1 row
+        counters=dict(cycles=2 * (3 + 2 * 8 + 5 + 1) + 1,
+                      swo_busy=2 * 2 * 3, dwo_busy=2 * 2 * 6, comp_busy=2 * (3 + 2),
                       rle_words=2 * 2 * 8, skipped_vectors=0, wbuf_writes=2 * 3,
                       wbuf_reads=2 * (2 * 3 + 2 * 6), ext_in_words=2 * (3 + 2 * 2 + 2 * 8),
                       ext_out_words=2 * 5),
@@ -64,7 +72,7 @@ CASES = {
     ),
     # the Sibia-like array: the same PEAs, the same stream formats
     ("tiny_sibia", 4, 3, 4): dict(
-        counters=dict(swo_busy=3, dwo_busy=6, comp_busy=4, rle_words=8, skipped_vectors=0,
+        counters=dict(cycles=21, swo_busy=3, dwo_busy=6, comp_busy=4, rle_words=8, skipped_vectors=0,
                       wbuf_writes=3, wbuf_reads=9, ext_in_words=13, ext_out_words=4),
         memory=dict(weight_bytes=12, lo_bytes=6, ho_bytes_rle=16, ho_bytes_raw=8, out_bytes=64),
         slice_products=96 + 96, int8_macs=0, acc_adds=(12 + 12) * 4,
@@ -72,7 +80,11 @@ CASES = {
     # the INT8 array: whole activations on lo (4 x 8 bits, one vector per beat, not packed),
     # no ho stream, no DWO
     ("tiny_dense", 5, 3, 5): dict(
-        counters=dict(swo_busy=2 * 2 * 3, dwo_busy=0, comp_busy=2 * (3 + 2), rle_words=0,
+        # per block: LOAD 0-2, pass 0 3-5 (e0 = 5) chained, pass 1 6-8; pass 0's copy in
+        # e0 + 6 = 11, its 4 rows 12-15; pass 1's DRAIN ends in 13, the bank is empty in 16,
+        # copy 17; block 1 from 18 the same (copy 35), its last row in 36
+        counters=dict(cycles=2 * (2 * 3 + 12) + 1, swo_busy=2 * 2 * 3, dwo_busy=0,
+                      comp_busy=2 * (3 + 2), rle_words=0,
                       skipped_vectors=0, wbuf_writes=2 * 3, wbuf_reads=2 * 2 * 3,
                       ext_in_words=2 * (3 + 2 * 3), ext_out_words=2 * 5),
         memory=dict(weight_bytes=2 * 3 * 4, lo_bytes=2 * 2 * 3 * 4, ho_bytes_rle=0,

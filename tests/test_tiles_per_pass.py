@@ -1,8 +1,12 @@
 """Golden model with ``tiles_per_pass`` T = 3 and 4: counters, timeline and streams derived by
 hand from the definitions in docs/architecture.md (not copied from the implementation).
 
-Pass timeline: LOAD K cycles; per pass max(K, words) + DRAIN (5) + HANDOFF (2); the output
-bank then sends one y beat per valid row (the next pass overlaps it). Dense mode: every tile's
+Pass timeline: LOAD K cycles; a pass takes P = max(K, words) cycles, its last issue in cycle e.
+If the block has a further pass and the output bank is empty in cycle e, the pass is chained:
+the next pass starts at e + 1 and the copy into the bank is in e + DRAIN + 1 (the pass
+overlap). Otherwise DRAIN (5) cycles, then HANDOFF (1, the copy) once the bank is empty
+(checked from the last DRAIN cycle on). The bank sends one y beat per valid row from the
+cycle after the copy. Dense mode: every tile's
 packet is K LIT words with run 0 and END(0), so a pass has T (K + 1) words.
 """
 
@@ -22,7 +26,7 @@ from golden_model.formats import END, LIT, lo_beat_bits, pack_bits, pack_lanes, 
 from golden_model.budget import multiplier_budget
 from golden_model.streams import host_streams, unpack_y
 
-DRAIN, HANDOFF = 5, 2
+DRAIN, HANDOFF = 5, 1
 
 
 def test_presets_and_rows_per_pass():
@@ -65,9 +69,12 @@ def test_dense_mode_counters_by_hand(T, M, passes, last_rows):
     c = predict(plan, N, cfg).counters
     words = T * (K + 1)                          # per pass
     assert words > K                             # the pass is DWO-bound
-    # LOAD, then every pass words + DRAIN + HANDOFF; the bank's T*G = 2T rows drain within the
-    # next pass, so only the last pass's rows follow
-    assert c["cycles"] == K + passes * (words + DRAIN + HANDOFF) + last_rows
+    # LOAD, then every pass `words` cycles back to back: a pass is chained when the bank is
+    # empty at its last issue, and the previous pass's 2T rows leave within words >= 7 + 2T
+    # cycles (copy DRAIN + 1 cycles after that pass's last issue, then 2T beats); the last pass
+    # then DRAIN + HANDOFF (the bank is empty by then) and its rows
+    assert words >= DRAIN + 2 + 2 * T
+    assert c["cycles"] == K + passes * words + DRAIN + HANDOFF + last_rows
     assert c["swo_busy"] == passes * K
     assert c["dwo_busy"] == passes * T * K
     assert c["rle_words"] == passes * words
@@ -115,8 +122,10 @@ def test_aqs_pass_of_four_tiles_by_hand():
     assert hs.lo[:3] == pack_bits(hs.lo_vectors[:3], 32, 40)
     np.testing.assert_array_equal(unpack_y(hs.y, 8, N, cfg), Y)
     c = predict(plan, N, cfg).counters
-    # 2 column blocks (cols 4, N 5); per block LOAD 3, pass max(3, 7) + 5 + 2, bank 8 rows;
-    # block 1's LOAD and pass (3 + 14 = 17 cycles) outlast block 0's 8 y beats
+    # 2 column blocks (cols 4, N 5), one pass each (never chained: a block's last pass); per
+    # block LOAD 3, pass max(3, 7) + DRAIN 5 + HANDOFF 1, bank 8 rows; block 0's copy is in
+    # cycle 15, its 8 beats in 16..23; block 1's DRAIN ends in cycle 16 + 3 + 7 + 4 = 30, after
+    # them, so its copy follows at once (31) and its 8 beats end the GEMM
     assert c["cycles"] == 2 * (K + 7 + DRAIN + HANDOFF) + 8
     assert c["rle_words"] == 2 * 7 and c["dwo_busy"] == 2 * 3
     assert c["skipped_vectors"] == 2 * (4 * K - 3)
@@ -138,8 +147,11 @@ def test_aqs_padding_tiles_of_three():
     assert hs.schedule == [[{"lo": 4, "ho": 3, "y": 6, "lo_vectors": K, "ho_words": 3},
                             {"lo": 4, "ho": 3, "y": 1, "lo_vectors": K, "ho_words": 3}]]
     c = predict(plan, 3, cfg).counters
-    # pass = max(K, 3 words) = K; the first pass's 6 rows drain during the second pass
-    assert c["cycles"] == K + 2 * (K + DRAIN + HANDOFF) + 1
+    # pass = max(K, 3 words) = K. Pass 0 (cycles K .. 2K-1) is chained (the bank is empty):
+    # pass 1 runs in 2K .. 3K-1 and pass 0's copy is in cycle 2K + DRAIN = 15, its 6 rows in
+    # 16..21. Pass 1's DRAIN ends in 3K + 4 = 19 but the bank is busy: WAIT_BANK until it is
+    # empty (22), the copy in 23, its 1 row in 24
+    assert c["cycles"] == 2 * K + DRAIN + 1 + 6 + HANDOFF + 1 + 1 == 25
     assert c["skipped_vectors"] == 6 * K and c["dwo_busy"] == 0 and c["rle_words"] == 6
 
 

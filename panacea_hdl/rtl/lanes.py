@@ -276,9 +276,11 @@ def shift_by_split(m, value, split, splits, *, name, base=0):
 def lane_accumulator(m, name, *, init, init_value, addends):
     """Stage t+4: a 32-bit accumulator register ``name``.
 
-    At the end of a cycle with ``init`` high it takes ``init_value`` (the compensation term),
-    otherwise it adds the sum of ``addends`` (registers that are 0 when they hold no MAC, see
-    :func:`combine_stage`). ``init`` wins: a MAC completing in the same cycle is dropped.
+    At the end of a cycle it takes ``base + sum(addends)`` (registers that are 0 when they hold
+    no MAC, see :func:`combine_stage`), with ``base`` = ``init_value`` (the compensation term)
+    when ``init`` is high, else the accumulator itself. So a MAC completing in the cycle of an
+    init is kept on top of the term: the first products of the next pass land in the cycle
+    its predecessor is copied to the output bank (the pass overlap, ``docs/architecture.md``).
     Returns the accumulator signal.
     """
     acc = Signal(signed(ACC_BITS), name=name)
@@ -294,9 +296,7 @@ def lane_accumulator(m, name, *, init, init_value, addends):
         m.d.comb += addend.eq(part)
     else:
         addend = addends[0]
-    total = acc + addend
-    with m.If(init):
-        m.d.sync += acc.eq(init_value)
-    with m.Else():
-        m.d.sync += acc.eq(total)
+    # at an init the term, else the accumulator, plus the addend in both cases (the pass
+    # overlap: a chained pass's first products land in its predecessor's copy cycle)
+    m.d.sync += acc.eq(Mux(init, init_value, acc) + addend)
     return acc

@@ -52,7 +52,9 @@ class RLEDecoder(ConfigComponent):
         The ``ho`` stream; ``ready = active & ~finished & ~error``.
     restart : In(1)
         Return to the start of a pass (k = 0, tile 0, not finished, error cleared) at the
-        end of this cycle; takes precedence over a word accepted in the same cycle.
+        end of this cycle; takes precedence over a word accepted in the same cycle, except
+        that a malformed one still sets ``error`` (the skip controller restarts in the cycle
+        of a pass's last word when it chains the next pass).
     active : In(1)
         The controller is in a pass.
     k_len : In(k_shape)
@@ -70,6 +72,9 @@ class RLEDecoder(ConfigComponent):
         Run of the word accepted this cycle if it is good, else 0.
     finished : Out(1)
         Registered: all T packets have ended (high from the cycle after the T-th END).
+    finishing : Out(1)
+        Combinational: the T-th END word is accepted this cycle (good or bad; a bad one still
+        sets ``error``, even under a ``restart`` of the same cycle).
     error : Out(1)
         Registered, latched until ``restart``: a malformed word was accepted.
     error_code : Out(4)
@@ -92,6 +97,7 @@ class RLEDecoder(ConfigComponent):
             "word_valid": Out(1),
             "skipped": Out(unsigned(cfg.rle_run_bits)),
             "finished": Out(1),
+            "finishing": Out(1),
             "error": Out(1),
             "error_code": Out(4),
         })
@@ -153,6 +159,7 @@ class RLEDecoder(ConfigComponent):
             self.lit_k.eq(pos),
             self.lit_tile.eq(tile),
             self.lit_ah.eq(word.data),
+            self.finishing.eq(accept & is_end & last_tile),
         ]
 
         with m.If(self.restart):
@@ -160,6 +167,10 @@ class RLEDecoder(ConfigComponent):
                 k.eq(0), rem.eq(self.k_len), tile.eq(0), self.finished.eq(0),
                 self.error.eq(0), self.error_code.eq(ErrorCode.NONE),
             ]
+            # a restart in the cycle of a pass's last word (the controller chaining the next
+            # pass): a malformed last word is still reported
+            with m.If(accept & bad):
+                m.d.sync += [self.error.eq(1), self.error_code.eq(code)]
         with m.Elif(accept):
             # the position follows every accepted word, good or bad: after an error nothing
             # more is accepted until the restart, so only the flags depend on the (slow) checks

@@ -1,5 +1,12 @@
 """The GEMM sequencer of the core: LOAD, PASS, DRAIN, HANDOFF per column block and pass.
 
+Pass overlap: while a block has a further pass and the output bank is empty (nothing copied
+into it still pending), the controller chains the next pass right after the current one's
+last issue (``chain`` / ``pass_chain``); the sequencer stays in PASS and copies the finished
+pass into the bank ``DRAIN_CYCLES + 1`` cycles later, when its last MAC has landed and the
+next pass's first MAC lands (the accumulators take term + those products). Otherwise (the
+block's last pass, or the bank still busy) the pass ends as below.
+
 States: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the first DRAIN
 cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the copy) -> next PASS,
 next block's LOAD, or FINISH (until the bank has sent its last beat) -> IDLE with DONE. START
@@ -12,7 +19,7 @@ is :func:`golden_model.cycle_model.predict`'s, with the latencies of
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
 
 from golden_model.formats import RQ_HEADER_BEATS
@@ -47,6 +54,11 @@ class Sequencer(ConfigComponent):
         A weight beat is offered; ``w_ready`` accepts it (LOAD only).
     pass_done : In(1)
         From the controller: this cycle is the first DRAIN cycle of the pass.
+    pass_chain : In(1)
+        From the controller: the pass's last issue is in this cycle and the next pass starts
+        right after it (only while ``chain``).
+    chain : Out(1)
+        To the controller: the next pass may follow the current one at once.
     ctrl_error, ctrl_error_code, word_valid : In
         From the skip controller (bit-slice variants): a malformed RLE word and its code; an
         RLE word was accepted this cycle.
@@ -55,9 +67,12 @@ class Sequencer(ConfigComponent):
     w_ready, load_k : Out
         Accept weight beats; the weight row they write.
     ctrl_active, ctrl_restart : Out(1)
-        The controller's PASS enable and its restart (every HANDOFF and the first LOAD cycle).
+        The controller's PASS enable and its restart (the HANDOFF state and the first LOAD
+        cycle; a chained pass restarts the controller by itself).
     handoff : Out(1)
-        The HANDOFF copy happens this cycle (a register): bank load and accumulator clear.
+        The copy of a pass into the bank happens this cycle (a register): bank load and
+        accumulator clear (HANDOFF state, or DRAIN_CYCLES + 1 cycles after a chained pass's
+        last issue).
     pass_rows, pass_last : Out
         Valid rows of the pass being handed off, and whether it is the GEMM's last pass.
     flush : Out(1)
@@ -85,14 +100,14 @@ class Sequencer(ConfigComponent):
         members = {
             "start": In(1), "bad_param": In(1), "k_len": In(k_shape(cfg)),
             "dim_m": In(regmap.DIM_BITS), "dim_n": In(regmap.DIM_BITS), "abort": In(1),
-            "w_valid": In(1), "pass_done": In(1),
+            "w_valid": In(1), "pass_done": In(1), "pass_chain": In(1),
         }
         if cfg.caps.sliced:
             members.update({"ctrl_error": In(1), "ctrl_error_code": In(4), "word_valid": In(1)})
         members.update({
             "bank_empty": In(1), "bank_done": In(1),
             "w_ready": Out(1), "load_k": Out(k_shape(cfg)),
-            "ctrl_active": Out(1), "ctrl_restart": Out(1),
+            "ctrl_active": Out(1), "ctrl_restart": Out(1), "chain": Out(1),
             "handoff": Out(1),
             "pass_rows": Out(range(cfg.rows_per_pass + 1)), "pass_last": Out(1),
             "flush": Out(1),
@@ -143,14 +158,36 @@ class Sequencer(ConfigComponent):
         # the accumulators and the bank is empty in IDLE, so neither needs a clear at START)
         start_gemm_r = Signal()
         m.d.sync += start_gemm_r.eq(start_gemm)
-        m.d.comb += self.ctrl_restart.eq(handoff | start_gemm_r)
+
+        # the copy of a chained pass: pass_chain in cycle e, the copy (handoff) in cycle
+        # e + DRAIN_CYCLES + 1, when the pass's last MAC (issued by the controller in e) has
+        # landed; copy_line[i] is high i + 1 cycles after e
+        copy_line = Signal(DRAIN_CYCLES, name="copy_line")
+        copy_pending = Signal()
+        m.d.comb += copy_pending.eq(copy_line.any() | handoff)
+        with m.If(flush):
+            m.d.sync += copy_line.eq(0)
+        with m.Else():
+            m.d.sync += copy_line.eq(Cat(self.pass_chain, copy_line[:-1]))
+        m.d.sync += handoff.eq(copy_line[-1] & ~flush)     # overridden by WAIT_BANK below
+        hand_rows = Signal.like(self.pass_rows)  # rows and last flag of the pass being copied
+        hand_last = Signal()
+        m.d.comb += [self.pass_rows.eq(hand_rows), self.pass_last.eq(hand_last)]
 
         drain_count = Signal(range(DRAIN_CYCLES))
         # registered with rows_left / cols_left (no comparator in front of the FSM)
         last_pass = Signal()                     # rows_left <= rows_pp
         last_block = Signal()                    # cols_left <= cols
-        m.d.comb += [self.pass_rows.eq(Mux(last_pass, rows_left, rows_pp)),
-                     self.pass_last.eq(last_pass & last_block)]
+        cur_rows = Mux(last_pass, rows_left, rows_pp)     # valid rows of the current pass
+
+        def to_handoff(otherwise):
+            # the copy in the next cycle if the bank is empty (and no chained copy pending)
+            with m.If(self.bank_empty & ~copy_pending & ~self.abort):
+                m.d.sync += [handoff.eq(1), hand_rows.eq(cur_rows),
+                             hand_last.eq(last_pass & last_block)]
+                m.next = "HANDOFF"
+            with m.Else():
+                m.next = otherwise
 
         def abort_check():
             # ABORT from any busy state; placed last in each state so that it wins
@@ -182,7 +219,12 @@ class Sequencer(ConfigComponent):
                         m.next = "PASS"
                 abort_check()
             with m.State("PASS"):
-                m.d.comb += self.ctrl_active.eq(1)
+                m.d.comb += [self.ctrl_active.eq(1),
+                             self.chain.eq(~last_pass & self.bank_empty & ~copy_pending)]
+                with m.If(self.pass_chain):     # the next pass follows at once
+                    m.d.sync += [hand_rows.eq(rows_pp), hand_last.eq(0),
+                                 rows_left.eq(rows_left - rows_pp),
+                                 last_pass.eq(rows_left <= 2 * rows_pp)]
                 if cfg.act_buffer_bytes:        # a run too big for the buffer: never hang
                     with m.If(self.abuf_overflow):
                         m.d.comb += flush.eq(1)
@@ -207,20 +249,19 @@ class Sequencer(ConfigComponent):
             assert DRAIN_CYCLES == ISSUE_CYCLES + MAC_STAGES
             with m.State("DRAIN"):
                 m.d.sync += drain_count.eq(drain_count + 1)
-                with m.If(drain_count == DRAIN_CYCLES - 2):
+                with m.If(drain_count == DRAIN_CYCLES - 2):    # the last DRAIN cycle
                     m.d.sync += drain_count.eq(0)
-                    m.next = "WAIT_BANK"
+                    to_handoff("WAIT_BANK")
                 abort_check()
-            # HANDOFF takes two cycles (HANDOFF_CYCLES): WAIT_BANK until the bank is empty,
-            # then the copy, flagged by a register: it fans out to every accumulator and bank
-            # flip-flop, so it must not be decoded from the bank count and the stream ready
+            # HANDOFF (HANDOFF_CYCLES = 1): the copy, flagged by a register set in the last
+            # DRAIN cycle or in WAIT_BANK (until the bank is empty): it fans out to every
+            # accumulator and bank flip-flop, so it must not be decoded from the bank count
+            # and the stream ready
             with m.State("WAIT_BANK"):
-                with m.If(self.bank_empty & ~self.abort):
-                    m.d.sync += handoff.eq(1)
-                    m.next = "HANDOFF"
+                to_handoff("WAIT_BANK")
                 abort_check()
             with m.State("HANDOFF"):
-                m.d.sync += handoff.eq(0)
+                m.d.comb += self.ctrl_restart.eq(1)
                 with m.If(~last_pass):
                     m.d.sync += [rows_left.eq(rows_left - rows_pp),
                                  last_pass.eq(rows_left <= 2 * rows_pp)]
@@ -250,6 +291,8 @@ class Sequencer(ConfigComponent):
                             m.next = "LOAD"
                     abort_check()
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        with m.If(start_gemm_r):
+            m.d.comb += self.ctrl_restart.eq(1)
         if cfg.act_buffer_bytes:
             m.d.comb += self.abuf_record.eq(start_gemm)
 

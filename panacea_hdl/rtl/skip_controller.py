@@ -45,6 +45,11 @@ class SkipController(ConfigComponent):
         RLE words, passed to the decoder.
     restart : In(1)
         Start a new pass at the end of this cycle (lo_count = 0, decoder restarted).
+    chain : In(1)
+        The next pass may follow at once: in the cycle of the pass's last issue (the last
+        ``lo`` beat and the T-th END both taken, in this cycle or earlier) the controller
+        restarts itself (``pass_chain``) instead of reporting ``pass_done`` a cycle later, so
+        the next pass's first issue is in the next cycle (the pass overlap).
     active : In(1)
         Held high by the top level while in its PASS state.
     k_len : In(k_shape)
@@ -58,6 +63,9 @@ class SkipController(ConfigComponent):
     pass_done : Out(1)
         From registers: ``lo_count == K`` and the decoder has finished all T packets, i.e.
         the pass's last issue happened in an earlier cycle.
+    pass_chain : Out(1)
+        The pass's last issue is in this cycle and, with ``chain``, the next pass starts at
+        the end of it.
     word_valid, skipped : Out
         The decoder's per-word outputs (for the performance counters).
     error, error_code : Out
@@ -71,6 +79,7 @@ class SkipController(ConfigComponent):
             "lo": In(stream.Signature(lo_beat_layout(cfg))),
             "ho": In(stream.Signature(rle_word_layout(cfg))),
             "restart": In(1),
+            "chain": In(1),
             "active": In(1),
             "k_len": In(k_shape(cfg)),
             "dense": In(1),
@@ -82,6 +91,7 @@ class SkipController(ConfigComponent):
             "dwo_tile": Out(range(cfg.tiles_per_pass)),
             "dwo_ah": Out(ho_vector_layout(cfg)),
             "pass_done": Out(1),
+            "pass_chain": Out(1),
             "word_valid": Out(1),
             "skipped": Out(unsigned(cfg.rle_run_bits)),
             "error": Out(1),
@@ -94,8 +104,10 @@ class SkipController(ConfigComponent):
         m.submodules.decoder = dec = RLEDecoder(config=cfg)
 
         wiring.connect(m, wiring.flipped(self.ho), dec.words)
+        restart = Signal()                  # the top level's restart or a chained pass
         m.d.comb += [
-            dec.restart.eq(self.restart),
+            restart.eq(self.restart | self.pass_chain),
+            dec.restart.eq(restart),
             dec.active.eq(self.active),
             dec.k_len.eq(self.k_len),
             dec.dense.eq(self.dense),
@@ -103,6 +115,7 @@ class SkipController(ConfigComponent):
 
         # ---- SWO: the dense low-order beats, k = 0 .. K-1 ----------------------------------
         lo_count = Signal(k_shape(cfg))
+        lo_last = Signal()                  # lo_count == K - 1 (registered, no adder here)
         swo_go = Signal()
         m.d.comb += [
             self.lo.ready.eq(self.active & (lo_count < self.k_len) & ~dec.error),
@@ -111,10 +124,10 @@ class SkipController(ConfigComponent):
             self.swo_k.eq(lo_count),
             self.swo_al.eq(self.lo.payload),
         ]
-        with m.If(self.restart):
-            m.d.sync += lo_count.eq(0)
+        with m.If(restart):
+            m.d.sync += [lo_count.eq(0), lo_last.eq(self.k_len == 1)]
         with m.Elif(swo_go):
-            m.d.sync += lo_count.eq(lo_count + 1)
+            m.d.sync += [lo_count.eq(lo_count + 1), lo_last.eq(lo_count + 2 == self.k_len)]
 
         # ---- DWO: the decoded literals -----------------------------------------------------
         m.d.comb += [
@@ -124,8 +137,12 @@ class SkipController(ConfigComponent):
             self.dwo_ah.eq(dec.lit_ah),
         ]
 
+        pass_done = Signal()
+        lo_end = (lo_count == self.k_len) | (swo_go & lo_last)
         m.d.comb += [
-            self.pass_done.eq((lo_count == self.k_len) & dec.finished),
+            pass_done.eq((lo_count == self.k_len) & dec.finished),
+            self.pass_done.eq(pass_done),
+            self.pass_chain.eq(self.chain & ~pass_done & lo_end & (dec.finished | dec.finishing)),
             self.word_valid.eq(dec.word_valid),
             self.skipped.eq(dec.skipped),
             self.error.eq(dec.error),

@@ -196,8 +196,9 @@ class PanaceaCore(ConfigComponent):
             seq.dim_m.eq(csr.dim_m), seq.dim_n.eq(csr.dim_n), seq.abort.eq(csr.abort),
             seq.w_valid.eq(w_in.o.valid), w_in.o.ready.eq(seq.w_ready),
             w_go.eq(w_in.o.valid & w_in.o.ready),
-            seq.pass_done.eq(ctrl.pass_done),
+            seq.pass_done.eq(ctrl.pass_done), seq.pass_chain.eq(ctrl.pass_chain),
             ctrl.active.eq(seq.ctrl_active), ctrl.restart.eq(seq.ctrl_restart),
+            ctrl.chain.eq(seq.chain),
             seq.bank_empty.eq(bank.empty), seq.bank_done.eq(y_go & out_last),
             bank.load.eq(seq.handoff), bank.load_count.eq(seq.pass_rows),
             bank.load_last.eq(seq.pass_last), bank.flush.eq(seq.flush),
@@ -222,10 +223,10 @@ class PanaceaCore(ConfigComponent):
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
                          seq.word_valid.eq(ctrl.word_valid),
                          # a pass's packing starts at a fresh beat: drop the leftover
-                         lo_unpack.restart.eq(seq.ctrl_restart), lo_unpack.split.eq(params.pe_split),
+                         lo_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain), lo_unpack.split.eq(params.pe_split),
                          lo_unpack.k_len.eq(params.k_len),
                          lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
-                         ho_unpack.restart.eq(seq.ctrl_restart)]
+                         ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain)]
         handoff, load_k = seq.handoff, seq.load_k
         if abuf:
             overflow, wrote, read = bufs[0].overflow, bufs[0].wrote, bufs[0].read

@@ -48,7 +48,8 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
     None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints;
     ``lo`` and ``ho`` packed, ``docs/formats.md``), ``ho_words`` (the RLE words ``ho`` carries,
     for tests that edit them: :func:`golden_model.streams.pack_ho_words` repacks), ``y``
-    (expected output beats), ``counters`` (predicted), ``schedule``.
+    (expected output beats), ``counters`` (predicted), ``min_cycles`` (the fewest cycles a run
+    with stalls may take, ``prediction.work["min_cycles"]``), ``schedule``.
     """
     from panacea_hdl.regmap import MODE_CODES, requant_value
 
@@ -67,6 +68,7 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
         "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
         "y": hs.y,
         "counters": {k: int(prediction.counters[k]) for k in counter_names(cfg)},
+        "min_cycles": int(prediction.work["min_cycles"]),
         "schedule": hs.schedule,
         "ho_words": hs.ho_words,
     }

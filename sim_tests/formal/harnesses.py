@@ -79,7 +79,9 @@ class RLEDecoderHarness(Elaboratable):
     (``panacea_hdl.rtl.top``), assumed: the first cycle restarts; ``1 <= K <= k_max``; K and
     ``dense`` change only in a restart cycle (they are CSR parameters, fixed while busy);
     ``restart`` and ``active`` are never high together (restart comes from LOAD / HANDOFF,
-    active from PASS).
+    active from PASS). Not covered: the skip controller's own restart in the cycle of a
+    pass's last word when it chains the next pass (the pass overlap) — that path is checked
+    by simulation (``sim_tests/unit/test_top.py``, the cocotb and fast-path benches).
 
     The decoder's position k is observable in every cycle: ``lit_k`` is ``k + run`` of the
     word on the bus (``lit_k - run``, modulo its width, is k). Each accepted word is

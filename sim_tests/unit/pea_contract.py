@@ -3,7 +3,7 @@
 One reference for what :class:`~panacea_hdl.rtl.pea.pea.PEA` and :class:`~panacea_hdl.rtl.pea.int8_pea.Int8PEA`
 share — the accumulators (an issue in cycle t lands at the edge ending t + ``MAC_STAGES``; an
 init, from ``acc_clear`` or a LOAD write ``TERM_LATENCY`` cycles earlier, sets them to the
-term and wins over a landing MAC) and the compensation term (a write or clear in cycle t
+term plus the MAC landing at the same edge) and the compensation term (a write or clear in cycle t
 reaches it at the edge ending t + ``TERM_LATENCY`` - 1) — with whole-weight arithmetic, no
 slicing. The subclasses in ``test_pea.py`` and ``test_int8_pea.py`` say what an issue computes.
 """
@@ -67,11 +67,10 @@ class AccumulatorContract:
         term_op = self.comp[0]                        # written TERM_LATENCY - 1 cycles ago
         self.comp.append(op)
 
-        # accumulators: the term (register value before this edge) wins over a landing MAC
-        if c.get("acc_clear") or init_op is not None:
-            self.acc = np.tile(self.term, (self.rows, 1))
-        else:
-            self.acc = wrap32(self.acc + sum(landing, np.zeros_like(self.acc)))
+        # accumulators: from the term (register value before this edge) at an init, else from
+        # themselves, plus the MAC landing at this edge in both cases
+        base = np.tile(self.term, (self.rows, 1)) if (c.get("acc_clear") or init_op is not None) else self.acc
+        self.acc = wrap32(base + sum(landing, np.zeros_like(self.acc)))
         if term_op is not None:
             clear, load, fw = term_op
             if clear:

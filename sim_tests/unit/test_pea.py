@@ -13,7 +13,7 @@ Two independent references:
   t + TERM_LATENCY - 1 (``term <- factor*w`` or 0 on a clear, else ``term += factor*w``,
   ``factor = (s << L) - z``, mod 2**32) and re-initialises every accumulator to the term at
   the edge ending t + TERM_LATENCY; ``acc_clear`` does so at the end of its own cycle. An
-  initialisation wins over a MAC landing at the same edge (the MAC is dropped). The simulated
+  initialisation keeps a MAC landing at the same edge: term + MAC (the pass overlap). The simulated
   ``y`` is compared with it in EVERY cycle, so an update one cycle early or late fails.
 * ``golden_model.aqs_gemm.aqs_gemm`` (and ``reference_gemm``): full GEMM passes are driven by
   issuing exactly the non-skipped vectors of a ``slice_plan``; ``y`` at HANDOFF must equal the
@@ -267,9 +267,9 @@ def test_acc_clear_and_comp_clear_semantics():
     assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "clear semantics")
 
 
-def test_acc_clear_wins_over_landing_mac():
-    """A MAC landing at the edge of an ``acc_clear`` is dropped; one landing an edge later is
-    added to the term."""
+def test_acc_clear_keeps_landing_mac():
+    """A MAC landing at the edge of an ``acc_clear`` is added to the term the accumulators
+    restart from (the first products of an overlapped pass); one landing an edge later too."""
     cfg = PRESETS["tiny"]
     L, s, z = 4, 1, 9
     W = np.array([[11, -13], [17, 19]])
@@ -283,10 +283,12 @@ def test_acc_clear_wins_over_landing_mac():
     term = np.tile(((s << L) - z) * W.sum(0), 4)
     dwo = np.zeros((4, 2), dtype=np.int64)
     dwo[0:2] = np.outer(np.array([5, 6]) - s, W[1]) << L
-    for i in range(t, t + MAC_STAGES + 2):
-        assert (got[i] == term).all(), f"cycle t+{i - t}"                # SWO MAC dropped
-    assert (got[t + MAC_STAGES + 2] == term + dwo.reshape(-1)).all()
-    assert (got[-1] == term + dwo.reshape(-1)).all()
+    swo = np.outer(np.array([1, 2, 3, 4]), W[0]).reshape(-1)
+    for i in range(t, t + MAC_STAGES + 1):
+        assert (got[i] == term).all(), f"cycle t+{i - t}"
+    assert (got[t + MAC_STAGES + 1] == term + swo).all(), "SWO MAC kept on top of the term"
+    assert (got[t + MAC_STAGES + 2] == term + swo + dwo.reshape(-1)).all()
+    assert (got[-1] == term + swo + dwo.reshape(-1)).all()
     assert_traces_equal(got, model_trace(cfg, prog, s, z, L), "acc_clear")
 
 

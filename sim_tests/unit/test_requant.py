@@ -190,8 +190,8 @@ def test_cycle_model_requant_terms():
     base = predict(plan, 5, PRESETS["tiny"])
     off = predict(plan, 5, TINY_RQ)
     on = predict(plan, 5, TINY_RQ, requant=True)
-    assert base.counters["cycles"] == 90                       # docs/architecture.md trace
-    assert off.counters["cycles"] == 90 + REQUANT_CYCLES
+    assert base.counters["cycles"] == 74                       # docs/architecture.md trace
+    assert off.counters["cycles"] == 74 + REQUANT_CYCLES
     assert on.counters["cycles"] > off.counters["cycles"]
     assert on.counters["ext_in_words"] == base.counters["ext_in_words"] + 2 * formats.RQ_HEADER_BEATS
     assert on.memory["out_bytes"] * 4 == base.memory["out_bytes"]

@@ -2,7 +2,7 @@
 """Amaranth-simulator test of :class:`panacea_hdl.rtl.sequencer.Sequencer` on its own.
 
 Around it: a stand-in controller that issues for K cycles and reports ``pass_done`` in the
-next one (what the skip controller does when every vector is skipped or in dense mode), an
+next one, or chains the next pass in the K-th cycle when the sequencer allows it (``chain``) (what the skip controller does when every vector is skipped or in dense mode), an
 always-ready weight stream, the real :class:`~panacea_hdl.rtl.output_bank.OutputBank` with a sink
 that takes a beat with probability ``p_ready``. With ``p_ready`` = 1 the busy cycles must
 equal :func:`golden_model.cycle_model.predict` for the INT8 array (passes of K cycles); the
@@ -42,12 +42,14 @@ class _Harness(wiring.Component):
         seq, bank = self.seq, self.bank
         m.submodules.seq, m.submodules.bank = seq, bank
         active_count = Signal(32)
-        with m.If(seq.ctrl_restart):
+        with m.If(seq.ctrl_restart | seq.pass_chain):
             m.d.sync += active_count.eq(0)
         with m.Elif(seq.ctrl_active):
             m.d.sync += active_count.eq(active_count + 1)
         m.d.comb += [
             seq.pass_done.eq(seq.ctrl_active & (active_count == seq.k_len)),
+            # the pass overlap: with chain, restart in the cycle of the K-th issue
+            seq.pass_chain.eq(seq.chain & seq.ctrl_active & (active_count + 1 == seq.k_len)),
             seq.w_valid.eq(1),
             seq.bank_empty.eq(bank.empty),
             seq.bank_done.eq(bank.y.valid & bank.y.ready & bank.y_last),

@@ -251,3 +251,54 @@ def test_bad_config_rejected():
     with pytest.raises(TypeError, match="config must be a golden_model.config.PanaceaConfig"):
         SkipController(config="tiny")
     assert SkipController(config=TINY).config is TINY
+
+
+def test_chained_passes_and_a_malformed_last_word():
+    """With ``chain`` high the controller restarts itself in the cycle of a pass's last issue
+    (``pass_chain``) and the next pass issues from the next cycle, with no ``pass_done``; a
+    malformed T-th END that ends a chained pass still latches its error (RLE_SHORT), although
+    the decoder restarts in the same cycle."""
+    cfg, K = TINY, 3
+    END = formats.END
+    dut = SkipController(config=cfg)
+    lit = pack_rle_word(cfg, LIT, 0, [7] * cfg.group_size)
+    # pass 0: both tiles all skipped (END(K) each, cycles 0-1), lo beats in cycles 0-2: the
+    # pass chains in cycle 2; pass 1: tile 0 END(K) (3), tile 1 LIT(0) LIT(0) (4, 5) and a
+    # bad END(0) at k = 2 (6): lo ended in 5, so the bad END is the pass's last event
+    ho = [pack_rle_word(cfg, END, K)] * 3 + [lit, lit, pack_rle_word(cfg, END, 0)]
+    seen = {"chain": [], "done": [], "swo_k": [], "err": None}
+
+    async def tb(ctx):
+        ctx.set(dut.k_len, K)
+        ctx.set(dut.restart, 1)
+        await ctx.tick()
+        ctx.set(dut.restart, 0)
+        ctx.set(dut.active, 1)
+        ctx.set(dut.chain, 1)
+        ctx.set(dut.lo.valid, 1)
+        i = 0
+        for cycle in range(8):
+            ctx.set(dut.ho.valid, i < len(ho))
+            ctx.set(dut.ho.payload.as_value(), ho[i] if i < len(ho) else 0)
+            if ctx.get(dut.ho.ready) and i < len(ho):
+                i += 1
+            if ctx.get(dut.pass_chain):
+                seen["chain"].append(cycle)
+            if ctx.get(dut.pass_done):
+                seen["done"].append(cycle)
+            if ctx.get(dut.swo_en):
+                seen["swo_k"].append(ctx.get(dut.swo_k))
+            await ctx.tick()
+            if cycle == 6:
+                seen["err"] = (ctx.get(dut.error), ctx.get(dut.error_code))
+                ctx.set(dut.chain, 0)          # no third pass
+                ctx.set(dut.lo.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert seen["chain"] == [2, 6]
+    assert seen["done"] == []
+    assert seen["swo_k"] == [0, 1, 2, 0, 1, 2]
+    assert seen["err"] == (1, ErrorCode.RLE_SHORT)

@@ -115,6 +115,10 @@ def test_host_reports_every_difference():
         assert len(p) == 1 and "'cycles'" in p[0], p
         _, _, p = await host.run_job(slow, check_cycles=False)     # more cycles than predicted
         assert p == [], p
+        # with stalls the bound is the job's min_cycles (a stalled pass may chain)
+        fast = dict(good, min_cycles=good["counters"]["cycles"] + 1)
+        _, _, p = await host.run_job(fast, check_cycles=False)
+        assert len(p) == 1 and "'cycles'" in p[0], p
         await run_ok(host, good)
 
     run_main(dut, port, main, cfg)

@@ -141,6 +141,9 @@ class BeatIssuer(ConfigComponent):
         Activation beats; ``ready = active & (count < K)``.
     restart : In(1)
         Start a new pass at the end of this cycle (count = 0).
+    chain : In(1)
+        The next pass may follow at once: restart in the cycle of the pass's last issue
+        (``pass_chain``), as :class:`~panacea_hdl.rtl.skip_controller.SkipController` does.
     active : In(1)
         Held high by the top level while in its PASS state.
     k_len : In(k_shape)
@@ -149,6 +152,8 @@ class BeatIssuer(ConfigComponent):
         Issue: the beat accepted this cycle, at k = count.
     pass_done : Out(1)
         ``count == K``: the pass's last issue happened in an earlier cycle.
+    pass_chain : Out(1)
+        With ``chain``: the pass's last issue is in this cycle, the next pass starts after it.
     """
 
     def __init__(self, *, config):
@@ -156,28 +161,34 @@ class BeatIssuer(ConfigComponent):
         super().__init__({
             "lo": In(stream.Signature(lo_beat_layout(cfg))),
             "restart": In(1),
+            "chain": In(1),
             "active": In(1),
             "k_len": In(k_shape(cfg)),
             "mac_en": Out(1),
             "mac_k": Out(k_shape(cfg)),
             "mac_a": Out(lo_beat_layout(cfg)),
             "pass_done": Out(1),
+            "pass_chain": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         count = Signal(k_shape(self._config))
+        last = Signal()                     # count == K - 1 (registered)
         go = Signal()
+        done = Signal()
         m.d.comb += [
             self.lo.ready.eq(self.active & (count < self.k_len)),
             go.eq(self.lo.valid & self.lo.ready),
             self.mac_en.eq(go),
             self.mac_k.eq(count),
             self.mac_a.eq(self.lo.payload),
-            self.pass_done.eq(count == self.k_len),
+            done.eq(count == self.k_len),
+            self.pass_done.eq(done),
+            self.pass_chain.eq(self.chain & go & last),
         ]
-        with m.If(self.restart):
-            m.d.sync += count.eq(0)
+        with m.If(self.restart | self.pass_chain):
+            m.d.sync += [count.eq(0), last.eq(self.k_len == 1)]
         with m.Elif(go):
-            m.d.sync += count.eq(count + 1)
+            m.d.sync += [count.eq(count + 1), last.eq(count + 2 == self.k_len)]
         return m
