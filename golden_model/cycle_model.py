@@ -45,8 +45,8 @@ import numpy as np
 from .aqs_gemm import SlicePlan
 from .config import PanaceaConfig
 from .energy import ENERGY_PJ
-from .formats import (RQ_HEADER_BEATS, beat_bytes, lo_beat_bits, rle_word_bits, rle_word_count,
-                      w_beat_bits, y_row_bytes)
+from .formats import (RQ_HEADER_BEATS, beat_bytes, ho_bus_bits, lo_beat_bits, lo_bus_bits, lo_vector_bits,
+                      packed_beats, rle_word_bits, rle_word_count, w_beat_bits, y_row_bytes)
 from .timing import DRAIN_CYCLES, HANDOFF_CYCLES, REQUANT_CYCLES
 
 __all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS",
@@ -63,7 +63,7 @@ COUNTERS = (
     "skipped_vectors", # high-order vectors skipped (sum of runs)
     "wbuf_writes",     # weight-buffer row writes
     "wbuf_reads",      # weight-buffer row reads (SWO + DWO)
-    "ext_in_words",    # beats/words accepted on w, lo and ho streams
+    "ext_in_words",    # bus beats accepted on w, lo and ho streams (packed lo/ho beats)
     "ext_out_words",   # y beats sent
 )
 #: Counters of builds with an activation buffer (``cfg.act_buffer_bytes``), after COUNTERS.
@@ -135,6 +135,9 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     if int8_array:          # no ho stream, no DWO: nothing decoded, nothing skipped
         words, lits, skipped = (np.zeros_like(words) for _ in range(3))
     valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]
+    # packed streams (formats.pack_bits, restarted at every pass): bus beats per pass
+    lo_beats = packed_beats(K, lo_vector_bits(cfg, plan.L), lo_bus_bits(cfg))
+    ho_beats = sum(packed_beats(int(n), rle_word_bits(cfg), ho_bus_bits(cfg)) for n in words)
     abuf = bool(cfg.act_buffer_bytes)
     if not act_buffer_fits(plan, cfg):
         raise ValueError(f"the run's activations ({passes * K} lo beats, {int(words.sum())} ho "
@@ -180,7 +183,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
         "skipped_vectors": blocks * int(skipped.sum()),
         "wbuf_writes": blocks * K,
         "wbuf_reads": blocks * (passes * K + int(lits.sum())),
-        "ext_in_words": blocks * (header + K) + act_sends * act_beats,
+        "ext_in_words": blocks * (header + K) + act_sends * (passes * lo_beats + ho_beats),
         "ext_out_words": blocks * M,
     }
     if abuf:    # recorded during the first column block, replayed for the others
@@ -188,12 +191,14 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
         c["abuf_reads"] = (blocks - 1) * act_beats
 
     # ---- external memory -----------------------------------------------------------------
-    # (lo and ho once per run with the activation buffer, once per column block without)
-    ho_raw = 0 if int8_array else act_sends * passes * cfg.tiles_per_pass * K * beat_bytes(cfg.group_size * cfg.ho_bits)
+    # bytes = the bits sent / 8: lo and ho beats are whole bytes (formats.lo_bus_bits,
+    # ho_bus_bits); lo and ho once per run with the activation buffer, once per block without
+    ho_raw = 0 if int8_array else act_sends * passes * beat_bytes(
+        cfg.tiles_per_pass * K * cfg.group_size * cfg.ho_bits)   # unencoded G*H-bit vectors, packed
     mem = {
         "weight_bytes": blocks * (header + K) * beat_bytes(w_beat_bits(cfg)),   # w stream
-        "lo_bytes": act_sends * passes * K * beat_bytes(lo_beat_bits(cfg)),
-        "ho_bytes_rle": act_sends * int(words.sum()) * beat_bytes(rle_word_bits(cfg)),
+        "lo_bytes": act_sends * passes * lo_beats * lo_bus_bits(cfg) // 8,
+        "ho_bytes_rle": act_sends * ho_beats * ho_bus_bits(cfg) // 8,
         "ho_bytes_raw": ho_raw,
         "out_bytes": blocks * M * y_row_bytes(cfg, requant),
     }

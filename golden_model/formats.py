@@ -39,6 +39,8 @@ __all__ = [
     "rle_word_bits", "w_beat_bits", "lo_lane_bits", "lo_beat_bits", "y_beat_bits",
     "pack_rle_word", "unpack_rle_word", "rle_encode", "rle_decode", "rle_word_count",
     "pack_lanes", "unpack_lanes", "beat_bytes",
+    "lo_vector_bits", "lo_bus_bits", "ho_bus_bits", "pack_bits", "unpack_bits", "PackError",
+    "packed_beats",
     "RQ_HEADER_BEATS", "requant_header", "y_row_bytes",
 ]
 
@@ -101,6 +103,29 @@ def lo_beat_bits(cfg: PanaceaConfig) -> int:
     return cfg.rows_per_pass * lo_lane_bits(cfg)
 
 
+def lo_vector_bits(cfg: PanaceaConfig, L: int) -> int:
+    """Bits of one packed ``lo`` vector (one k of a pass) at the run-time split ``L``:
+    ``rows_per_pass`` lanes of ``L`` bits; in the ``dense`` variant ``rows_per_pass`` whole
+    8-bit activations (``L`` is ignored)."""
+    return cfg.rows_per_pass * (L if cfg.caps.sliced else ACT_BITS)
+
+
+def lo_bus_bits(cfg: PanaceaConfig) -> int:
+    """Width of a ``lo`` stream beat (the bus): :func:`lo_beat_bits` (the vector at the
+    largest split) rounded up to whole bytes, so one beat holds at least one vector at every
+    split. Vectors of ``lo_vector_bits(cfg, L)`` are packed back to back into these beats
+    (:func:`pack_bits`). In the ``dense`` variant the beat is ``rows_per_pass`` whole int8
+    activations, already whole bytes: one vector per beat, nothing to pack."""
+    return 8 * ((lo_beat_bits(cfg) + 7) // 8)
+
+
+def ho_bus_bits(cfg: PanaceaConfig) -> int:
+    """Width of an ``ho`` stream beat (the bus): :func:`rle_word_bits` rounded up to whole
+    bytes, so a beat holds at least one word. RLE words are packed back to back into these
+    beats (:func:`pack_bits`); a word may span two beats."""
+    return 8 * ((rle_word_bits(cfg) + 7) // 8)
+
+
 def y_beat_bits(cfg: PanaceaConfig) -> int:
     """One output row of a column block: ``cols`` lanes of int32."""
     return cfg.cols * ACC_BITS
@@ -141,6 +166,60 @@ def y_row_bytes(cfg: PanaceaConfig, requant: bool = False) -> int:
 def beat_bytes(bits: int) -> int:
     """External-memory bytes of one beat/word: stored byte-aligned."""
     return (bits + 7) // 8
+
+
+# ---- packed streams --------------------------------------------------------------------
+class PackError(ValueError):
+    """A packed stream too short for the items asked of it (``offset``: index of the first
+    item that is missing or incomplete)."""
+
+    def __init__(self, offset, message):
+        self.offset = offset
+        super().__init__(f"packed item {offset}: {message}")
+
+
+def pack_bits(values, width: int, beat_bits: int) -> list:
+    """Pack ``values`` (unsigned, each ``< 2**width``) back to back into beats of
+    ``beat_bits``: item i occupies bits ``[i*width, (i+1)*width)`` of the concatenated stream,
+    beat j holds stream bits ``[j*beat_bits, (j+1)*beat_bits)`` (LSB first). An item may span
+    two or more beats. The remainder of the last beat is zero. ``ceil(len*width/beat_bits)``
+    beats; no values, no beats."""
+    if width < 1 or beat_bits < 1:
+        raise ValueError(f"width and beat_bits must be >= 1, got {width}, {beat_bits}")
+    acc, n = 0, 0
+    for v in values:
+        v = int(v)
+        if not 0 <= v < (1 << width):
+            raise ValueError(f"value {v:#x} does not fit {width} bits")
+        acc |= v << (n * width)
+        n += 1
+    beats = -(-n * width // beat_bits)
+    mask = (1 << beat_bits) - 1
+    return [(acc >> (j * beat_bits)) & mask for j in range(beats)]
+
+
+def unpack_bits(beats, width: int, beat_bits: int, count: int) -> list:
+    """Inverse of :func:`pack_bits`: the first ``count`` items of ``width`` bits. The bits
+    after them (the remainder of the last beat, and any later beat) are ignored. Raises
+    :class:`PackError` naming the first incomplete item if the beats are too few, and
+    :class:`ValueError` for a beat wider than ``beat_bits``."""
+    acc = 0
+    for j, b in enumerate(beats):
+        b = int(b)
+        if not 0 <= b < (1 << beat_bits):
+            raise ValueError(f"beat {j} {b:#x} is wider than {beat_bits} bits")
+        acc |= b << (j * beat_bits)
+    have = len(beats) * beat_bits // width
+    if have < count:
+        raise PackError(have, f"stream truncated: {len(beats)} beats of {beat_bits} bits hold "
+                              f"{have} items of {width} bits, {count} needed")
+    mask = (1 << width) - 1
+    return [(acc >> (i * width)) & mask for i in range(count)]
+
+
+def packed_beats(count: int, width: int, beat_bits: int) -> int:
+    """Beats of ``count`` items of ``width`` bits packed by :func:`pack_bits`."""
+    return -(-count * width // beat_bits)
 
 
 # ---- lanes ---------------------------------------------------------------------------

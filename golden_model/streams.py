@@ -5,15 +5,21 @@ One GEMM, in stream order (see ``docs/formats.md``)::
     for block b in range(ceil(N / cols)):
         w:  K beats, beat k = W[k, b*cols : (b+1)*cols] (zero past N), int8 lanes
         for pass p in range(ceil(M / rows_per_pass)):
-            lo: K beats, beat k = AL[p*rows : (p+1)*rows, k], lo_bits lanes
+            lo: K vectors, vector k = AL[p*rows : (p+1)*rows, k], L-bit lanes (L = the
+                run-time split), packed back to back into lo_bus_bits beats
             ho: RLE words of tile T*p, then T*p+1, ... T*p+T-1 (T = tiles_per_pass;
-                each packet ends with END)
+                each packet ends with END), packed back to back into ho_bus_bits beats
             y (out): one beat per valid row m of the pass, lanes = Y[m, block columns]
 
 With requantization (``requant``, builds with ``cfg.requant`` only) each block's ``w`` beats
 are preceded by its :data:`~golden_model.formats.RQ_HEADER_BEATS` header beats
 (:func:`~golden_model.formats.requant_header`: bias, multiplier, shift of the block's columns)
 and a ``y`` beat carries ``cols`` uint8 lanes in its low ``cols * 8`` bits (upper bits 0).
+
+Packing (:func:`~golden_model.formats.pack_bits`) restarts at every pass: a pass's ``lo``
+vectors and ``ho`` words start at bit 0 of a fresh beat, and the remainder of a pass's last
+beat is zero (ignored by the core). So the beats of a pass, and of a column block, are the
+same for every block, whole beats.
 
 With an activation buffer (``cfg.act_buffer_bytes``) ``lo`` and ``ho`` carry the passes of
 the first column block only: the core replays them from its buffer for the other blocks
@@ -24,7 +30,7 @@ concurrently, so they are separate streams.
 
 By hardware variant (``cfg.variant``, ``docs/baselines.md``): ``panacea`` and ``sibia`` as
 above; ``dense`` (the INT8 array) sends the whole activations on ``lo`` (8-bit lanes,
-``lo[k]`` lane i = A[p*rows + i, k]) and nothing on ``ho``.
+``lo[k]`` lane i = A[p*rows + i, k], one vector per beat) and nothing on ``ho``.
 """
 
 from __future__ import annotations
@@ -36,21 +42,42 @@ import numpy as np
 
 from .aqs_gemm import SlicePlan
 from .config import ACC_BITS, PanaceaConfig
-from .formats import lo_lane_bits, pack_lanes, requant_header, rle_encode, unpack_lanes
+from .formats import (ho_bus_bits, lo_bus_bits, lo_vector_bits, pack_bits, pack_lanes,
+                      requant_header, rle_encode, rle_word_bits, unpack_lanes)
 
-__all__ = ["HostStreams", "host_streams", "unpack_y"]
+__all__ = ["HostStreams", "host_streams", "unpack_y", "pack_ho_words"]
 
 
 @dataclass
 class HostStreams:
-    """Beats as Python ints, in the order the core consumes/produces them."""
+    """Beats as Python ints, in the order the core consumes/produces them.
+
+    ``lo`` and ``ho`` are the packed bus beats the host sends; ``lo_vectors`` (``L``-bit lanes)
+    and ``ho_words`` (RLE words) are what they carry, unpacked, in the same order."""
 
     w: list = field(default_factory=list)
     lo: list = field(default_factory=list)
     ho: list = field(default_factory=list)
     y: list = field(default_factory=list)       # expected output beats
-    #: per block, per pass: number of lo beats, ho words, y beats (for drivers that pace streams)
+    #: per block, per pass: lo beats, ho beats, y beats, lo vectors, ho words
+    #: (keys "lo", "ho", "y", "lo_vectors", "ho_words"; for drivers that pace streams)
     schedule: list = field(default_factory=list)
+    lo_vectors: list = field(default_factory=list)
+    ho_words: list = field(default_factory=list)
+
+
+def pack_ho_words(cfg: PanaceaConfig, words, schedule) -> list:
+    """The ``ho`` beats of a GEMM's RLE ``words`` (e.g. edited in place by a test), packed per
+    pass with the per-pass word counts of ``schedule`` (:attr:`HostStreams.schedule`)."""
+    beats, i = [], 0
+    # with an activation buffer only the first column block's activations are sent
+    for sched in (schedule[:1] if cfg.act_buffer_bytes else schedule):
+        for s in sched:
+            beats += pack_bits(words[i:i + s["ho_words"]], rle_word_bits(cfg), ho_bus_bits(cfg))
+            i += s["ho_words"]
+    if i != len(words):
+        raise ValueError(f"schedule has {i} ho words, got {len(words)}")
+    return beats
 
 
 def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> HostStreams:
@@ -86,8 +113,9 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
     y_lane = 8 if requant is not None else ACC_BITS
 
     # activation-side beats are the same for every block: build once
-    lo_pass, ho_pass = [], []
-    lane = lo_lane_bits(cfg)
+    lo_pass, ho_pass, lo_vec_pass, ho_word_pass = [], [], [], []
+    lane = 8 if not cfg.caps.sliced else plan.L
+    vbits = lo_vector_bits(cfg, plan.L)
     dense_array = not cfg.caps.sliced
     for p in range(passes):
         rs = slice(p * rows, (p + 1) * rows)
@@ -95,13 +123,16 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
             lanes = (plan.AH[rs].astype(np.int64) << plan.L) + plan.AL[rs]
         else:
             lanes = plan.AL[rs]
-        lo_pass.append([pack_lanes(lanes[:, k], lane) for k in range(K)])
+        vectors = [pack_lanes(lanes[:, k], lane) for k in range(K)]
+        lo_vec_pass.append(vectors)
+        lo_pass.append(pack_bits(vectors, vbits, lo_bus_bits(cfg)))
         words = []
         if not dense_array:
             T = cfg.tiles_per_pass
             for t in range(T * p, T * (p + 1)):
                 words += rle_encode(cfg, plan.AH[t * G:(t + 1) * G], plan.vec_skip[t])
-        ho_pass.append(words)
+        ho_word_pass.append(words)
+        ho_pass.append(pack_bits(words, rle_word_bits(cfg), ho_bus_bits(cfg)))
 
     hs = HostStreams()
     for b in range(blocks):
@@ -115,9 +146,12 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
             if b == 0 or not cfg.act_buffer_bytes:     # else replayed from the buffer
                 hs.lo += lo_pass[p]
                 hs.ho += ho_pass[p]
+                hs.lo_vectors += lo_vec_pass[p]
+                hs.ho_words += ho_word_pass[p]
             valid = range(p * rows, min(M, (p + 1) * rows))
             hs.y += [pack_lanes(Yp[m, cs], y_lane) for m in valid]
-            sched.append({"lo": K, "ho": len(ho_pass[p]), "y": len(valid)})
+            sched.append({"lo": len(lo_pass[p]), "ho": len(ho_pass[p]), "y": len(valid),
+                          "lo_vectors": K, "ho_words": len(ho_word_pass[p])})
         hs.schedule.append(sched)
     return hs
 

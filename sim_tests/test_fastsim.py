@@ -238,8 +238,8 @@ def _build(args):
 def _stub(cfg, path, *, busy, y_valid):
     top = "fastsim_stub"
     path.write_text(_STUB.format(
-        top=top, w=formats.w_beat_bits(cfg) - 1, lo=formats.lo_beat_bits(cfg) - 1,
-        ho=formats.rle_word_bits(cfg) - 1, y=formats.y_beat_bits(cfg) - 1,
+        top=top, w=formats.w_beat_bits(cfg) - 1, lo=formats.lo_bus_bits(cfg) - 1,
+        ho=formats.ho_bus_bits(cfg) - 1, y=formats.y_beat_bits(cfg) - 1,
         info_addr=regmap.INFO, info=regmap.info_value(cfg), kmax_addr=regmap.KMAX,
         kmax=cfg.k_max, status_addr=regmap.STATUS, busy_bit=regmap.STATUS_BUSY,
         done_bit=regmap.STATUS_DONE, busy=busy, y_valid=y_valid))

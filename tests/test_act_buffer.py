@@ -42,23 +42,27 @@ def _dense_plan(cfg, M, K):
     return slice_plan(A, mode="dense", L=4, r=0, cfg=cfg)
 
 
-@pytest.mark.parametrize("name,act_beats", [("tiny_ab", 3 + 8), ("tiny_ab_sibia", 3 + 8),
-                                            ("tiny_ab_dense", 3)])
-def test_counters_by_hand(name, act_beats):
+@pytest.mark.parametrize("name,act_beats,bus_beats", [("tiny_ab", 3 + 8, 2 + 8),
+                                                      ("tiny_ab_sibia", 3 + 8, 2 + 8),
+                                                      ("tiny_ab_dense", 3, 3)])
+def test_counters_by_hand(name, act_beats, bus_beats):
     # M = 4 (one pass), K = 3, N = 9: three column blocks of 4 columns. Dense mode: every
     # vector a literal, 2 tiles x (3 LIT + END) = 8 words per pass (none in the INT8 array).
+    # On the bus (packed, docs/formats.md): 3 vectors of 4 x 4 bits in 2 beats of 24 bits, 8
+    # words of 15 bits in 8 beats of 16 bits; the buffer holds the unpacked vectors and words.
     cfg = PRESETS[name]
     base = PRESETS[name.replace("tiny_ab", "tiny")]
     plan_b, plan = _dense_plan(base, 4, 3), _dense_plan(cfg, 4, 3)
     pb, p = predict(plan_b, 9, base), predict(plan, 9, cfg)
-    assert pb.counters["ext_in_words"] == 3 * (3 + act_beats)
-    assert p.counters["ext_in_words"] == 3 * 3 + act_beats
+    assert pb.counters["ext_in_words"] == 3 * (3 + bus_beats)
+    assert p.counters["ext_in_words"] == 3 * 3 + bus_beats
     assert p.counters["abuf_writes"] == act_beats and p.counters["abuf_reads"] == 2 * act_beats
     for k in COUNTERS:          # the timeline and every other counter unchanged
         if k != "ext_in_words":
             assert p.counters[k] == pb.counters[k], k
-    lo_b = 4 if name.endswith("dense") else 3
-    assert p.memory["lo_bytes"] == 3 * lo_b and pb.memory["lo_bytes"] == 3 * 3 * lo_b
+    lo_b = 4 if name.endswith("dense") else 3          # bytes of a buffered vector
+    lo_bus = 3 * 4 if name.endswith("dense") else 2 * 3
+    assert p.memory["lo_bytes"] == lo_bus and pb.memory["lo_bytes"] == 3 * lo_bus
     ho = 0 if name.endswith("dense") else 8 * 2
     assert p.memory["ho_bytes_rle"] == ho and pb.memory["ho_bytes_rle"] == 3 * ho
     assert p.memory["weight_bytes"] == pb.memory["weight_bytes"] == 3 * 3 * 4
@@ -70,8 +74,8 @@ def test_host_streams_once():
     W = np.ones((3, 9), dtype=np.int8)
     Y = np.zeros((6, 9), dtype=np.int32)
     hs, hb = host_streams(plan, W, Y, TAB), host_streams(plan, W, Y, TINY)
-    assert len(hs.lo) == 2 * 3 and len(hb.lo) == 3 * 2 * 3
-    assert hs.lo == hb.lo[:6] and hs.ho == hb.ho[:len(hb.ho) // 3]
+    assert len(hs.lo_vectors) == 2 * 3 and len(hb.lo_vectors) == 3 * 2 * 3
+    assert hs.lo == hb.lo[:len(hb.lo) // 3] and hs.ho == hb.ho[:len(hb.ho) // 3]
     assert hs.w == hb.w and hs.y == hb.y
 
 
@@ -92,11 +96,12 @@ def test_m_blocking_by_hand():
     W = rng.integers(-127, 128, (20, 9), dtype=np.int8)
     g, gb = (tiled_gemm(A, W, 3, mode="aqs", L=4, r=8, cfg=c) for c in (TAB, TINY))
     assert np.array_equal(g.Y, gb.Y)
-    # weights re-read once per row block (4), activations once: 10 passes x 20 lo beats x 3 B
+    # weights re-read once per row block (4), activations once: 10 passes x 20 lo vectors of
+    # 4 x 4 bits = 320 bits, packed in 14 beats of 3 B
     assert g.prediction.memory["weight_bytes"] == 4 * 3 * 20 * 4
     assert gb.prediction.memory["weight_bytes"] == 3 * 20 * 4
-    assert g.prediction.memory["lo_bytes"] == 10 * 20 * 3
-    assert gb.prediction.memory["lo_bytes"] == 3 * 10 * 20 * 3
+    assert g.prediction.memory["lo_bytes"] == 10 * 14 * 3
+    assert gb.prediction.memory["lo_bytes"] == 3 * 10 * 14 * 3
     assert g.prediction.memory["ho_bytes_rle"] * 3 == gb.prediction.memory["ho_bytes_rle"]
 
 

@@ -110,6 +110,7 @@ def test_dense_streams_carry_whole_activations_and_no_ho():
                 lanes = unpack_lanes(beat, 8, rows, signed=False)
                 np.testing.assert_array_equal(lanes, Ap[p * rows:(p + 1) * rows, k])
     assert all(s["ho"] == 0 and s["lo"] == K for sched in hs.schedule for s in sched)
+    assert hs.lo == hs.lo_vectors       # whole int8 lanes fill the beat: packing is the identity
     np.testing.assert_array_equal(unpack_y(hs.y, M, W.shape[1], cfg), reference_gemm(A, W, z))
 
 

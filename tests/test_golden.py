@@ -11,7 +11,7 @@ from golden_model.cycle_model import COUNTERS, predict
 from golden_model.formats import (END, LIT, SKIP, RLEError, pack_rle_word, rle_decode,
                                   rle_encode, rle_word_count)
 from golden_model.slicing import join_activation, join_weight, split_activation, split_weight
-from golden_model.streams import host_streams, unpack_y
+from golden_model.streams import pack_ho_words, host_streams, unpack_y
 from golden_model.workloads import skewed_activations
 
 CFGS = list(PRESETS.values())
@@ -234,7 +234,7 @@ def test_host_streams_carry_the_gemm(mode):
     # the ho stream decodes back to exactly the non-skipped vectors
     i, lits = 0, 0
     for t in range(plan.tiles):
-        pos, vec, i = rle_decode(cfg, hs.ho, 13, start=i)
+        pos, vec, i = rle_decode(cfg, hs.ho_words, 13, start=i)
         lits += len(pos)
         if t == plan.tiles - 1:
             break
@@ -243,7 +243,11 @@ def test_host_streams_carry_the_gemm(mode):
     assert set(c) == set(COUNTERS)
     assert c["ext_in_words"] == len(hs.w) + len(hs.lo) + len(hs.ho)
     assert c["ext_out_words"] == len(hs.y)
-    assert c["rle_words"] == len(hs.ho)
+    assert c["rle_words"] == len(hs.ho_words)
+    # the packed beats carry exactly the words and vectors (formats.pack_bits, per pass)
+    assert pack_ho_words(cfg, hs.ho_words, hs.schedule) == hs.ho
+    assert sum(s["ho"] for b in hs.schedule for s in b) == len(hs.ho)
+    assert sum(s["lo"] for b in hs.schedule for s in b) == len(hs.lo)
 
 
 def test_cycle_model_bounds():

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 
+import math
+
 import numpy as np
 import pytest
 
 from golden_model.aqs_gemm import aqs_gemm, reference_gemm
 from golden_model.config import PRESETS, PanaceaConfig, load_config
 from golden_model.cycle_model import predict
-from golden_model.formats import END, LIT, lo_beat_bits, pack_lanes, unpack_rle_word
+from golden_model.formats import END, LIT, lo_beat_bits, pack_bits, pack_lanes, unpack_rle_word
 from golden_model.budget import multiplier_budget
 from golden_model.streams import host_streams, unpack_y
 
@@ -79,7 +81,11 @@ def test_dense_mode_counters_by_hand(T, M, passes, last_rows):
     assert c["skipped_vectors"] == 0
     assert c["comp_busy"] == K + passes
     assert c["wbuf_writes"] == K and c["wbuf_reads"] == passes * K + passes * T * K
-    assert c["ext_in_words"] == K + passes * K + passes * words
+    # packed beats per pass: K vectors of 2T lanes x 4 bits on the lo bus (2T x 5 bits rounded
+    # up to bytes), `words` 15-bit RLE words on the 16-bit ho bus
+    lo_bus = 8 * math.ceil(2 * T * 5 / 8)
+    assert c["ext_in_words"] == (K + passes * math.ceil(K * 2 * T * 4 / lo_bus)
+                                 + passes * math.ceil(words * 15 / 16))
     assert c["ext_out_words"] == M
 
 
@@ -101,17 +107,19 @@ def test_aqs_pass_of_four_tiles_by_hand():
     Y, plan = aqs_gemm(A, W, z, mode="aqs", L=L, r=r, cfg=cfg)
     np.testing.assert_array_equal(Y, reference_gemm(A, W, z))
     hs = host_streams(plan, W, Y, cfg)
-    per_block = [_word(cfg, w) for w in hs.ho[:len(hs.ho) // 2]]
+    per_block = [_word(cfg, w) for w in hs.ho_words[:len(hs.ho_words) // 2]]
     assert per_block == [
         (END, 3, [0, 0]),                                   # tile 0: all skipped
         (LIT, 1, [7, r]), (END, 1, [0, 0]),                 # tile 1 (rows 2, 3): k = 1
         (END, 3, [0, 0]),                                   # tile 2: all skipped
         (LIT, 0, [r, 3]), (LIT, 1, [r, 0]), (END, 0, [0, 0]),   # tile 3 (rows 6, 7): k = 0, 2
     ]
-    assert hs.schedule == [[{"lo": K, "ho": 7, "y": 8}]] * 2
-    # lo beat k: the 8 rows' low slices, row i in lane i
-    assert hs.lo[0] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 2], cfg.lo_bits)
-    assert hs.lo[2] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 9], cfg.lo_bits)
+    # lo: 3 vectors of 8 x 4 bits in 40-bit beats (3 beats); ho: 7 words of 15 bits in 16-bit beats
+    assert hs.schedule == [[{"lo": 3, "ho": 7, "y": 8, "lo_vectors": K, "ho_words": 7}]] * 2
+    # lo vector k: the 8 rows' low slices, row i in lane i, L = 4 bits each
+    assert hs.lo_vectors[0] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 2], L)
+    assert hs.lo_vectors[2] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 9], L)
+    assert hs.lo[:3] == pack_bits(hs.lo_vectors[:3], 32, 40)
     np.testing.assert_array_equal(unpack_y(hs.y, 8, N, cfg), Y)
     c = predict(plan, N, cfg).counters
     # 2 column blocks (cols 4, N 5), one pass each (never chained: a block's last pass); per
@@ -134,8 +142,10 @@ def test_aqs_padding_tiles_of_three():
     Y, plan = aqs_gemm(A, W, 0, mode="aqs", L=L, r=r, cfg=cfg)
     assert plan.vec_skip.shape == (6, K) and plan.vec_skip.all()
     hs = host_streams(plan, W, Y, cfg)
-    assert [_word(cfg, w)[:2] for w in hs.ho] == [(END, K)] * 6
-    assert hs.schedule == [[{"lo": K, "ho": 3, "y": 6}, {"lo": K, "ho": 3, "y": 1}]]
+    assert [_word(cfg, w)[:2] for w in hs.ho_words] == [(END, K)] * 6
+    # lo: 5 vectors of 6 x 4 bits = 120 bits in 32-bit beats; ho: 3 words of 15 bits in 16-bit beats
+    assert hs.schedule == [[{"lo": 4, "ho": 3, "y": 6, "lo_vectors": K, "ho_words": 3},
+                            {"lo": 4, "ho": 3, "y": 1, "lo_vectors": K, "ho_words": 3}]]
     c = predict(plan, 3, cfg).counters
     # pass = max(K, 3 words) = K. Pass 0 (cycles K .. 2K-1) is chained (the bank is empty):
     # pass 1 runs in 2K .. 3K-1 and pass 0's copy is in cycle 2K + DRAIN = 15, its 6 rows in

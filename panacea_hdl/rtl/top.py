@@ -40,6 +40,7 @@ from panacea_hdl.rtl.requant import RequantStage
 from panacea_hdl.rtl.sequencer import Sequencer
 from panacea_hdl.rtl.pea.pea import PEA
 from panacea_hdl.rtl.skip_controller import SkipController
+from panacea_hdl.rtl.unpack import HoUnpacker, LoUnpacker
 
 __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 
@@ -73,9 +74,12 @@ class PanaceaCore(ConfigComponent):
     csr : In(AXI4LiteSignature(addr_width=8, data_width=32))
         Register interface (``docs/registers.md``).
     w, lo, ho : In(AXI4StreamSignature)
-        Weight beats (``w_beat_bits``), low-order beats (``lo_beat_bits``; whole activations in
-        the ``dense`` variant) and RLE words (``rle_word_bits``; never ready in the ``dense``
-        variant), formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
+        Weight beats (``w_beat_bits``), packed low-order beats (``lo_bus_bits``: vectors of
+        ``rows_per_pass`` lanes of the run-time split L bits back to back, unpacked by
+        :class:`~panacea_hdl.rtl.unpack.LoUnpacker`; one vector of whole activations per beat in
+        the ``dense`` variant) and packed RLE words (``ho_bus_bits``, unpacked by
+        :class:`~panacea_hdl.rtl.unpack.HoUnpacker`; never ready in the ``dense`` variant),
+        formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
     y : Out(AXI4StreamSignature(y_beat_bits))
         Output rows; ``tlast`` marks the last beat of a GEMM. In builds with ``config.requant``
         through the requantization stage (:class:`~panacea_hdl.rtl.requant.RequantStage`):
@@ -91,12 +95,16 @@ class PanaceaCore(ConfigComponent):
         super().__init__({
             "csr": In(AXI4LiteSignature(addr_width=regmap.ADDR_BITS, data_width=32)),
             "w": In(AXI4StreamSignature(formats.w_beat_bits(cfg))),
-            "lo": In(AXI4StreamSignature(formats.lo_beat_bits(cfg))),
-            "ho": In(AXI4StreamSignature(formats.rle_word_bits(cfg))),
+            "lo": In(AXI4StreamSignature(formats.lo_bus_bits(cfg))),
+            "ho": In(AXI4StreamSignature(formats.ho_bus_bits(cfg))),
             "y": Out(AXI4StreamSignature(formats.y_beat_bits(cfg))),
             "busy": Out(1),
             "irq": Out(1),
         })
+        #: the unpackers of the packed ``lo`` / ``ho`` streams (None in the ``dense`` variant);
+        #: made here so that a harness can watch their outputs (e.g. ho words accepted)
+        self.lo_unpack = LoUnpacker(config=cfg) if cfg.caps.sliced else None
+        self.ho_unpack = HoUnpacker(config=cfg) if cfg.caps.sliced else None
 
     def elaborate(self, platform):
         cfg = self._config
@@ -116,9 +124,14 @@ class PanaceaCore(ConfigComponent):
         for i, pea in enumerate(peas):
             m.submodules[f"pea{i}"] = pea
         m.submodules.w_in = w_in = AXIStreamToStream(w_beat_layout(cfg))
-        m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
-        if not int8_array:
-            m.submodules.ho_in = ho_in = AXIStreamToStream(rle_word_layout(cfg))
+        if int8_array:      # one vector of whole activations per beat: nothing to unpack
+            m.submodules.lo_in = lo_in = AXIStreamToStream(lo_beat_layout(cfg))
+        else:
+            m.submodules.lo_in = lo_in = AXIStreamToStream(formats.lo_bus_bits(cfg))
+            m.submodules.ho_in = ho_in = AXIStreamToStream(formats.ho_bus_bits(cfg))
+            # unpackers right after the stream inputs, in front of the consumers
+            m.submodules.lo_unpack = lo_unpack = self.lo_unpack
+            m.submodules.ho_unpack = ho_unpack = self.ho_unpack
         m.submodules.y_out = y_out = StreamToAXIStream(y_beat_layout(cfg))
 
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
@@ -129,19 +142,24 @@ class PanaceaCore(ConfigComponent):
         else:
             wiring.connect(m, wiring.flipped(self.ho), ho_in.axis)
         wiring.connect(m, y_out.axis, wiring.flipped(self.y))
-        # activation buffer (config.act_buffer_bytes): between the input streams and the
-        # controller; records the first column block's beats, replays them for the others
+        # unpackers right after the stream inputs (packed lo / ho beats -> vectors / words);
+        # then the activation buffer (config.act_buffer_bytes): records the first column
+        # block's vectors and words, replays them for the others; then the controller
         abuf = bool(cfg.act_buffer_bytes)
-        lo_src = lo_in.o
-        ho_src = None if int8_array else ho_in.o
+        if int8_array:
+            lo_src, ho_src = lo_in.o, None
+        else:
+            wiring.connect(m, lo_in.o, lo_unpack.i)
+            wiring.connect(m, ho_in.o, ho_unpack.i)
+            lo_src, ho_src = lo_unpack.o, ho_unpack.o
         if abuf:
             m.submodules.lo_buf = lo_buf = ActBuffer(lo_beat_layout(cfg), cfg.abuf_lo_depth)
-            wiring.connect(m, lo_in.o, lo_buf.i)
+            wiring.connect(m, lo_src, lo_buf.i)
             lo_src = lo_buf.o
             bufs = [lo_buf]
             if not int8_array:
                 m.submodules.ho_buf = ho_buf = ActBuffer(rle_word_layout(cfg), cfg.abuf_ho_depth)
-                wiring.connect(m, ho_in.o, ho_buf.i)
+                wiring.connect(m, ho_src, ho_buf.i)
                 ho_src = ho_buf.o
                 bufs.append(ho_buf)
         wiring.connect(m, lo_src, ctrl.lo)
@@ -190,8 +208,25 @@ class PanaceaCore(ConfigComponent):
             self.busy.eq(seq.busy), csr.busy.eq(seq.busy),
         ]
         if not int8_array:
+            # the unpackers load from the bus only in a GEMM, and not while the activation
+            # buffer replays (the bus then carries nothing of this run)
+            unpack_en = Signal()
+            if abuf:
+                replaying = Signal()
+                with m.If(seq.abuf_record):
+                    m.d.sync += replaying.eq(0)
+                with m.Elif(seq.abuf_replay):
+                    m.d.sync += replaying.eq(1)
+                m.d.comb += unpack_en.eq(seq.busy & ~replaying)
+            else:
+                m.d.comb += unpack_en.eq(seq.busy)
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
-                         seq.word_valid.eq(ctrl.word_valid)]
+                         seq.word_valid.eq(ctrl.word_valid),
+                         # a pass's packing starts at a fresh beat: drop the leftover
+                         lo_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain), lo_unpack.split.eq(params.pe_split),
+                         lo_unpack.k_len.eq(params.k_len),
+                         lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
+                         ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain)]
         handoff, load_k = seq.handoff, seq.load_k
         if abuf:
             overflow, wrote, read = bufs[0].overflow, bufs[0].wrote, bufs[0].read
@@ -271,7 +306,10 @@ class PanaceaCore(ConfigComponent):
                 m.d.comb += csr.counter_inc[i].eq(inc[name])
             return m
         word_go = Signal()
-        m.d.comb += word_go.eq(ctrl.word_valid)
+        lo_beat_go, ho_beat_go = Signal(), Signal()     # packed bus beats taken
+        m.d.comb += [word_go.eq(ctrl.word_valid),
+                     lo_beat_go.eq(lo_in.o.valid & lo_in.o.ready),
+                     ho_beat_go.eq(ho_in.o.valid & ho_in.o.ready)]
         inc = {
             "cycles": self.busy,
             "swo_busy": ctrl.swo_en,
@@ -281,7 +319,7 @@ class PanaceaCore(ConfigComponent):
             "skipped_vectors": Mux(word_go, ctrl.skipped, 0),
             "wbuf_writes": w_wr,
             "wbuf_reads": ctrl.swo_en + ctrl.dwo_en,
-            "ext_in_words": w_go + wrote if abuf else w_go + ctrl.swo_en + word_go,
+            "ext_in_words": w_go + lo_beat_go + ho_beat_go,     # bus beats (packed lo / ho)
             "ext_out_words": y_go,
             **(abuf_inc if abuf else {}),
         }

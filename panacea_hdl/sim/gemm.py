@@ -45,9 +45,11 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
     :class:`golden_model.requant.RequantParams` of N columns; ``cfg.requant`` builds only)
     makes the run requantize: header beats on ``w``, uint8 ``y`` lanes, the counters predicted
     with it. Keys: ``M K N mode mode_code L r z``, ``requant`` (the REQUANT register value,
-    None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints),
-    ``y`` (expected output beats), ``counters`` (predicted), ``min_cycles`` (the fewest
-    cycles a run with stalls may take, ``prediction.work["min_cycles"]``), ``schedule``.
+    None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints;
+    ``lo`` and ``ho`` packed, ``docs/formats.md``), ``ho_words`` (the RLE words ``ho`` carries,
+    for tests that edit them: :func:`golden_model.streams.pack_ho_words` repacks), ``y``
+    (expected output beats), ``counters`` (predicted), ``min_cycles`` (the fewest cycles a run
+    with stalls may take, ``prediction.work["min_cycles"]``), ``schedule``.
     """
     from panacea_hdl.regmap import MODE_CODES, requant_value
 
@@ -68,6 +70,7 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
         "counters": {k: int(prediction.counters[k]) for k in counter_names(cfg)},
         "min_cycles": int(prediction.work["min_cycles"]),
         "schedule": hs.schedule,
+        "ho_words": hs.ho_words,
     }
 
 

@@ -15,6 +15,7 @@ from cocotb.triggers import ClockCycles
 
 from golden_model import formats
 from golden_model.aqs_gemm import choose_r
+from golden_model.streams import pack_ho_words
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
 from panacea_hdl.regmap import ErrorCode
@@ -97,12 +98,12 @@ async def malformed_rle(dut):
     """A reserved-kind word in the 2nd block: ERROR/RLE_KIND, ERR_WORD, idle; then a good GEMM."""
     host, cfg = await _setup(dut)
     good = _skewed_job(cfg, "aqs", seed=4, **_shape(cfg))
-    words = list(good["streams"]["ho"])
+    words = list(good["ho_words"])
     per_block = len(words) // (len(good["streams"]["w"]) // good["K"])
     index = per_block + per_block // 2
     G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
     words[index] |= formats.RESERVED << (G * H + R)
-    bad = dict(good, streams=dict(good["streams"], ho=words))
+    bad = dict(good, streams=dict(good["streams"], ho=pack_ho_words(cfg, words, good["schedule"])))
     # the golden decoder agrees on where the stream breaks
     i, offset = 0, None
     try:

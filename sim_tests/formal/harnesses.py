@@ -453,9 +453,10 @@ class CoreHarness(Elaboratable):
 
         if self.check == "err_word":
             n_ho = Signal(8, name="n_ho")          # ho words accepted since START
+            words = core.ho_unpack.o                # the RLE words unpacked from the ho beats
             with m.If(csr.counters_clear):
                 m.d.sync += n_ho.eq(0)
-            with m.Elif(core.busy & core.ho.tvalid & core.ho.tready):
+            with m.Elif(core.busy & words.valid & words.ready):
                 m.d.sync += n_ho.eq(n_ho + 1)
             error_q = past(m, csr.error, "error_q")
             rle_error = Signal(name="rle_error")

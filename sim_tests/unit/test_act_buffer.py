@@ -116,7 +116,10 @@ def test_core_replays_column_blocks(name):
     jobs = _jobs(cfg, rng, 4)
     for j in jobs:      # the host sends the activations of one column block only
         assert j["counters"]["abuf_reads"] > 0
-        assert len(j["streams"]["lo"]) == j["counters"]["abuf_writes"] - len(j["streams"]["ho"])
+        first = j["schedule"][0]        # the buffer holds the unpacked vectors and words
+        assert j["counters"]["abuf_writes"] == sum(s["lo_vectors"] + s["ho_words"] for s in first)
+        assert len(j["streams"]["lo"]) == sum(s["lo"] for s in first)
+        assert len(j["streams"]["ho"]) == sum(s["ho"] for s in first)
     dut = PanaceaCore(config=cfg)
     port = AmaranthPort(dut, seed=2)
 
@@ -186,7 +189,7 @@ def test_core_malformed_rle_and_abort_with_buffer():
     A = skewed_activations(7, 15, seed=9)
     W = random_weights(15, 9, seed=9)
     good = make_job(cfg, A, W, 100, mode="aqs", L=4, r=choose_r(A, 4))
-    n = len(good["streams"]["ho"])
+    n = len(good["ho_words"])
     cases = []
     for kind in ("kind", "data", "overrun", "short", "skip_run"):
         bad = _mutate(cfg, good, n // 2, kind)
@@ -194,7 +197,7 @@ def test_core_malformed_rle_and_abort_with_buffer():
         if off is None:
             continue
         try:
-            words, i = bad["streams"]["ho"], 0
+            words, i = bad["ho_words"], 0
             while i < len(words):
                 _, _, i = formats.rle_decode(cfg, words, 15, start=i)
         except formats.RLEError as e:

@@ -197,11 +197,13 @@ def test_gemm_passes_from_host_streams(mode, cfg):
     plan = slice_plan(A, mode=mode, L=L, r=r, cfg=cfg)
     hs = host_streams(plan, np.zeros((K, 1), np.int8), np.zeros((M, 1), np.int32), cfg)
     passes, expected = [], []
-    lo_i = ho_i = 0
-    for sched in hs.schedule[0]:
-        lo, ho = hs.lo[lo_i:lo_i + sched["lo"]], hs.ho[ho_i:ho_i + sched["ho"]]
-        lo_i += sched["lo"]
-        ho_i += sched["ho"]
+    # the controller sits behind the unpackers (panacea_hdl.rtl.unpack): it takes lo vectors
+    # in lanes of lo_bits and whole RLE words
+    ho_i = 0
+    for p, sched in enumerate(hs.schedule[0]):
+        lo = [formats.pack_lanes(plan.AL[p * rows:(p + 1) * rows, k], cfg.lo_bits) for k in range(K)]
+        ho = hs.ho_words[ho_i:ho_i + sched["ho_words"]]
+        ho_i += sched["ho_words"]
         passes.append((lo, ho, K, mode == "dense"))
     for p in range(len(passes)):
         swo = [(k, formats.pack_lanes(plan.AL[p * rows:(p + 1) * rows, k], cfg.lo_bits)) for k in range(K)]

@@ -21,6 +21,7 @@ import pytest
 from golden_model import formats
 from golden_model.aqs_gemm import choose_r
 from golden_model.config import PRESETS
+from golden_model.streams import pack_ho_words
 from golden_model.workloads import random_weights, skewed_activations
 from panacea_hdl import regmap
 from panacea_hdl.rtl.axi import RESP_SLVERR
@@ -185,7 +186,7 @@ def test_default_preset_gemm():
 
 def _mutate(cfg, job, index, kind):
     """Return a copy of ``job`` whose ho word ``index`` is made malformed in way ``kind``."""
-    words = list(job["streams"]["ho"])
+    words = list(job["ho_words"])
     G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
     k, run, data, _ = formats.unpack_rle_word(cfg, words[index])
     if kind == "kind":
@@ -201,14 +202,18 @@ def _mutate(cfg, job, index, kind):
     else:
         raise ValueError(kind)
     words[index] = w
-    bad = dict(job)
-    bad["streams"] = dict(job["streams"], ho=words)
-    return bad
+    return _with_words(cfg, job, words)
+
+
+def _with_words(cfg, job, words):
+    """``job`` with its RLE words replaced (same count per pass), repacked into ho beats."""
+    return dict(job, ho_words=words,
+                streams=dict(job["streams"], ho=pack_ho_words(cfg, words, job["schedule"])))
 
 
 def _golden_error_offset(cfg, job):
     """Index of the first bad word of the GEMM's ho stream per ``rle_decode``, or None."""
-    words, K, i = job["streams"]["ho"], job["K"], 0
+    words, K, i = job["ho_words"], job["K"], 0
     while i < len(words):
         try:
             for _ in range(2):
@@ -227,7 +232,7 @@ def test_malformed_rle_each_error_then_recover():
     W = random_weights(30, 6, seed=3)
     good = make_job(cfg, A, W, 100, mode="aqs", L=4, r=choose_r(A, 4))
     dense = make_job(cfg, A, W, 100, mode="dense", L=4, r=0)
-    n = len(good["streams"]["ho"])
+    n = len(good["ho_words"])
     cases = []
     for kind, code in (("kind", ErrorCode.RLE_KIND), ("data", ErrorCode.RLE_DATA),
                        ("overrun", ErrorCode.RLE_OVERRUN), ("short", ErrorCode.RLE_SHORT),
@@ -244,12 +249,11 @@ def test_malformed_rle_each_error_then_recover():
                 code = regmap.RLE_ERROR_CODES[e.reason]
             cases.append((bad, code, off))
     # dense mode: a nonzero run is an error (the golden decoder does not know modes)
-    words = list(dense["streams"]["ho"])
+    words = list(dense["ho_words"])
     idx = len(words) // 2
     kk, run, data, sl = formats.unpack_rle_word(cfg, words[idx])
     words[idx] = formats.pack_rle_word(cfg, kk, 1, sl if kk == formats.LIT else None)
-    cases.append((dict(dense, streams=dict(dense["streams"], ho=words)),
-                  ErrorCode.RLE_DENSE_RUN, idx))
+    cases.append((_with_words(cfg, dense, words), ErrorCode.RLE_DENSE_RUN, idx))
     assert len(cases) >= 5
 
     async def main(host, ctx):
@@ -274,7 +278,7 @@ def test_malformed_rle_each_error_then_recover():
 
 
 def _golden_decode_all(cfg, job):
-    words, K, i = job["streams"]["ho"], job["K"], 0
+    words, K, i = job["ho_words"], job["K"], 0
     while i < len(words):
         for _ in range(2):
             _, _, i = formats.rle_decode(cfg, words, K, start=i)
@@ -399,5 +403,57 @@ def test_soak_random_gemms(preset):
             stalls = i % 2 == 1
             port.set_stalls(rng.choice([0.1, 0.4, 0.8]) if stalls else 0.0)
             await run_ok(host, job, check_cycles=not stalls)
+
+    run_main(dut, port, main, cfg)
+
+
+def test_truncated_packed_streams_never_hang():
+    """A packed lo or ho stream with a beat missing (the last one, or one in the first pass):
+    the core never reports DONE; it either stops with an RLE error (the beats after the gap
+    misalign the words: ERROR with the decoder's code and ERR_WORD < the words sent) or waits
+    for the beat, BUSY, until the host's ABORT (ERROR/ABORTED). Either way a good GEMM then
+    runs exactly (bit- and cycle-exact): the unpackers' leftover is dropped at START."""
+    cfg = TINY
+    dut = PanaceaCore(config=cfg)
+    port = AmaranthPort(dut, seed=8)
+    A = skewed_activations(7, 29, seed=6)
+    W = random_weights(29, 5, seed=6)
+    good = make_job(cfg, A, W, 100, mode="aqs", L=3, r=choose_r(A, 3))
+    cases = []
+    for nm in ("lo", "ho"):
+        beats = good["streams"][nm]
+        for drop in (len(beats) - 1, good["schedule"][0][0][nm] // 2):
+            cases.append((nm, drop, dict(good, streams=dict(
+                good["streams"], **{nm: beats[:drop] + beats[drop + 1:]}))))
+
+    async def main(host, ctx):
+        outcomes = []
+        for nm, drop, bad in cases:
+            await host.start_job(bad)
+            budget = 3 * good["counters"]["cycles"]
+            st = None
+            for _ in range(budget // 8):
+                st = await host.status()
+                if not st["busy"]:
+                    break
+                for _ in range(8):
+                    await ctx.tick()
+            assert not st["done"], (nm, drop)
+            if st["busy"]:
+                await host.abort()
+                st = await host.status()
+                assert st == {"busy": False, "done": False, "error": True,
+                              "errcode": ErrorCode.ABORTED}, (nm, drop, st)
+                outcomes.append("aborted")
+            else:
+                assert st["error"] and st["errcode"] not in (ErrorCode.NONE, ErrorCode.ABORTED,
+                                                             ErrorCode.BAD_PARAM), (nm, drop, st)
+                assert await axil_read_ok(ctx, dut.csr, regmap.ERR_WORD) < len(good["ho_words"])
+                outcomes.append("rle_error")
+            for _ in range(5):
+                await ctx.tick()
+            port.flush()
+            await run_ok(host, good)
+        assert "aborted" in outcomes            # the last beat missing: a stall, then ABORT
 
     run_main(dut, port, main, cfg)

@@ -249,8 +249,8 @@ def _check_job(cfg, job: dict) -> None:
     for k in ("M", "K", "N", "mode_code", "L", "r", "z"):
         if not isinstance(job[k], int) or isinstance(job[k], bool) or not 0 <= job[k] < 1 << 32:
             raise ValueError(f"malformed job: {k} must be an int in [0, 2**32), got {job[k]!r}")
-    widths = {"w": formats.w_beat_bits(cfg), "lo": formats.lo_beat_bits(cfg),
-              "ho": formats.rle_word_bits(cfg)}
+    widths = {"w": formats.w_beat_bits(cfg), "lo": formats.lo_bus_bits(cfg),
+              "ho": formats.ho_bus_bits(cfg)}
     for name, bits in widths.items():
         beats = job["streams"].get(name) if isinstance(job["streams"], dict) else None
         if not isinstance(beats, list):
@@ -282,8 +282,8 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
                    | regmap.STATUS_ERRCODE_MASK << regmap.STATUS_ERRCODE_SHIFT)
     lines = [
         "panacea-fastsim 1",
-        f"widths {formats.w_beat_bits(cfg)} {formats.lo_beat_bits(cfg)} "
-        f"{formats.rle_word_bits(cfg)} {formats.y_beat_bits(cfg)}",
+        f"widths {formats.w_beat_bits(cfg)} {formats.lo_bus_bits(cfg)} "
+        f"{formats.ho_bus_bits(cfg)} {formats.y_beat_bits(cfg)}",
         f"reset {RESET_CYCLES} {RESET_IDLE_CYCLES}",
         f"check_read {regmap.INFO} {regmap.info_value(cfg)} INFO",
         f"check_read {regmap.KMAX} {cfg.k_max} KMAX",
@@ -301,8 +301,8 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
         f"progress {Path(progress_path).resolve() if progress_path else '-'}",
     ]
     lines += [f"counter {regmap.COUNTER_ADDR[name]} {name}" for name in counter_names(cfg)]
-    for name, bits in (("w", formats.w_beat_bits(cfg)), ("lo", formats.lo_beat_bits(cfg)),
-                       ("ho", formats.rle_word_bits(cfg))):
+    for name, bits in (("w", formats.w_beat_bits(cfg)), ("lo", formats.lo_bus_bits(cfg)),
+                       ("ho", formats.ho_bus_bits(cfg))):
         beats = job["streams"][name]
         lines.append(f"stream {name} {bits} {len(beats)}")
         lines += [format(b, "x") for b in beats]

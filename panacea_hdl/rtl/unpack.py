@@ -1,0 +1,293 @@
+"""Unpackers of the packed ``lo`` and ``ho`` streams (``docs/formats.md``, "Packed streams").
+
+The host packs ``lo`` vectors (``rows_per_pass`` lanes of the run-time split L bits) and RLE
+words back to back into whole-byte bus beats (:func:`golden_model.formats.pack_bits`),
+restarting at every pass. These blocks sit between the stream inputs and their consumers (the
+skip controller's ``lo`` issue and the RLE decoder) and turn the beats back into one vector /
+word per transfer:
+
+* :class:`BitUnpacker`: a bit gearbox from beats of B bits to items of V bits (V a run-time
+  choice among ``widths``, every V <= B) with a registered output (Fmax: no path from the
+  leftover's shift into the RLE decoder's checks). The next item is the leftover bits of
+  earlier beats (``count`` < B of them) followed by the beat on the input; the pass's restart
+  cycle already loads its first item from a fresh beat, so no cycle is added: with the input
+  always valid it delivers one item per cycle, at every V. A beat is taken only when the
+  leftover holds less than one item; ``restart`` drops the leftover (the zero remainder of a
+  pass's last beat); ``stop`` ends the loading once a pass's items are all loaded (K vectors,
+  T END words), so the next pass's beats stay on the bus.
+* :class:`LoUnpacker`: a ``BitUnpacker`` for ``lo`` whose item, ``rows_per_pass`` lanes of L
+  bits, is spread into the consumers' lanes of ``lo_bits`` (zero-extended).
+* :class:`HoUnpacker`: a ``BitUnpacker`` for RLE words (one fixed width).
+
+A truncated stream (fewer beats than the pass needs) stalls the consumer like a slow host: the
+core stays BUSY and the host ends the GEMM with ABORT (STATUS.ERROR, ABORTED); a malformed word
+inside a packed stream is the RLE decoder's error, with ERR_WORD = its word index, as before.
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden_model import formats
+
+from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout
+
+__all__ = ["BitUnpacker", "LoUnpacker", "HoUnpacker"]
+
+
+class BitUnpacker(wiring.Component):
+    """Gearbox from ``beat_bits``-bit beats to items of ``widths[sel]`` bits (LSB first), with a
+    registered output.
+
+    The gearbox forms the next item from the leftover bits of earlier beats (``count`` < B of
+    them) followed by the beat on the input, and loads it into the output register whenever
+    the register is empty or its item is taken, unless ``stop`` is high. In a ``restart``
+    cycle the leftover and the register are treated as empty (and cleared at its end), so the
+    restart itself already loads the pass's first item: with the input valid the register is
+    full in the first cycle after the restart and then refills every cycle — one item per
+    cycle, no added cycle, at every V.
+
+    Parameters
+    ----------
+    beat_bits : int
+        B, the input beat width.
+    widths : sequence of int
+        The item widths V to choose from at run time; each 1 <= V <= B.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(B))
+        Beats; a beat is taken together with the item that needs its bits.
+    o : Out(stream.Signature(max(widths)))
+        The item in the low V bits (bits above V are not part of it), from a register.
+    sel : In(range(len(widths)))
+        Index of V in ``widths``; change it only together with ``restart``.
+    restart : In(1)
+        Start of a pass: drop the leftover bits and the registered item.
+    stop : In(1)
+        Load no item this cycle (the pass's items are all loaded).
+    loaded : Out(1)
+        An item is loaded into the register this cycle (``loaded_item``: its bits).
+    loaded_item : Out(max(widths))
+    count : Out(range(B))
+        Leftover bits held (for tests).
+    """
+
+    def __init__(self, beat_bits, widths):
+        widths = tuple(int(w) for w in widths)
+        if not widths or min(widths) < 1 or max(widths) > beat_bits:
+            raise ValueError(f"item widths {widths} must be in 1..beat_bits={beat_bits}")
+        self.beat_bits, self.widths = int(beat_bits), widths
+        super().__init__({
+            "i": In(stream.Signature(unsigned(beat_bits))),
+            "o": Out(stream.Signature(unsigned(max(widths)))),
+            "sel": In(range(max(2, len(widths)))),
+            "restart": In(1),
+            "stop": In(1),
+            "loaded": Out(1),
+            "loaded_item": Out(max(widths)),
+            "count": Out(range(beat_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        B, widths = self.beat_bits, self.widths
+        # every reachable count is a multiple of u: it starts at 0 and moves by +B - V or -V
+        u = math.gcd(B, *widths)
+        buf = Signal(max(1, B - 1))         # leftover bits, LSB first; bits >= count are 0
+        count = self.count
+        cnt = Signal.like(count)            # the leftover as this cycle sees it (0 at restart)
+        lbuf = Signal.like(buf)
+        m.d.comb += [cnt.eq(Mux(self.restart, 0, count)), lbuf.eq(Mux(self.restart, 0, buf))]
+
+        V = Signal(range(B + 1))
+        with m.Switch(self.sel):
+            for s, w in enumerate(widths):
+                with m.Case(s):
+                    m.d.comb += V.eq(w)
+            with m.Default():
+                m.d.comb += V.eq(widths[0])
+
+        q_valid = Signal()                  # the output register
+        q_data = Signal(max(widths))
+        have = Signal()                     # the leftover holds a whole item
+        have_r = Signal()                   # count >= V, registered with count
+        room = Signal()                     # the register can load an item
+        take = Signal()                     # a beat is taken this cycle
+        load = Signal()                     # an item is loaded this cycle
+        # the next count and whether it holds an item, per V and take: constants compared
+        # with cnt, no adder in front of the comparison (Fmax)
+        cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
+        have_take, have_keep = Signal(), Signal()
+        with m.Switch(self.sel):
+            for s, w in enumerate(widths):
+                with m.Case(s):
+                    m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
+                                 have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
+            with m.Default():
+                w = widths[0]
+                m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
+                             have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
+        m.d.comb += [
+            have.eq(~self.restart & have_r),
+            room.eq((~q_valid | self.o.ready | self.restart) & ~self.stop),
+            self.i.ready.eq(room & ~have),
+            take.eq(self.i.valid & self.i.ready),
+            load.eq(room & (have | self.i.valid)),
+            self.o.valid.eq(q_valid),
+            self.o.payload.eq(q_data),
+            self.loaded.eq(load),
+        ]
+        # the leftover followed by the beat on offer (unless the leftover holds an item);
+        # cnt is a multiple of u below B, so the shift is a (B / u)-way multiplexer
+        merged = Signal(2 * B - 1)
+        beat = Mux(have, 0, self.i.payload)
+        with m.Switch(cnt):
+            for c in range(0, B, u):
+                with m.Case(c):
+                    m.d.comb += merged.eq(lbuf | (beat << c))
+            with m.Default():
+                m.d.comb += merged.eq(lbuf)
+        m.d.comb += self.loaded_item.eq(merged)
+        # after the item: shift it out (by V, a multiplexer over ``widths``)
+        rest = Signal(len(buf))
+        with m.Switch(self.sel):
+            for s, w in enumerate(widths):
+                with m.Case(s):
+                    m.d.comb += rest.eq(merged >> w)
+            with m.Default():
+                m.d.comb += rest.eq(merged >> widths[0])
+        with m.If(load):
+            m.d.sync += [buf.eq(rest), count.eq(Mux(take, cnt_take, cnt_keep)),
+                         have_r.eq(Mux(take, have_take, have_keep)),
+                         q_valid.eq(1), q_data.eq(merged)]
+        with m.Else():
+            m.d.sync += [buf.eq(lbuf), count.eq(cnt), have_r.eq(have)]
+            with m.If(self.o.ready | self.restart):
+                m.d.sync += q_valid.eq(0)
+        return m
+
+
+class LoUnpacker(ConfigComponent):
+    """Packed ``lo`` beats (``formats.lo_bus_bits``) -> one vector per transfer in the
+    consumers' layout (``lo_beat_layout``: ``rows_per_pass`` lanes of ``lo_bits``), the lanes
+    of L bits (``split``, one of ``cfg.splits``) zero-extended.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(lo_bus_bits))
+    o : Out(stream.Signature(lo_beat_layout))
+    split : In(range(8))
+        L; a value outside ``cfg.splits`` reads as the smallest split (the parameter check
+        refuses such a GEMM before it starts).
+    restart : In(1)
+        Start of a pass: drop the leftover; this cycle already loads the pass's first item.
+    enable : In(1)
+        A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
+        before START stay on the bus (also after an error or ABORT in mid-pass).
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        if not cfg.caps.sliced:
+            raise ValueError("the dense variant's lo beats are not packed (one vector per beat)")
+        super().__init__({
+            "i": In(stream.Signature(unsigned(formats.lo_bus_bits(cfg)))),
+            "o": Out(stream.Signature(lo_beat_layout(cfg))),
+            "split": In(range(8)),
+            "k_len": In(k_shape(cfg)),
+            "restart": In(1),
+            "enable": In(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        rows, lmax = cfg.rows_per_pass, cfg.lo_bits
+        splits = cfg.splits
+        m.submodules.gear = gear = BitUnpacker(formats.lo_bus_bits(cfg),
+                                               [formats.lo_vector_bits(cfg, L) for L in splits])
+        wiring.connect(m, wiring.flipped(self.i), gear.i)
+        sel = Signal(range(max(2, len(splits))))
+        with m.Switch(self.split):
+            for s, L in enumerate(splits):
+                with m.Case(L):
+                    m.d.comb += sel.eq(s)
+            with m.Default():
+                m.d.comb += sel.eq(0)
+        # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
+        # the next beat belongs to the next pass)
+        # (K latched at the restart: the host may program the next GEMM's K while idle)
+        n = Signal(k_shape(cfg))
+        k_pass = Signal(k_shape(cfg))
+        with m.If(self.restart):
+            m.d.sync += [n.eq(gear.loaded), k_pass.eq(self.k_len)]
+        with m.Elif(gear.loaded):
+            m.d.sync += n.eq(n + 1)
+        m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
+                     gear.stop.eq(~self.restart & (~self.enable | (n == k_pass))),
+                     self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
+        raw = gear.o.payload
+        out = self.o.payload.as_value()
+        with m.Switch(sel):
+            for s, L in enumerate(splits):
+                lanes = [Cat(raw[i * L:(i + 1) * L], Const(0, lmax - L)) for i in range(rows)]
+                with m.Case(s):
+                    m.d.comb += out.eq(Cat(*lanes))
+        return m
+
+
+class HoUnpacker(ConfigComponent):
+    """Packed ``ho`` beats (``formats.ho_bus_bits``) -> one RLE word per transfer.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ho_bus_bits))
+    o : Out(stream.Signature(rle_word_layout))
+    restart : In(1)
+        Start of a pass: drop the leftover; this cycle already loads the pass's first item.
+    enable : In(1)
+        A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
+        before START stay on the bus (also after an error or ABORT in mid-pass).
+    """
+
+    def __init__(self, *, config):
+        self._config = cfg = check_config(config)
+        super().__init__({
+            "i": In(stream.Signature(unsigned(formats.ho_bus_bits(cfg)))),
+            "o": Out(stream.Signature(rle_word_layout(cfg))),
+            "restart": In(1),
+            "enable": In(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg), [formats.rle_word_bits(cfg)])
+        wiring.connect(m, wiring.flipped(self.i), gear.i)
+        # a pass has T packets: after the T-th END word load no more (the rest of the last beat
+        # is the zero remainder, the next beat belongs to the next pass)
+        # (counted from the output register, the cycle after the load: no path from the
+        # gearbox's shift into the stop)
+        T = cfg.tiles_per_pass
+        kind_at = formats.rle_word_bits(cfg) - formats.KIND_BITS
+        q_end = Signal()
+        m.d.comb += q_end.eq(gear.o.payload[kind_at:kind_at + formats.KIND_BITS] == formats.END)
+        fresh = Signal()                        # the register's item was loaded last cycle
+        ends = Signal(range(T + 1))             # END words loaded before the register's item
+        m.d.sync += fresh.eq(gear.loaded)
+        with m.If(self.restart):
+            m.d.sync += ends.eq(0)
+        with m.Elif(fresh & q_end):
+            m.d.sync += ends.eq(ends + 1)
+        ended = Signal()                        # the pass's T END words are all loaded
+        m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
+        m.d.comb += [gear.sel.eq(0), gear.restart.eq(self.restart),
+                     gear.stop.eq(~self.restart & (~self.enable | ended)),
+                     self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
+                     self.o.payload.eq(gear.o.payload)]
+        return m
