@@ -77,11 +77,16 @@ def _config(args):
     return preset(args.preset or "default")
 
 
-def _load_npy(path: Path, what: str):
+def _input_file(path: Path, what: str):
+    """Refuse an input file that is missing or a directory (one line, exit 2)."""
     if not path.exists():
         raise CLIError(f"{what} file {path} does not exist")
     if path.is_dir():
         raise CLIError(f"{what} file {path} is a directory")
+
+
+def _load_npy(path: Path, what: str):
+    _input_file(path, what)
     try:
         a = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError):
@@ -175,10 +180,7 @@ def _load_requant(path: Path, W):
     """The ``--requant`` file: an .npz of out_zp, bias (optional), mult + shift or scale."""
     from golden_model.requant import requant_from_arrays
 
-    if not path.exists():
-        raise CLIError(f"requantization file {path} does not exist")
-    if path.is_dir():
-        raise CLIError(f"requantization file {path} is a directory")
+    _input_file(path, "requantization")
     try:
         z = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError):
