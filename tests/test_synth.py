@@ -17,7 +17,7 @@ from panacea_hdl.flows.synth import BLOCKS, CMOS_TRANSISTORS, format_synth, io_w
 TINY = preset("tiny")
 PANACEA_BLOCKS = {"pea", "weight_buffer", "swo", "dwo", "compensator", "accumulators",
                   "rle_decoder", "skip_controller", "csr", "params", "sequencer", "output_bank",
-                  "axi_adapters", "top"}
+                  "unpackers", "axi_adapters", "top"}
 
 
 @pytest.fixture(scope="module")

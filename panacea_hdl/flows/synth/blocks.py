@@ -26,6 +26,8 @@ BLOCK_TABLE = (
     ("output_bank", "output bank", ("panacea_hdl.rtl.output_bank:OutputBank",)),
     ("requant", "requantization stage", ("panacea_hdl.rtl.requant:RequantStage",)),
     ("act_buffer", "activation buffer (lo, ho)", ("panacea_hdl.rtl.act_buffer:ActBuffer",)),
+    ("unpackers", "lo / ho stream unpackers", ("panacea_hdl.rtl.unpack:LoUnpacker",
+                                               "panacea_hdl.rtl.unpack:HoUnpacker")),
     ("axi_adapters", "AXI-Stream adapters", ("panacea_hdl.rtl.axi:AXIStreamToStream",
                                              "panacea_hdl.rtl.axi:StreamToAXIStream")),
     ("top", "top (issue register, wiring)", ("panacea_hdl.rtl.top:PanaceaCore",)),
@@ -34,7 +36,7 @@ BLOCK_TABLE = (
 #: Block key -> description, in report order.
 _REPORT_ORDER = ("pea", "accumulators", "int8_pea", "weight_buffer", "swo", "dwo", "compensator",
                  "rle_decoder", "skip_controller", "beat_issuer", "csr", "params", "sequencer",
-                 "output_bank", "requant", "act_buffer", "axi_adapters", "top")
+                 "output_bank", "requant", "act_buffer", "unpackers", "axi_adapters", "top")
 BLOCKS = {key: dict((k, d) for k, d, _ in BLOCK_TABLE)[key] for key in _REPORT_ORDER}
 
 
