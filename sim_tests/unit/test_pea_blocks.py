@@ -286,9 +286,10 @@ def test_compensator_term_wraps_mod_2_32():
 
 
 @pytest.mark.parametrize("name", ["tiny", "default", "tiny_dense"])
-def test_accumulators_init_wins_and_adds_both_inputs(name):
+def test_accumulators_init_takes_the_term_and_adds_both_inputs(name):
     """Random init / term / products (full widths): every cycle
-    acc <- init ? term[col] : acc + p[lane] + q[lane], mod 2**32, computed independently;
+    acc <- (init ? term[col] : acc) + p[lane] + q[lane], mod 2**32, computed independently
+    (an init takes the term plus the products landing at its edge: the pass overlap);
     terms near +-2**31 make the sums wrap. (The operators zero p / q without a MAC and
     route DWO products to their tile's lanes: tested at the PEA level, test_pea.py.)"""
     cfg = PRESETS[name]
@@ -333,7 +334,7 @@ def test_accumulators_init_wins_and_adds_both_inputs(name):
             await ctx.tick()
             if init:
                 counts["init_over_add"] += int(add.any())
-                acc = np.tile(term, rows).astype(np.int64)
+                acc = wrap32(np.tile(term, rows).astype(object) + add)
             else:
                 acc = wrap32(acc.astype(object) + add)
         got = formats.unpack_lanes(ctx.get(raw_y), 32, lanes, signed=True)
