@@ -44,6 +44,7 @@ import numpy as np
 
 from .aqs_gemm import SlicePlan
 from .config import PanaceaConfig
+from .bits import ACT_BITS
 from .energy import ENERGY_PJ
 from .formats import (RQ_HEADER_BEATS, beat_bytes, ho_bus_bits, lo_beat_bits, lo_bus_bits, lo_vector_bits,
                       packed_beats, rle_word_bits, rle_word_count, w_beat_bits, y_row_bytes)
@@ -137,7 +138,9 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]
     # packed streams (formats.pack_bits, restarted at every pass): bus beats per pass
     lo_beats = packed_beats(K, lo_vector_bits(cfg, plan.L), lo_bus_bits(cfg))
-    ho_beats = sum(packed_beats(int(n), rle_word_bits(cfg), ho_bus_bits(cfg)) for n in words)
+    # RLE words at the run-time split: slices of 8 - L bits (formats.rle_fields_at)
+    ho_beats = 0 if int8_array else sum(packed_beats(int(n), rle_word_bits(cfg, plan.L),
+                                                     ho_bus_bits(cfg)) for n in words)
     abuf = bool(cfg.act_buffer_bytes)
     if not act_buffer_fits(plan, cfg):
         raise ValueError(f"the run's activations ({passes * K} lo beats, {int(words.sum())} ho "
@@ -193,8 +196,8 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     # ---- external memory -----------------------------------------------------------------
     # bytes = the bits sent / 8: lo and ho beats are whole bytes (formats.lo_bus_bits,
     # ho_bus_bits); lo and ho once per run with the activation buffer, once per block without
-    ho_raw = 0 if int8_array else act_sends * passes * beat_bytes(
-        cfg.tiles_per_pass * K * cfg.group_size * cfg.ho_bits)   # unencoded G*H-bit vectors, packed
+    ho_raw = 0 if int8_array else act_sends * passes * beat_bytes(   # unencoded vectors of
+        cfg.tiles_per_pass * K * cfg.group_size * (ACT_BITS - plan.L))  # G (8 - L)-bit slices
     mem = {
         "weight_bytes": blocks * (header + K) * beat_bytes(w_beat_bits(cfg)),   # w stream
         "lo_bytes": act_sends * passes * lo_beats * lo_bus_bits(cfg) // 8,

@@ -82,10 +82,11 @@ def test_dense_mode_counters_by_hand(T, M, passes, last_rows):
     assert c["comp_busy"] == K + passes
     assert c["wbuf_writes"] == K and c["wbuf_reads"] == passes * K + passes * T * K
     # packed beats per pass: K vectors of 2T lanes x 4 bits on the lo bus (2T x 5 bits rounded
-    # up to bytes), `words` 15-bit RLE words on the 16-bit ho bus
+    # up to bytes), `words` RLE words at L = 4 (2 slices x 4 bits + 3 run + 2 kind = 13 bits)
+    # on the 16-bit ho bus
     lo_bus = 8 * math.ceil(2 * T * 5 / 8)
     assert c["ext_in_words"] == (K + passes * math.ceil(K * 2 * T * 4 / lo_bus)
-                                 + passes * math.ceil(words * 15 / 16))
+                                 + passes * math.ceil(words * 13 / 16))
     assert c["ext_out_words"] == M
 
 
@@ -114,8 +115,9 @@ def test_aqs_pass_of_four_tiles_by_hand():
         (END, 3, [0, 0]),                                   # tile 2: all skipped
         (LIT, 0, [r, 3]), (LIT, 1, [r, 0]), (END, 0, [0, 0]),   # tile 3 (rows 6, 7): k = 0, 2
     ]
-    # lo: 3 vectors of 8 x 4 bits in 40-bit beats (3 beats); ho: 7 words of 15 bits in 16-bit beats
-    assert hs.schedule == [[{"lo": 3, "ho": 7, "y": 8, "lo_vectors": K, "ho_words": 7}]] * 2
+    # lo: 3 vectors of 8 x 4 bits in 40-bit beats (3 beats); ho: 7 words at L = 4 of
+    # 2 x 4 + 3 + 2 = 13 bits (91 bits) in 16-bit beats (6 beats)
+    assert hs.schedule == [[{"lo": 3, "ho": 6, "y": 8, "lo_vectors": K, "ho_words": 7}]] * 2
     # lo vector k: the 8 rows' low slices, row i in lane i, L = 4 bits each
     assert hs.lo_vectors[0] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 2], L)
     assert hs.lo_vectors[2] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 9], L)

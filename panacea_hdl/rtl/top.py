@@ -230,6 +230,7 @@ class PanaceaCore(ConfigComponent):
                          lo_unpack.k_len.eq(params.k_len),
                          lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
                          ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain),
+                         ho_unpack.split.eq(params.pe_split),
                          # framing: TLAST ends each pass's packed beats; a truncated pass
                          # ends the GEMM (lo checked first)
                          lo_unpack.i_last.eq(lo_in.last), ho_unpack.i_last.eq(ho_in.last),

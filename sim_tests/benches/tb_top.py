@@ -103,7 +103,7 @@ async def malformed_rle(dut):
     index = per_block + per_block // 2
     G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
     words[index] |= formats.RESERVED << (G * H + R)
-    bad = dict(good, streams=dict(good["streams"], ho=pack_ho_words(cfg, words, good["schedule"])))
+    bad = dict(good, streams=dict(good["streams"], ho=pack_ho_words(cfg, words, good["schedule"], good["L"])))
     # the golden decoder agrees on where the stream breaks
     i, offset = 0, None
     try:
