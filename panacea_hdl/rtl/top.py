@@ -265,19 +265,22 @@ class PanaceaCore(ConfigComponent):
                 pea.w_addr.eq(load_k),
                 pea.w_data.eq(w_bits[p * lane_bits:(p + 1) * lane_bits]),
                 pea.comp_clear.eq(w_wr & (load_k == 0)),
+                # the LOAD overlap: weight-buffer halves, the next block's term
+                pea.w_half.eq(seq.w_half), pea.r_half.eq(seq.r_half),
+                pea.comp_other.eq(seq.w_other), pea.term_swap.eq(seq.term_swap),
             ]
             if int8_array:
                 m.d.comb += load + [
                     *[getattr(pea, name).eq(issue[name]) for name in issue_names],
                     pea.z.eq(params.pe_z),
-                    pea.acc_clear.eq(handoff),
+                    pea.acc_clear.eq(handoff | seq.block_init),
                 ]
                 continue
             m.d.comb += load + [
                 *[getattr(pea, name).eq(issue[name]) for name in issue_names],
                 *([pea.s.eq(params.pe_s)] if skip else []), pea.z.eq(params.pe_z),
                 pea.split.eq(params.pe_split),
-                pea.acc_clear.eq(handoff),
+                pea.acc_clear.eq(handoff | seq.block_init),
             ]
 
         # ---- output bank: load at HANDOFF (the PEAs' rows), send one row per y beat ----------
