@@ -55,8 +55,9 @@ class PanaceaCore(ConfigComponent):
     issuer), the PEAs and the output bank (:class:`~panacea_hdl.rtl.output_bank.OutputBank`).
     Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
     first DRAIN cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the
-    copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
-    -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
+    copy) -> next PASS, next block's LOAD (with the LOAD overlap, K <= k_max / 2: the next
+    block's first PASS, or WAIT_LOAD until its rows, loaded behind the passes, are in), or
+    FINISH (until the bank has sent its last beat) -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
     without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
     or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank
     (all but a ``y`` beat already on offer, which AXI4-Stream requires to stay until taken).

@@ -45,8 +45,9 @@ class Int8PEA(ConfigComponent):
     (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port; the MAC
     is added into the accumulators at the edge ending t+4 and shows in ``y`` from t+5
     (:data:`~panacea_hdl.rtl.lanes.MAC_STAGES`). A LOAD write in cycle t
-    re-initialises the accumulators to the term at the edge ending t+4. LOAD writes
-    (``w_we``) must not coincide with issues.
+    re-initialises the accumulators to the term at the edge ending t+4 (not a ``comp_other``
+    write). LOAD writes (``w_we``) may coincide with issues only in the other half of the
+    weight buffer (the LOAD overlap).
 
     Parameters
     ----------

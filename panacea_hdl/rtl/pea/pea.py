@@ -57,7 +57,8 @@ class PEA(ConfigComponent):
     term at the edge ending t+4 (:data:`~panacea_hdl.rtl.pea.compensator.TERM_LATENCY`): after the
     last LOAD write of a block, y is the term of each column until the first MAC lands. ``s``,
     ``z`` and ``split`` must be stable from one cycle before the first LOAD write to the end
-    of the block's last pass. LOAD writes (``w_we``) must not coincide with PASS reads.
+    of the block's last pass. LOAD writes (``w_we``) may coincide with PASS reads only in the
+    other half of the weight buffer (``w_half`` != ``r_half``, the LOAD overlap).
 
     Parameters
     ----------
