@@ -20,7 +20,8 @@ block's start.
 
 States: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the first DRAIN
 cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the copy) -> next PASS,
-next block's LOAD (or, with the LOAD overlap, its first PASS or WAIT_LOAD), or FINISH (until the bank has sent its last beat) -> IDLE with DONE. START
+next block's LOAD (or, with the LOAD overlap, its first PASS or WAIT_LOAD), or FINISH (until
+the bank has sent its last beat) -> IDLE with DONE. START
 with bad parameters sets ERROR/BAD_PARAM without leaving IDLE; a malformed RLE word (ERROR
 with the decoder's code and ERR_WORD) or ABORT (ERROR/ABORTED) return to IDLE from any busy
 state and flush the output bank. START is ignored while busy, ABORT while idle. The timeline
