@@ -39,7 +39,9 @@ def _predict(name, M, K, N, mode="dense", L=4):
 # cycles (docs/architecture.md): LOAD K; a pass P = max(K, words) cycles, last issue in e; a
 #   block's pass with a further pass is chained when the bank is empty in e (next pass at e + 1,
 #   copy in e + 6), else DRAIN 5 + HANDOFF 1: copy in max(e + 5, first empty cycle) + 1 and
-#   the next pass / block from the cycle after; rows leave one per cycle after a copy
+#   the next pass / block from the cycle after; rows leave one per cycle after a copy; the LOAD
+#   overlap (K = 3 <= k_max / 2 = 32): block 1's 3 rows are written during block 0's first pass,
+#   so block 1 starts right after block 0's last copy, with no LOAD of its own
 CASES = {
     # one block, one pass
     ("tiny", 4, 3, 4): dict(
@@ -57,9 +59,10 @@ CASES = {
     ),
     # two blocks, two passes (the last with one valid row)
     ("tiny", 5, 3, 5): dict(
-        # per block: LOAD 3, pass 0 (8) chained, pass 1 (8), DRAIN 5 (pass 0's copy 6 after its
-        # e, its 4 rows gone 5 later: before pass 1's DRAIN ends), HANDOFF 1; then 1 row
-        counters=dict(cycles=2 * (3 + 2 * 8 + 5 + 1) + 1,
+        # LOAD 3 (block 0 only); per block: pass 0 (8) chained, pass 1 (8), DRAIN 5 (pass 0's
+        # copy 6 after its e, its 4 rows gone 5 later: before pass 1's DRAIN ends), HANDOFF 1;
+        # then 1 row
+        counters=dict(cycles=3 + 2 * (2 * 8 + 5 + 1) + 1,
                       swo_busy=2 * 2 * 3, dwo_busy=2 * 2 * 6, comp_busy=2 * (3 + 2),
                       rle_words=2 * 2 * 8, skipped_vectors=0, wbuf_writes=2 * 3,
                       wbuf_reads=2 * (2 * 3 + 2 * 6), ext_in_words=2 * (3 + 2 * 2 + 2 * 7),
@@ -80,10 +83,10 @@ CASES = {
     # the INT8 array: whole activations on lo (4 x 8 bits, one vector per beat, not packed),
     # no ho stream, no DWO
     ("tiny_dense", 5, 3, 5): dict(
-        # per block: LOAD 0-2, pass 0 3-5 (e0 = 5) chained, pass 1 6-8; pass 0's copy in
-        # e0 + 6 = 11, its 4 rows 12-15; pass 1's DRAIN ends in 13, the bank is empty in 16,
-        # copy 17; block 1 from 18 the same (copy 35), its last row in 36
-        counters=dict(cycles=2 * (2 * 3 + 12) + 1, swo_busy=2 * 2 * 3, dwo_busy=0,
+        # LOAD 0-2, pass 0 3-5 (e0 = 5) chained, pass 1 6-8; pass 0's copy in e0 + 6 = 11, its
+        # 4 rows 12-15; pass 1's DRAIN ends in 13, the bank is empty in 16, copy 17; block 1
+        # (loaded in 3-5) from 18 the same 15 cycles (copy 32), its last row in 33
+        counters=dict(cycles=3 + 2 * 15 + 1, swo_busy=2 * 2 * 3, dwo_busy=0,
                       comp_busy=2 * (3 + 2), rle_words=0,
                       skipped_vectors=0, wbuf_writes=2 * 3, wbuf_reads=2 * 2 * 3,
                       ext_in_words=2 * (3 + 2 * 3), ext_out_words=2 * 5),

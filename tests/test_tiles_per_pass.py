@@ -124,11 +124,11 @@ def test_aqs_pass_of_four_tiles_by_hand():
     assert hs.lo[:3] == pack_bits(hs.lo_vectors[:3], 32, 40)
     np.testing.assert_array_equal(unpack_y(hs.y, 8, N, cfg), Y)
     c = predict(plan, N, cfg).counters
-    # 2 column blocks (cols 4, N 5), one pass each (never chained: a block's last pass); per
-    # block LOAD 3, pass max(3, 7) + DRAIN 5 + HANDOFF 1, bank 8 rows; block 0's copy is in
-    # cycle 15, its 8 beats in 16..23; block 1's DRAIN ends in cycle 16 + 3 + 7 + 4 = 30, after
-    # them, so its copy follows at once (31) and its 8 beats end the GEMM
-    assert c["cycles"] == 2 * (K + 7 + DRAIN + HANDOFF) + 8
+    # 2 column blocks (cols 4, N 5), one pass each (never chained: a block's last pass); block
+    # 0: LOAD 0..2, pass max(3, 7) in 3..9, DRAIN 10..14, copy (HANDOFF) in 15, its 8 beats in
+    # 16..23; block 1 was loaded in 3..5 (the LOAD overlap, K = 3 <= k_max / 2), so its pass
+    # runs in 16..22, DRAIN 23..27 (the bank is empty from 24), copy 28, its 8 beats end the GEMM
+    assert c["cycles"] == K + 2 * (7 + DRAIN + HANDOFF) + 8 == 37
     assert c["rle_words"] == 2 * 7 and c["dwo_busy"] == 2 * 3
     assert c["skipped_vectors"] == 2 * (4 * K - 3)
     assert c["swo_busy"] == 2 * K and c["ext_out_words"] == 2 * 8
