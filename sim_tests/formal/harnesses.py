@@ -462,11 +462,20 @@ class CoreHarness(Elaboratable):
             rle_error = Signal(name="rle_error")
             m.d.comb += rle_error.eq(csr.error & ~error_q
                                      & (csr.errcode != ErrorCode.BAD_PARAM)
-                                     & (csr.errcode != ErrorCode.ABORTED))
+                                     & (csr.errcode != ErrorCode.ABORTED)
+                                     & (csr.errcode != ErrorCode.LO_TRUNCATED)
+                                     & (csr.errcode != ErrorCode.HO_TRUNCATED))
+            # a truncated ho frame (TLAST before the pass's last word): every word loaded was
+            # taken, so the first missing one is the count of words taken
+            ho_cut = Signal(name="ho_cut")
+            m.d.comb += ho_cut.eq(csr.error & ~error_q & (csr.errcode == ErrorCode.HO_TRUNCATED))
             m.d.comb += [
                 Assert(~rle_error | (csr.err_word == (n_ho - 1)[:8]),
                        "ERR_WORD is not the index of the malformed word"),
+                Assert(~ho_cut | (csr.err_word == n_ho),
+                       "ERR_WORD is not the first missing word of a truncated ho frame"),
                 Cover(rle_error),
                 Cover(rle_error & (passes == 2)),   # in the GEMM's second pass
+                Cover(ho_cut),
             ]
         return m

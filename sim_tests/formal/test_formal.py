@@ -123,7 +123,8 @@ def test_core_y_stream_holds_until_ready(tmp_path):
 
 
 def test_core_err_word_is_the_malformed_word(tmp_path):
-    """ERR_WORD is the index of the malformed RLE word in the GEMM's ``ho`` stream.
+    """ERR_WORD is the index of the malformed RLE word in the GEMM's ``ho`` stream, and of the
+    first missing word when a pass's ``ho`` frame is cut short (HO_TRUNCATED).
 
     ``mode bmc``, depth 16: the covers reach an RLE error at cycle 6 and one in the GEMM's
     second pass at cycle 15.
