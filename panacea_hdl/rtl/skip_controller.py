@@ -40,7 +40,8 @@ class SkipController(ConfigComponent):
     Attributes
     ----------
     lo : In(stream.Signature(lo_beat_layout))
-        Low-order beats; ``ready = active & (lo_count < K) & ~error``.
+        Low-order beats; ``ready = active & (lo_count < K) & ~error`` (the compare
+        registered: K is fixed from the restart on, as the sequencer guarantees).
     ho : In(stream.Signature(rle_word_layout))
         RLE words, passed to the decoder.
     restart : In(1)
@@ -116,18 +117,22 @@ class SkipController(ConfigComponent):
         # ---- SWO: the dense low-order beats, k = 0 .. K-1 ----------------------------------
         lo_count = Signal(k_shape(cfg))
         lo_last = Signal()                  # lo_count == K - 1 (registered, no adder here)
+        # lo_count < K, registered (K is fixed from the restart on): the ready feeds the lo
+        # unpacker's load enable, so no comparator in front of it (Fmax)
+        lo_more = Signal()
         swo_go = Signal()
         m.d.comb += [
-            self.lo.ready.eq(self.active & (lo_count < self.k_len) & ~dec.error),
+            self.lo.ready.eq(self.active & lo_more & ~dec.error),
             swo_go.eq(self.lo.valid & self.lo.ready),
             self.swo_en.eq(swo_go),
             self.swo_k.eq(lo_count),
             self.swo_al.eq(self.lo.payload),
         ]
         with m.If(restart):
-            m.d.sync += [lo_count.eq(0), lo_last.eq(self.k_len == 1)]
+            m.d.sync += [lo_count.eq(0), lo_last.eq(self.k_len == 1), lo_more.eq(self.k_len != 0)]
         with m.Elif(swo_go):
-            m.d.sync += [lo_count.eq(lo_count + 1), lo_last.eq(lo_count + 2 == self.k_len)]
+            m.d.sync += [lo_count.eq(lo_count + 1), lo_last.eq(lo_count + 2 == self.k_len),
+                         lo_more.eq(~lo_last)]
 
         # ---- DWO: the decoded literals -----------------------------------------------------
         m.d.comb += [
@@ -138,9 +143,9 @@ class SkipController(ConfigComponent):
         ]
 
         pass_done = Signal()
-        lo_end = (lo_count == self.k_len) | (swo_go & lo_last)
+        lo_end = ~lo_more | (swo_go & lo_last)         # ~lo_more: lo_count == K
         m.d.comb += [
-            pass_done.eq((lo_count == self.k_len) & dec.finished),
+            pass_done.eq(~lo_more & dec.finished),
             self.pass_done.eq(pass_done),
             self.pass_chain.eq(self.chain & ~pass_done & lo_end & (dec.finished | dec.finishing)),
             self.word_valid.eq(dec.word_valid),
