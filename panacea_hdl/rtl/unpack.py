@@ -100,17 +100,17 @@ class BitUnpacker(wiring.Component):
         u = math.gcd(B, *widths)
         buf = Signal(max(1, B - 1))         # leftover bits, LSB first; bits >= count are 0
         count = self.count
-        cnt = Signal.like(count)            # the leftover as this cycle sees it (0 at restart)
-        lbuf = Signal.like(buf)
-        m.d.comb += [cnt.eq(Mux(self.restart, 0, count)), lbuf.eq(Mux(self.restart, 0, buf))]
+        restart = self.restart
 
-        V = Signal(range(B + 1))
-        with m.Switch(self.sel):
-            for s, w in enumerate(widths):
-                with m.Case(s):
-                    m.d.comb += V.eq(w)
-            with m.Default():
-                m.d.comb += V.eq(widths[0])
+        def per_width(assign):
+            """``assign(w)`` (a list of statements) in the case of each width, the first width
+            as the default."""
+            with m.Switch(self.sel):
+                for s, w in enumerate(widths):
+                    with m.Case(s):
+                        m.d.comb += assign(w)
+                with m.Default():
+                    m.d.comb += assign(widths[0])
 
         q_valid = Signal()                  # the output register
         q_data = Signal(max(widths))
@@ -119,22 +119,9 @@ class BitUnpacker(wiring.Component):
         room = Signal()                     # the register can load an item
         take = Signal()                     # a beat is taken this cycle
         load = Signal()                     # an item is loaded this cycle
-        # the next count and whether it holds an item, per V and take: constants compared
-        # with cnt, no adder in front of the comparison (Fmax)
-        cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
-        have_take, have_keep = Signal(), Signal()
-        with m.Switch(self.sel):
-            for s, w in enumerate(widths):
-                with m.Case(s):
-                    m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
-                                 have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
-            with m.Default():
-                w = widths[0]
-                m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
-                             have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
         m.d.comb += [
-            have.eq(~self.restart & have_r),
-            room.eq((~q_valid | self.o.ready | self.restart) & ~self.stop),
+            have.eq(~restart & have_r),
+            room.eq((~q_valid | self.o.ready | restart) & ~self.stop),
             self.i.ready.eq(room & ~have),
             take.eq(self.i.valid & self.i.ready),
             load.eq(room & (have | self.i.valid)),
@@ -142,32 +129,47 @@ class BitUnpacker(wiring.Component):
             self.o.payload.eq(q_data),
             self.loaded.eq(load),
         ]
-        # the leftover followed by the beat on offer (unless the leftover holds an item);
-        # cnt is a multiple of u below B, so the shift is a (B / u)-way multiplexer
-        merged = Signal(2 * B - 1)
-        beat = Mux(have, 0, self.i.payload)
-        with m.Switch(cnt):
+        # Fmax: ``restart`` (late: on a chained pass it comes from the consumers' handshakes)
+        # only selects, in the last logic level, between two results computed without it:
+        # the leftover of the registers (count, buf) and the restart's (empty), so it is in
+        # front of no shift and no adder.
+        # - the next count and whether it holds an item, per V and take: constants added to
+        #   and compared with count, no adder in front of the comparison
+        cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
+        have_take, have_keep = Signal(), Signal()
+        cnt_fresh, have_fresh = Signal.like(count), Signal()    # after a restart's load
+        per_width(lambda w: [cnt_take.eq(count + (B - w)), cnt_keep.eq(count - w),
+                             have_take.eq(count >= 2 * w - B), have_keep.eq(count >= 2 * w),
+                             cnt_fresh.eq(B - w), have_fresh.eq(B >= 2 * w)])
+        # - the leftover followed by the beat on offer (unless the leftover holds an item);
+        #   count is a multiple of u below B, so the shift is a (B / u)-way multiplexer; after
+        #   a restart the item is the beat alone
+        merged_kept = Signal(2 * B - 1)
+        beat = Mux(have_r, 0, self.i.payload)
+        with m.Switch(count):
             for c in range(0, B, u):
                 with m.Case(c):
-                    m.d.comb += merged.eq(lbuf | (beat << c))
+                    m.d.comb += merged_kept.eq(buf | (beat << c))
             with m.Default():
-                m.d.comb += merged.eq(lbuf)
-        m.d.comb += self.loaded_item.eq(merged)
-        # after the item: shift it out (by V, a multiplexer over ``widths``)
-        rest = Signal(len(buf))
-        with m.Switch(self.sel):
-            for s, w in enumerate(widths):
-                with m.Case(s):
-                    m.d.comb += rest.eq(merged >> w)
-            with m.Default():
-                m.d.comb += rest.eq(merged >> widths[0])
+                m.d.comb += merged_kept.eq(buf)
+        merged = Signal(2 * B - 1)
+        m.d.comb += [merged.eq(Mux(restart, self.i.payload, merged_kept)),
+                     self.loaded_item.eq(merged)]
+        # - after the item: shift it out (by V, a multiplexer over ``widths``)
+        rest_kept, rest_fresh = Signal(len(buf)), Signal(len(buf))
+        per_width(lambda w: [rest_kept.eq(merged_kept >> w), rest_fresh.eq(self.i.payload >> w)])
+        # (in a restart cycle a load always takes the beat: the leftover is empty)
         with m.If(load):
-            m.d.sync += [buf.eq(rest), count.eq(Mux(take, cnt_take, cnt_keep)),
-                         have_r.eq(Mux(take, have_take, have_keep)),
-                         q_valid.eq(1), q_data.eq(merged)]
+            m.d.sync += [q_valid.eq(1), q_data.eq(merged)]
+            with m.If(restart):
+                m.d.sync += [buf.eq(rest_fresh), count.eq(cnt_fresh), have_r.eq(have_fresh)]
+            with m.Else():
+                m.d.sync += [buf.eq(rest_kept), count.eq(Mux(take, cnt_take, cnt_keep)),
+                             have_r.eq(Mux(take, have_take, have_keep))]
         with m.Else():
-            m.d.sync += [buf.eq(lbuf), count.eq(cnt), have_r.eq(have)]
-            with m.If(self.o.ready | self.restart):
+            with m.If(restart):
+                m.d.sync += [buf.eq(0), count.eq(0), have_r.eq(0)]
+            with m.If(self.o.ready | restart):
                 m.d.sync += q_valid.eq(0)
         return m
 
