@@ -69,7 +69,8 @@ class BitUnpacker(wiring.Component):
     restart : In(1)
         Start of a pass: drop the leftover bits and the registered item.
     stop : In(1)
-        Load no item this cycle (the pass's items are all loaded).
+        Load no item this cycle (the pass's items are all loaded); not looked at in a
+        ``restart`` cycle.
     loaded : Out(1)
         An item is loaded into the register this cycle (``loaded_item``: its bits).
     loaded_item : Out(max(widths))
@@ -114,25 +115,25 @@ class BitUnpacker(wiring.Component):
 
         q_valid = Signal()                  # the output register
         q_data = Signal(max(widths))
-        have = Signal()                     # the leftover holds a whole item
         have_r = Signal()                   # count >= V, registered with count
-        room = Signal()                     # the register can load an item
-        take = Signal()                     # a beat is taken this cycle
-        load = Signal()                     # an item is loaded this cycle
+        room = Signal()                     # not restarting: the register can load an item
+        take_kept = Signal()                # not restarting: a beat is taken
+        load_kept = Signal()                # not restarting: an item is loaded
         m.d.comb += [
-            have.eq(~restart & have_r),
-            room.eq((~q_valid | self.o.ready | restart) & ~self.stop),
-            self.i.ready.eq(room & ~have),
-            take.eq(self.i.valid & self.i.ready),
-            load.eq(room & (have | self.i.valid)),
+            room.eq((~q_valid | self.o.ready) & ~self.stop),
+            load_kept.eq(room & (have_r | self.i.valid)),
+            take_kept.eq(self.i.valid & room & ~have_r),
+            # restarting: the leftover and the register count as empty, so a beat on offer
+            # is taken and loaded
+            self.i.ready.eq(Mux(restart, 1, room & ~have_r)),
+            self.loaded.eq(Mux(restart, self.i.valid, load_kept)),
             self.o.valid.eq(q_valid),
             self.o.payload.eq(q_data),
-            self.loaded.eq(load),
         ]
         # Fmax: ``restart`` (late: on a chained pass it comes from the consumers' handshakes)
         # only selects, in the last logic level, between two results computed without it:
         # the leftover of the registers (count, buf) and the restart's (empty), so it is in
-        # front of no shift and no adder.
+        # front of no shift, no adder and no enable logic.
         # - the next count and whether it holds an item, per V and take: constants added to
         #   and compared with count, no adder in front of the comparison
         cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
@@ -158,19 +159,18 @@ class BitUnpacker(wiring.Component):
         # - after the item: shift it out (by V, a multiplexer over ``widths``)
         rest_kept, rest_fresh = Signal(len(buf)), Signal(len(buf))
         per_width(lambda w: [rest_kept.eq(merged_kept >> w), rest_fresh.eq(self.i.payload >> w)])
-        # (in a restart cycle a load always takes the beat: the leftover is empty)
-        with m.If(load):
-            m.d.sync += [q_valid.eq(1), q_data.eq(merged)]
-            with m.If(restart):
-                m.d.sync += [buf.eq(rest_fresh), count.eq(cnt_fresh), have_r.eq(have_fresh)]
+        with m.If(restart):
+            with m.If(self.i.valid):
+                m.d.sync += [q_valid.eq(1), q_data.eq(self.i.payload), buf.eq(rest_fresh),
+                             count.eq(cnt_fresh), have_r.eq(have_fresh)]
             with m.Else():
-                m.d.sync += [buf.eq(rest_kept), count.eq(Mux(take, cnt_take, cnt_keep)),
-                             have_r.eq(Mux(take, have_take, have_keep))]
-        with m.Else():
-            with m.If(restart):
-                m.d.sync += [buf.eq(0), count.eq(0), have_r.eq(0)]
-            with m.If(self.o.ready | restart):
-                m.d.sync += q_valid.eq(0)
+                m.d.sync += [q_valid.eq(0), buf.eq(0), count.eq(0), have_r.eq(0)]
+        with m.Elif(load_kept):
+            m.d.sync += [q_valid.eq(1), q_data.eq(merged_kept), buf.eq(rest_kept),
+                         count.eq(Mux(take_kept, cnt_take, cnt_keep)),
+                         have_r.eq(Mux(take_kept, have_take, have_keep))]
+        with m.Elif(self.o.ready):
+            m.d.sync += q_valid.eq(0)
         return m
 
 
@@ -231,7 +231,7 @@ class LoUnpacker(ConfigComponent):
         with m.Elif(gear.loaded):
             m.d.sync += n.eq(n + 1)
         m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.restart & (~self.enable | (n == k_pass))),
+                     gear.stop.eq(~self.enable | (n == k_pass)),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
         raw = gear.o.payload
         out = self.o.payload.as_value()
@@ -289,7 +289,7 @@ class HoUnpacker(ConfigComponent):
         ended = Signal()                        # the pass's T END words are all loaded
         m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
         m.d.comb += [gear.sel.eq(0), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.restart & (~self.enable | ended)),
+                     gear.stop.eq(~self.enable | ended),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
                      self.o.payload.eq(gear.o.payload)]
         return m
