@@ -19,6 +19,8 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden_model import formats
+
 from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
                                      rle_word_layout)
 from panacea_hdl.rtl.rle_decoder import RLEDecoder
@@ -142,12 +144,24 @@ class SkipController(ConfigComponent):
             self.dwo_ah.eq(dec.lit_ah),
         ]
 
+        # the pass's last issue is in this cycle: the lo beats end (the last one taken now, or
+        # all taken before: ~lo_more) and the T-th END is taken now, or was before; written
+        # out from registers and the two offers (the ho word's kind, the decoder's tile), not
+        # through the handshakes: the chained restart fans out to the unpackers' enables (Fmax)
         pass_done = Signal()
-        lo_end = ~lo_more | (swo_go & lo_last)         # ~lo_more: lo_count == K
+        ok = Signal()                       # chaining allowed, no stream error
+        lo_final = Signal()                 # the pass's last lo beat is on offer
+        end_final = Signal()                # the pass's T-th END is on offer
+        T = cfg.tiles_per_pass
         m.d.comb += [
-            pass_done.eq(~lo_more & dec.finished),
+            pass_done.eq(~lo_more & dec.finished),      # ~lo_more: lo_count == K
+            ok.eq(self.chain & self.active & ~dec.error),
+            lo_final.eq(self.lo.valid & lo_last),       # lo_last implies lo_more
+            end_final.eq(self.ho.valid & (self.ho.payload.kind == formats.END)
+                         & (dec.lit_tile == T - 1)),
             self.pass_done.eq(pass_done),
-            self.pass_chain.eq(self.chain & ~pass_done & lo_end & (dec.finished | dec.finishing)),
+            self.pass_chain.eq(ok & ((lo_final & (dec.finished | end_final))
+                                     | (~lo_more & ~dec.finished & end_final))),
             self.word_valid.eq(dec.word_valid),
             self.skipped.eq(dec.skipped),
             self.error.eq(dec.error),
