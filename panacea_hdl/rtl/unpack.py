@@ -118,7 +118,9 @@ class BitUnpacker(wiring.Component):
         have_r = Signal()                   # count >= V, registered with count
         room = Signal()                     # not restarting: the register can load an item
         take_kept = Signal()                # not restarting: a beat is taken
-        load_kept = Signal()                # not restarting: an item is loaded
+        # not restarting: an item is loaded; kept, so the enables are ``restart | load_kept``
+        # in one LUT behind the (late) restart instead of a tree ABC shares with the ready
+        load_kept = Signal(attrs={"keep": 1})
         m.d.comb += [
             room.eq((~q_valid | self.o.ready) & ~self.stop),
             load_kept.eq(room & (have_r | self.i.valid)),
