@@ -226,14 +226,21 @@ class LoUnpacker(ConfigComponent):
         # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
         # the next beat belongs to the next pass)
         # (K latched at the restart: the host may program the next GEMM's K while idle)
+        # (n == K and n + 1 == K registered beside n, as the skip controller's lo_last: no
+        # comparator in the load enable; n == K holds from reset, before the first restart)
         n = Signal(k_shape(cfg))
         k_pass = Signal(k_shape(cfg))
+        n_done = Signal(init=1)             # n == k_pass
+        n_last = Signal()                   # n + 1 == k_pass
         with m.If(self.restart):
-            m.d.sync += [n.eq(gear.loaded), k_pass.eq(self.k_len)]
+            v = gear.i.valid                # a restart loads the beat on offer, if any
+            m.d.sync += [n.eq(v), k_pass.eq(self.k_len),
+                         n_done.eq(Mux(v, self.k_len == 1, self.k_len == 0)),
+                         n_last.eq(Mux(v, self.k_len == 2, self.k_len == 1))]
         with m.Elif(gear.loaded):
-            m.d.sync += n.eq(n + 1)
+            m.d.sync += [n.eq(n + 1), n_done.eq(n_last), n_last.eq(n + 2 == k_pass)]
         m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.enable | (n == k_pass)),
+                     gear.stop.eq(~self.enable | n_done),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
         raw = gear.o.payload
         out = self.o.payload.as_value()
