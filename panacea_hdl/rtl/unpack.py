@@ -226,19 +226,32 @@ class LoUnpacker(ConfigComponent):
         # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
         # the next beat belongs to the next pass)
         # (K latched at the restart: the host may program the next GEMM's K while idle)
-        # (n == K and n + 1 == K registered beside n, as the skip controller's lo_last: no
-        # comparator in the load enable; n == K holds from reset, before the first restart)
-        n = Signal(k_shape(cfg))
+        # Fmax: the items loaded are counted a cycle late, from the registered restart and
+        # load (the late restart reaches no counter), with n == K and n + 1 == K registered
+        # beside the count (as the skip controller's lo_last); n == K of this cycle is then a
+        # multiplexer of flags, no K-bit comparator in the load enable. Before the first
+        # restart n == K holds (the reset values), so nothing loads.
+        restart_r = Signal()                # restart / load of the last cycle
+        loaded_r = Signal()
+        n_late = Signal(k_shape(cfg))       # items loaded in the pass before the last cycle
         k_pass = Signal(k_shape(cfg))
-        n_done = Signal(init=1)             # n == k_pass
-        n_last = Signal()                   # n + 1 == k_pass
+        k_is0, k_is1 = Signal(), Signal()   # K == 0, K == 1
+        done_late = Signal(init=1)          # n_late == K
+        last_late = Signal()                # n_late + 1 == K
+        m.d.sync += [restart_r.eq(self.restart), loaded_r.eq(gear.loaded)]
         with m.If(self.restart):
-            v = gear.i.valid                # a restart loads the beat on offer, if any
-            m.d.sync += [n.eq(v), k_pass.eq(self.k_len),
-                         n_done.eq(Mux(v, self.k_len == 1, self.k_len == 0)),
-                         n_last.eq(Mux(v, self.k_len == 2, self.k_len == 1))]
-        with m.Elif(gear.loaded):
-            m.d.sync += [n.eq(n + 1), n_done.eq(n_last), n_last.eq(n + 2 == k_pass)]
+            m.d.sync += [k_pass.eq(self.k_len), k_is0.eq(self.k_len == 0),
+                         k_is1.eq(self.k_len == 1)]
+        with m.If(restart_r):
+            m.d.sync += [n_late.eq(loaded_r),
+                         done_late.eq(Mux(loaded_r, k_is1, k_is0)),
+                         last_late.eq(Mux(loaded_r, k_pass == 2, k_is1))]
+        with m.Elif(loaded_r):
+            m.d.sync += [n_late.eq(n_late + 1), done_late.eq(last_late),
+                         last_late.eq(n_late + 2 == k_pass)]
+        n_done = Signal()                   # the pass's K items are loaded (n == K)
+        m.d.comb += n_done.eq(Mux(restart_r, Mux(loaded_r, k_is1, k_is0),
+                                  Mux(loaded_r, last_late, done_late)))
         m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
                      gear.stop.eq(~self.enable | n_done),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
