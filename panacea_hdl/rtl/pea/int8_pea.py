@@ -110,7 +110,7 @@ class Int8PEA(ConfigComponent):
         p_bits = signed_bits(*product_range(0, (1 << ACT_BITS) - 1))     # A * W, A unsigned
         m.submodules.accs = accs = Accumulators(config=cfg, p_bits=p_bits)
         m.d.comb += [
-            accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
+            accs.init.eq(comp.init), accs.clear.eq(self.acc_clear), accs.term.eq(comp.term),
             self.y.eq(accs.y),
         ]
         valid = delay(m, self.mac_en, COMBINE_CYCLE, name="valid")
