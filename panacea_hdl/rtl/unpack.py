@@ -19,9 +19,14 @@ word per transfer:
   bits, is spread into the consumers' lanes of ``lo_bits`` (zero-extended).
 * :class:`HoUnpacker`: a ``BitUnpacker`` for RLE words (one fixed width).
 
-A truncated stream (fewer beats than the pass needs) stalls the consumer like a slow host: the
-core stays BUSY and the host ends the GEMM with ABORT (STATUS.ERROR, ABORTED); a malformed word
-inside a packed stream is the RLE decoder's error, with ERR_WORD = its word index, as before.
+Framing (``docs/formats.md``, "Packed streams"): TLAST marks the last beat of each pass's
+packed ``lo`` and ``ho`` beats. A **truncated** pass — TLAST on a beat before the one holding
+the pass's last item — is flagged: once the gearbox needs a beat after the pass's TLAST beat,
+it takes none, and the unpacker's sticky ``error`` ends the GEMM (STATUS.ERROR, LO_TRUNCATED /
+HO_TRUNCATED, ERR_WORD = ``error_index``, the index of the first missing item in the GEMM's
+item stream). A stream that merely stops (no TLAST) is a stall, as a slow host is: the core
+stays BUSY and the host ends the GEMM with ABORT. A malformed word inside a packed stream is the
+RLE decoder's error, with ERR_WORD = its word index, as before.
 """
 
 from __future__ import annotations
@@ -71,6 +76,11 @@ class BitUnpacker(wiring.Component):
     stop : In(1)
         Load no item this cycle (the pass's items are all loaded); not looked at in a
         ``restart`` cycle.
+    i_last : In(1)
+        TLAST of the beat on ``i``: the pass's last beat.
+    short : Out(1)
+        The pass is truncated: the gearbox needs a beat after the pass's TLAST beat (it takes
+        none; the beats on the bus stay there).
     loaded : Out(1)
         An item is loaded into the register this cycle (``loaded_item``: its bits).
     loaded_item : Out(max(widths))
@@ -89,6 +99,8 @@ class BitUnpacker(wiring.Component):
             "sel": In(range(max(2, len(widths)))),
             "restart": In(1),
             "stop": In(1),
+            "i_last": In(1),
+            "short": Out(1),
             "loaded": Out(1),
             "loaded_item": Out(max(widths)),
             "count": Out(range(beat_bits)),
@@ -117,17 +129,21 @@ class BitUnpacker(wiring.Component):
         q_data = Signal(max(widths))
         have_r = Signal()                   # count >= V, registered with count
         room = Signal()                     # not restarting: the register can load an item
+        want = Signal()                     # not restarting: the next item needs a beat
         take_kept = Signal()                # not restarting: a beat is taken
         # not restarting: an item is loaded; kept, so the enables are ``restart | load_kept``
         # in one LUT behind the (late) restart instead of a tree ABC shares with the ready
         load_kept = Signal(attrs={"keep": 1})
+        framed = Signal()                   # the pass's TLAST beat was taken (0 after a restart)
         m.d.comb += [
             room.eq((~q_valid | self.o.ready) & ~self.stop),
-            load_kept.eq(room & (have_r | self.i.valid)),
-            take_kept.eq(self.i.valid & room & ~have_r),
-            # restarting: the leftover and the register count as empty, so a beat on offer
-            # is taken and loaded
-            self.i.ready.eq(Mux(restart, 1, room & ~have_r)),
+            want.eq(room & ~have_r),
+            load_kept.eq(room & (have_r | (self.i.valid & ~framed))),
+            take_kept.eq(self.i.valid & want & ~framed),
+            # restarting: the leftover and the register count as empty and the pass is not
+            # framed yet, so a beat on offer is taken and loaded
+            self.i.ready.eq(Mux(restart, 1, want & ~framed)),
+            self.short.eq(~restart & want & framed),
             self.loaded.eq(Mux(restart, self.i.valid, load_kept)),
             self.o.valid.eq(q_valid),
             self.o.payload.eq(q_data),
@@ -162,18 +178,46 @@ class BitUnpacker(wiring.Component):
         rest_kept, rest_fresh = Signal(len(buf)), Signal(len(buf))
         per_width(lambda w: [rest_kept.eq(merged_kept >> w), rest_fresh.eq(self.i.payload >> w)])
         with m.If(restart):
+            m.d.sync += framed.eq(self.i.valid & self.i_last)
             with m.If(self.i.valid):
                 m.d.sync += [q_valid.eq(1), q_data.eq(self.i.payload), buf.eq(rest_fresh),
                              count.eq(cnt_fresh), have_r.eq(have_fresh)]
             with m.Else():
                 m.d.sync += [q_valid.eq(0), buf.eq(0), count.eq(0), have_r.eq(0)]
-        with m.Elif(load_kept):
-            m.d.sync += [q_valid.eq(1), q_data.eq(merged_kept), buf.eq(rest_kept),
-                         count.eq(Mux(take_kept, cnt_take, cnt_keep)),
-                         have_r.eq(Mux(take_kept, have_take, have_keep))]
-        with m.Elif(self.o.ready):
-            m.d.sync += q_valid.eq(0)
+        with m.Else():
+            m.d.sync += framed.eq(framed | (take_kept & self.i_last))
+            with m.If(load_kept):
+                m.d.sync += [q_valid.eq(1), q_data.eq(merged_kept), buf.eq(rest_kept),
+                             count.eq(Mux(take_kept, cnt_take, cnt_keep)),
+                             have_r.eq(Mux(take_kept, have_take, have_keep))]
+            with m.Elif(self.o.ready):
+                m.d.sync += q_valid.eq(0)
         return m
+
+
+def _framing_members():
+    """Members of both unpackers' signatures: the framing of the packed stream, its error."""
+    return {"i_last": In(1), "clear": In(1), "error": Out(1), "error_index": Out(32)}
+
+
+def _framing(m, gear, component):
+    """Pass ``i_last`` to the gearbox; count the items loaded in the GEMM (cleared by
+    ``clear``, at START) and latch the first truncation with the index of the missing item."""
+    m.d.comb += gear.i_last.eq(component.i_last)
+    # the items are counted a cycle late, from the registered load (Fmax: the late restart
+    # of a chained pass reaches the load, not a 32-bit counter): index = index_late + loaded_r
+    index_late = Signal(32)
+    loaded_r = Signal()
+    m.d.sync += loaded_r.eq(gear.loaded & ~component.clear)
+    with m.If(component.clear):
+        m.d.sync += [index_late.eq(0), component.error.eq(0)]
+    with m.Else():
+        with m.If(loaded_r):
+            m.d.sync += index_late.eq(index_late + 1)
+        # no item is loaded in a cycle with ``short``: index is the first missing item
+        with m.If(gear.short & ~component.error):
+            m.d.sync += [component.error.eq(1),
+                         component.error_index.eq(index_late + loaded_r)]
 
 
 class LoUnpacker(ConfigComponent):
@@ -193,6 +237,10 @@ class LoUnpacker(ConfigComponent):
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
+    i_last, clear, error, error_index
+        Framing (module docstring): TLAST of the beat on ``i``; START (the item count and
+        ``error`` restart); a pass of this GEMM was truncated (registered, held until
+        ``clear``); the index of its first missing item among the GEMM's items on this stream.
     """
 
     def __init__(self, *, config):
@@ -206,6 +254,7 @@ class LoUnpacker(ConfigComponent):
             "k_len": In(k_shape(cfg)),
             "restart": In(1),
             "enable": In(1),
+            **_framing_members(),
         })
 
     def elaborate(self, platform):
@@ -216,6 +265,7 @@ class LoUnpacker(ConfigComponent):
         m.submodules.gear = gear = BitUnpacker(formats.lo_bus_bits(cfg),
                                                [formats.lo_vector_bits(cfg, L) for L in splits])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
+        _framing(m, gear, self)
         sel = Signal(range(max(2, len(splits))))
         with m.Switch(self.split):
             for s, L in enumerate(splits):
@@ -277,6 +327,10 @@ class HoUnpacker(ConfigComponent):
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
+    i_last, clear, error, error_index
+        Framing (module docstring): TLAST of the beat on ``i``; START (the item count and
+        ``error`` restart); a pass of this GEMM was truncated (registered, held until
+        ``clear``); the index of its first missing item among the GEMM's items on this stream.
     """
 
     def __init__(self, *, config):
@@ -286,6 +340,7 @@ class HoUnpacker(ConfigComponent):
             "o": Out(stream.Signature(rle_word_layout(cfg))),
             "restart": In(1),
             "enable": In(1),
+            **_framing_members(),
         })
 
     def elaborate(self, platform):
@@ -293,6 +348,7 @@ class HoUnpacker(ConfigComponent):
         m = Module()
         m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg), [formats.rle_word_bits(cfg)])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
+        _framing(m, gear, self)
         # a pass has T packets: after the T-th END word load no more (the rest of the last beat
         # is the zero remainder, the next beat belongs to the next pass)
         # (counted from the output register, the cycle after the load: no path from the
