@@ -374,6 +374,12 @@ PRESETS = {
     "paper": PanaceaConfig(name="paper", group_size=4, pea_cols=16, num_peas=16, k_max=4096,
                            rle_run_bits=5),
 }
+# The default scale on the largest ECP5 (LFE5U-85F, docs/synthesis.md): default's PE array and
+# weight buffers with half its activation buffer (160 KiB: 32 passes of a 256-token layer at
+# K = 384), so its block RAM (about 138 of the device's 208 DP16KD by geometry, 64 of them the
+# weight buffers') stays well under the device; default's 320 KiB needs about 204.
+PRESETS["default_fpga"] = PRESETS["default"].replace(name="default_fpga",
+                                                     act_buffer_bytes=160 * 1024)
 # More tiles per pass (docs/architecture.md, "Tiles per pass"): the tiny design with one DWO of
 # G = 2 rows serving 3 or 4 tiles; SWO, accumulators and output bank cover 6 or 8 rows.
 for _t in (3, 4):
@@ -382,7 +388,7 @@ del _t
 # Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas, k_max
 # and tiles_per_pass (so rows_per_pass) as their base, so the same GEMM tiles the same way.
 #: Panacea presets with same-generator baselines ``<base>_sibia`` and ``<base>_dense``.
-BASELINE_BASES = ("tiny", "default", "tiny_t3", "tiny_t4")
+BASELINE_BASES = ("tiny", "default", "default_fpga", "tiny_t3", "tiny_t4")
 for _base in BASELINE_BASES:
     for _variant in ("sibia", "dense"):
         PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",

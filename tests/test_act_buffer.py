@@ -30,6 +30,12 @@ def test_sizes_by_hand():
         assert PRESETS[f"default_{v}"].act_buffer_bytes == d.act_buffer_bytes
     assert PRESETS["default_dense"].abuf_lo_depth >= 512 * 384 // 8
     assert d.abuf_max_passes(384) >= 64
+    # default_fpga: default with half the bytes (32 passes at K = 384), baselines alike
+    f = PRESETS["default_fpga"]
+    assert f == d.replace(name="default_fpga", act_buffer_bytes=160 * 1024)
+    assert f.abuf_max_passes(384) == 32
+    for v in ("sibia", "dense"):
+        assert PRESETS[f"default_fpga_{v}"].act_buffer_bytes == f.act_buffer_bytes
     # without a buffer the config serializes as before
     assert "act_buffer_bytes" not in TINY.to_dict() and TAB.to_dict()["act_buffer_bytes"] == 512
     assert counter_names(TINY) == COUNTERS and counter_names(TAB) == COUNTERS + ABUF_COUNTERS

@@ -12,8 +12,8 @@ import pytest
 
 from golden_model.aqs_gemm import MODES, aqs_gemm, choose_r, reference_gemm
 from golden_model.budget import multiplier_budget
-from golden_model.config import (PRESETS, VARIANT_MODES, VARIANTS, ConfigError, PanaceaConfig,
-                                 load_config)
+from golden_model.config import (BASELINE_BASES, PRESETS, VARIANT_MODES, VARIANTS, ConfigError,
+                                 PanaceaConfig, load_config)
 from golden_model.cycle_model import predict
 from golden_model.energy import ENERGY_PJ
 from golden_model.formats import lo_beat_bits, rle_word_bits, unpack_lanes
@@ -35,7 +35,8 @@ def test_variant_modes_and_presets():
     assert PanaceaConfig().variant == "panacea" and PanaceaConfig().modes == MODES
     assert VARIANT_MODES == {"panacea": ("dense", "sibia", "aqs"), "sibia": ("dense", "sibia"),
                              "dense": ("dense",)}
-    for base in ("tiny", "default", "tiny_t3", "tiny_t4"):
+    assert BASELINE_BASES == ("tiny", "default", "default_fpga", "tiny_t3", "tiny_t4")
+    for base in BASELINE_BASES:
         for v in ("sibia", "dense"):
             cfg = PRESETS[f"{base}_{v}"]
             b = PRESETS[base]
@@ -44,7 +45,7 @@ def test_variant_modes_and_presets():
                       "tiles_per_pass"):
                 assert getattr(cfg, f) == getattr(b, f), f
             assert (cfg.rows_per_pass, cfg.cols) == (b.rows_per_pass, b.cols)
-    for name in ("tiny", "default", "paper", "tiny_t3", "tiny_t4"):
+    for name in ("tiny", "default", "default_fpga", "paper", "tiny_t3", "tiny_t4"):
         assert PRESETS[name].variant == "panacea"
 
 

@@ -278,7 +278,8 @@ def lane_accumulator(m, name, *, init, init_value, addends):
 
     At the end of a cycle it takes ``base + sum(addends)`` (registers that are 0 when they hold
     no MAC, see :func:`combine_stage`), with ``base`` = ``init_value`` (the compensation term)
-    when ``init`` is high, else the accumulator itself. So a MAC completing in the cycle of an
+    when ``init`` (a flag, or a tuple of flags: any of them) is high, else the accumulator
+    itself. So a MAC completing in the cycle of an
     init is kept on top of the term: the first products of the next pass land in the cycle
     its predecessor is copied to the output bank (the pass overlap, ``docs/architecture.md``).
     Returns the accumulator signal.
@@ -297,6 +298,11 @@ def lane_accumulator(m, name, *, init, init_value, addends):
     else:
         addend = addends[0]
     # at an init the term, else the accumulator, plus the addend in both cases (the pass
-    # overlap: a chained pass's first products land in its predecessor's copy cycle)
-    m.d.sync += acc.eq(Mux(init, init_value, acc) + addend)
+    # overlap: a chained pass's first products land in its predecessor's copy cycle); with
+    # several init flags, one multiplexer per flag (each bit a function of the flags, the
+    # term and the accumulator, in one LUT: no OR of the flags in front)
+    base = acc
+    for flag in (init if isinstance(init, (tuple, list)) else (init,)):
+        base = Mux(flag, init_value, base)
+    m.d.sync += acc.eq(base + addend)
     return acc

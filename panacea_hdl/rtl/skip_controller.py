@@ -19,6 +19,8 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden_model import formats
+
 from panacea_hdl.rtl.layouts import (ConfigComponent, check_config, ho_vector_layout, k_shape, lo_beat_layout,
                                      rle_word_layout)
 from panacea_hdl.rtl.rle_decoder import RLEDecoder
@@ -40,7 +42,8 @@ class SkipController(ConfigComponent):
     Attributes
     ----------
     lo : In(stream.Signature(lo_beat_layout))
-        Low-order beats; ``ready = active & (lo_count < K) & ~error``.
+        Low-order beats; ``ready = active & (lo_count < K) & ~error`` (the compare
+        registered: K is fixed from the restart on, as the sequencer guarantees).
     ho : In(stream.Signature(rle_word_layout))
         RLE words, passed to the decoder.
     restart : In(1)
@@ -116,18 +119,22 @@ class SkipController(ConfigComponent):
         # ---- SWO: the dense low-order beats, k = 0 .. K-1 ----------------------------------
         lo_count = Signal(k_shape(cfg))
         lo_last = Signal()                  # lo_count == K - 1 (registered, no adder here)
+        # lo_count < K, registered (K is fixed from the restart on): the ready feeds the lo
+        # unpacker's load enable, so no comparator in front of it (Fmax)
+        lo_more = Signal()
         swo_go = Signal()
         m.d.comb += [
-            self.lo.ready.eq(self.active & (lo_count < self.k_len) & ~dec.error),
+            self.lo.ready.eq(self.active & lo_more & ~dec.error),
             swo_go.eq(self.lo.valid & self.lo.ready),
             self.swo_en.eq(swo_go),
             self.swo_k.eq(lo_count),
             self.swo_al.eq(self.lo.payload),
         ]
         with m.If(restart):
-            m.d.sync += [lo_count.eq(0), lo_last.eq(self.k_len == 1)]
+            m.d.sync += [lo_count.eq(0), lo_last.eq(self.k_len == 1), lo_more.eq(self.k_len != 0)]
         with m.Elif(swo_go):
-            m.d.sync += [lo_count.eq(lo_count + 1), lo_last.eq(lo_count + 2 == self.k_len)]
+            m.d.sync += [lo_count.eq(lo_count + 1), lo_last.eq(lo_count + 2 == self.k_len),
+                         lo_more.eq(~lo_last)]
 
         # ---- DWO: the decoded literals -----------------------------------------------------
         m.d.comb += [
@@ -137,12 +144,24 @@ class SkipController(ConfigComponent):
             self.dwo_ah.eq(dec.lit_ah),
         ]
 
+        # the pass's last issue is in this cycle: the lo beats end (the last one taken now, or
+        # all taken before: ~lo_more) and the T-th END is taken now, or was before; written
+        # out from registers and the two offers (the ho word's kind, the decoder's tile), not
+        # through the handshakes: the chained restart fans out to the unpackers' enables (Fmax)
         pass_done = Signal()
-        lo_end = (lo_count == self.k_len) | (swo_go & lo_last)
+        ok = Signal()                       # chaining allowed, no stream error
+        lo_final = Signal()                 # the pass's last lo beat is on offer
+        end_final = Signal()                # the pass's T-th END is on offer
+        T = cfg.tiles_per_pass
         m.d.comb += [
-            pass_done.eq((lo_count == self.k_len) & dec.finished),
+            pass_done.eq(~lo_more & dec.finished),      # ~lo_more: lo_count == K
+            ok.eq(self.chain & self.active & ~dec.error),
+            lo_final.eq(self.lo.valid & lo_last),       # lo_last implies lo_more
+            end_final.eq(self.ho.valid & (self.ho.payload.kind == formats.END)
+                         & (dec.lit_tile == T - 1)),
             self.pass_done.eq(pass_done),
-            self.pass_chain.eq(self.chain & ~pass_done & lo_end & (dec.finished | dec.finishing)),
+            self.pass_chain.eq(ok & ((lo_final & (dec.finished | end_final))
+                                     | (~lo_more & ~dec.finished & end_final))),
             self.word_valid.eq(dec.word_valid),
             self.skipped.eq(dec.skipped),
             self.error.eq(dec.error),

@@ -75,7 +75,8 @@ class BitUnpacker(wiring.Component):
     restart : In(1)
         Start of a pass: drop the leftover bits and the registered item.
     stop : In(1)
-        Load no item this cycle (the pass's items are all loaded).
+        Load no item this cycle (the pass's items are all loaded); not looked at in a
+        ``restart`` cycle.
     i_last : In(1)
         TLAST of the beat on ``i``: the pass's last beat.
     short : Out(1)
@@ -113,81 +114,84 @@ class BitUnpacker(wiring.Component):
         u = math.gcd(B, *widths)
         buf = Signal(max(1, B - 1))         # leftover bits, LSB first; bits >= count are 0
         count = self.count
-        cnt = Signal.like(count)            # the leftover as this cycle sees it (0 at restart)
-        lbuf = Signal.like(buf)
-        m.d.comb += [cnt.eq(Mux(self.restart, 0, count)), lbuf.eq(Mux(self.restart, 0, buf))]
+        restart = self.restart
 
-        V = Signal(range(B + 1))
-        with m.Switch(self.sel):
-            for s, w in enumerate(widths):
-                with m.Case(s):
-                    m.d.comb += V.eq(w)
-            with m.Default():
-                m.d.comb += V.eq(widths[0])
+        def per_width(assign):
+            """``assign(w)`` (a list of statements) in the case of each width, the first width
+            as the default."""
+            with m.Switch(self.sel):
+                for s, w in enumerate(widths):
+                    with m.Case(s):
+                        m.d.comb += assign(w)
+                with m.Default():
+                    m.d.comb += assign(widths[0])
 
         q_valid = Signal()                  # the output register
         q_data = Signal(max(widths))
-        have = Signal()                     # the leftover holds a whole item
         have_r = Signal()                   # count >= V, registered with count
-        room = Signal()                     # the register can load an item
-        take = Signal()                     # a beat is taken this cycle
-        load = Signal()                     # an item is loaded this cycle
-        # the next count and whether it holds an item, per V and take: constants compared
-        # with cnt, no adder in front of the comparison (Fmax)
-        cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
-        have_take, have_keep = Signal(), Signal()
-        with m.Switch(self.sel):
-            for s, w in enumerate(widths):
-                with m.Case(s):
-                    m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
-                                 have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
-            with m.Default():
-                w = widths[0]
-                m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
-                             have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
-        framed = Signal()                   # the pass's TLAST beat was taken
-        framed_now = Signal()               # ... as this cycle sees it (0 at restart)
-        want = Signal()                     # the next item needs a beat
+        room = Signal()                     # not restarting: the register can load an item
+        want = Signal()                     # not restarting: the next item needs a beat
+        take_kept = Signal()                # not restarting: a beat is taken
+        # not restarting: an item is loaded; kept, so the enables are ``restart | load_kept``
+        # in one LUT behind the (late) restart instead of a tree ABC shares with the ready
+        load_kept = Signal(attrs={"keep": 1})
+        framed = Signal()                   # the pass's TLAST beat was taken (0 after a restart)
         m.d.comb += [
-            have.eq(~self.restart & have_r),
-            framed_now.eq(~self.restart & framed),
-            room.eq((~q_valid | self.o.ready | self.restart) & ~self.stop),
-            want.eq(room & ~have),
-            self.i.ready.eq(want & ~framed_now),
-            self.short.eq(want & framed_now),
-            take.eq(self.i.valid & self.i.ready),
-            load.eq(room & (have | (self.i.valid & ~framed_now))),
+            room.eq((~q_valid | self.o.ready) & ~self.stop),
+            want.eq(room & ~have_r),
+            load_kept.eq(room & (have_r | (self.i.valid & ~framed))),
+            take_kept.eq(self.i.valid & want & ~framed),
+            # restarting: the leftover and the register count as empty and the pass is not
+            # framed yet, so a beat on offer is taken and loaded
+            self.i.ready.eq(Mux(restart, 1, want & ~framed)),
+            self.short.eq(~restart & want & framed),
+            self.loaded.eq(Mux(restart, self.i.valid, load_kept)),
             self.o.valid.eq(q_valid),
             self.o.payload.eq(q_data),
-            self.loaded.eq(load),
         ]
-        # the leftover followed by the beat on offer (unless the leftover holds an item);
-        # cnt is a multiple of u below B, so the shift is a (B / u)-way multiplexer
-        merged = Signal(2 * B - 1)
-        beat = Mux(have, 0, self.i.payload)
-        with m.Switch(cnt):
+        # Fmax: ``restart`` (late: on a chained pass it comes from the consumers' handshakes)
+        # only selects, in the last logic level, between two results computed without it:
+        # the leftover of the registers (count, buf) and the restart's (empty), so it is in
+        # front of no shift, no adder and no enable logic.
+        # - the next count and whether it holds an item, per V and take: constants added to
+        #   and compared with count, no adder in front of the comparison
+        cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
+        have_take, have_keep = Signal(), Signal()
+        cnt_fresh, have_fresh = Signal.like(count), Signal()    # after a restart's load
+        per_width(lambda w: [cnt_take.eq(count + (B - w)), cnt_keep.eq(count - w),
+                             have_take.eq(count >= 2 * w - B), have_keep.eq(count >= 2 * w),
+                             cnt_fresh.eq(B - w), have_fresh.eq(B >= 2 * w)])
+        # - the leftover followed by the beat on offer (unless the leftover holds an item);
+        #   count is a multiple of u below B, so the shift is a (B / u)-way multiplexer; after
+        #   a restart the item is the beat alone
+        merged_kept = Signal(2 * B - 1)
+        beat = Mux(have_r, 0, self.i.payload)
+        with m.Switch(count):
             for c in range(0, B, u):
                 with m.Case(c):
-                    m.d.comb += merged.eq(lbuf | (beat << c))
+                    m.d.comb += merged_kept.eq(buf | (beat << c))
             with m.Default():
-                m.d.comb += merged.eq(lbuf)
-        m.d.comb += self.loaded_item.eq(merged)
-        # after the item: shift it out (by V, a multiplexer over ``widths``)
-        rest = Signal(len(buf))
-        with m.Switch(self.sel):
-            for s, w in enumerate(widths):
-                with m.Case(s):
-                    m.d.comb += rest.eq(merged >> w)
-            with m.Default():
-                m.d.comb += rest.eq(merged >> widths[0])
-        m.d.sync += framed.eq(framed_now | (take & self.i_last))
-        with m.If(load):
-            m.d.sync += [buf.eq(rest), count.eq(Mux(take, cnt_take, cnt_keep)),
-                         have_r.eq(Mux(take, have_take, have_keep)),
-                         q_valid.eq(1), q_data.eq(merged)]
+                m.d.comb += merged_kept.eq(buf)
+        merged = Signal(2 * B - 1)
+        m.d.comb += [merged.eq(Mux(restart, self.i.payload, merged_kept)),
+                     self.loaded_item.eq(merged)]
+        # - after the item: shift it out (by V, a multiplexer over ``widths``)
+        rest_kept, rest_fresh = Signal(len(buf)), Signal(len(buf))
+        per_width(lambda w: [rest_kept.eq(merged_kept >> w), rest_fresh.eq(self.i.payload >> w)])
+        with m.If(restart):
+            m.d.sync += framed.eq(self.i.valid & self.i_last)
+            with m.If(self.i.valid):
+                m.d.sync += [q_valid.eq(1), q_data.eq(self.i.payload), buf.eq(rest_fresh),
+                             count.eq(cnt_fresh), have_r.eq(have_fresh)]
+            with m.Else():
+                m.d.sync += [q_valid.eq(0), buf.eq(0), count.eq(0), have_r.eq(0)]
         with m.Else():
-            m.d.sync += [buf.eq(lbuf), count.eq(cnt), have_r.eq(have)]
-            with m.If(self.o.ready | self.restart):
+            m.d.sync += framed.eq(framed | (take_kept & self.i_last))
+            with m.If(load_kept):
+                m.d.sync += [q_valid.eq(1), q_data.eq(merged_kept), buf.eq(rest_kept),
+                             count.eq(Mux(take_kept, cnt_take, cnt_keep)),
+                             have_r.eq(Mux(take_kept, have_take, have_keep))]
+            with m.Elif(self.o.ready):
                 m.d.sync += q_valid.eq(0)
         return m
 
@@ -214,15 +218,20 @@ def _framing(m, gear, component):
     """Pass ``i_last`` to the gearbox; count the items loaded in the GEMM (cleared by
     ``clear``, at START) and latch the first truncation with the index of the missing item."""
     m.d.comb += gear.i_last.eq(component.i_last)
-    index = Signal(32)
+    # the items are counted a cycle late, from the registered load (Fmax: the late restart
+    # of a chained pass reaches the load, not a 32-bit counter): index = index_late + loaded_r
+    index_late = Signal(32)
+    loaded_r = Signal()
+    m.d.sync += loaded_r.eq(gear.loaded & ~component.clear)
     with m.If(component.clear):
-        m.d.sync += [index.eq(0), component.error.eq(0)]
+        m.d.sync += [index_late.eq(0), component.error.eq(0)]
     with m.Else():
-        with m.If(gear.loaded):
-            m.d.sync += index.eq(index + 1)
+        with m.If(loaded_r):
+            m.d.sync += index_late.eq(index_late + 1)
         # no item is loaded in a cycle with ``short``: index is the first missing item
         with m.If(gear.short & ~component.error):
-            m.d.sync += [component.error.eq(1), component.error_index.eq(index)]
+            m.d.sync += [component.error.eq(1),
+                         component.error_index.eq(index_late + loaded_r)]
 
 
 class LoUnpacker(ConfigComponent):
@@ -275,14 +284,34 @@ class LoUnpacker(ConfigComponent):
         # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
         # the next beat belongs to the next pass)
         # (K latched at the restart: the host may program the next GEMM's K while idle)
-        n = Signal(k_shape(cfg))
+        # Fmax: the items loaded are counted a cycle late, from the registered restart and
+        # load (the late restart reaches no counter), with n == K and n + 1 == K registered
+        # beside the count (as the skip controller's lo_last); n == K of this cycle is then a
+        # multiplexer of flags, no K-bit comparator in the load enable. Before the first
+        # restart n == K holds (the reset values), so nothing loads.
+        restart_r = Signal()                # restart / load of the last cycle
+        loaded_r = Signal()
+        n_late = Signal(k_shape(cfg))       # items loaded in the pass before the last cycle
         k_pass = Signal(k_shape(cfg))
+        k_is0, k_is1 = Signal(), Signal()   # K == 0, K == 1
+        done_late = Signal(init=1)          # n_late == K
+        last_late = Signal()                # n_late + 1 == K
+        m.d.sync += [restart_r.eq(self.restart), loaded_r.eq(gear.loaded)]
         with m.If(self.restart):
-            m.d.sync += [n.eq(gear.loaded), k_pass.eq(self.k_len)]
-        with m.Elif(gear.loaded):
-            m.d.sync += n.eq(n + 1)
+            m.d.sync += [k_pass.eq(self.k_len), k_is0.eq(self.k_len == 0),
+                         k_is1.eq(self.k_len == 1)]
+        with m.If(restart_r):
+            m.d.sync += [n_late.eq(loaded_r),
+                         done_late.eq(Mux(loaded_r, k_is1, k_is0)),
+                         last_late.eq(Mux(loaded_r, k_pass == 2, k_is1))]
+        with m.Elif(loaded_r):
+            m.d.sync += [n_late.eq(n_late + 1), done_late.eq(last_late),
+                         last_late.eq(n_late + 2 == k_pass)]
+        n_done = Signal()                   # the pass's K items are loaded (n == K)
+        m.d.comb += n_done.eq(Mux(restart_r, Mux(loaded_r, k_is1, k_is0),
+                                  Mux(loaded_r, last_late, done_late)))
         m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.restart & (~self.enable | (n == k_pass))),
+                     gear.stop.eq(~self.enable | n_done),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
         raw = gear.o.payload
         out = self.o.payload.as_value()
@@ -368,7 +397,7 @@ class HoUnpacker(ConfigComponent):
         ended = Signal()                        # the pass's T END words are all loaded
         m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
         m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.restart & (~self.enable | ended)),
+                     gear.stop.eq(~self.enable | ended),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
                      self.o.payload.eq(word)]
         return m

@@ -38,9 +38,12 @@ class Accumulators(ConfigComponent):
 
     Attributes
     ----------
-    init : In(1)
-        At the end of this cycle every accumulator takes ``term[col]`` (HANDOFF, or a LOAD
-        write reaching the term). Wins over the products of this cycle.
+    init, clear : In(1)
+        At the end of this cycle every accumulator takes ``term[col]`` plus the products
+        landing in this cycle (``init``: a LOAD write reaching the term; ``clear``: HANDOFF).
+        Two inputs, not their OR: each accumulator bit's multiplexer takes both flags (from
+        registers) in its own LUT, with no shared OR gate, fanned out to every bit, in front
+        of the carry chains (Fmax).
     term : In(ArrayLayout(signed(32), pea_cols))
         Compensation term of each column.
     p : In
@@ -63,6 +66,7 @@ class Accumulators(ConfigComponent):
         lanes = cfg.rows_per_pass * cfg.pea_cols
         members = {
             "init": In(1),
+            "clear": In(1),
             "term": In(data.ArrayLayout(signed(ACC_BITS), cfg.pea_cols)),
             "p": In(signed(p_bits)).array(lanes),
         }
@@ -80,7 +84,7 @@ class Accumulators(ConfigComponent):
             addends = [self.p[lane]]
             if self._q_bits is not None:
                 addends.append(self.q[lane])
-            lanes.append(lane_accumulator(m, f"acc_{lane // cfg.pea_cols}_{c}", init=self.init,
+            lanes.append(lane_accumulator(m, f"acc_{lane // cfg.pea_cols}_{c}", init=(self.init, self.clear),
                                           init_value=self.term[c], addends=addends))
         m.d.comb += self.y.eq(Cat(lanes))
         return m

@@ -124,7 +124,7 @@ class Int8PEA(ConfigComponent):
         p_bits = signed_bits(*product_range(0, (1 << ACT_BITS) - 1))     # A * W, A unsigned
         m.submodules.accs = accs = Accumulators(config=cfg, p_bits=p_bits)
         m.d.comb += [
-            accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
+            accs.init.eq(comp.init), accs.clear.eq(self.acc_clear), accs.term.eq(comp.term),
             self.y.eq(accs.y),
         ]
         valid = delay(m, self.mac_en, COMBINE_CYCLE, name="valid")
@@ -152,7 +152,8 @@ class BeatIssuer(ConfigComponent):
     Attributes
     ----------
     lo : In(stream.Signature(lo_beat_layout))
-        Activation beats; ``ready = active & (count < K)``.
+        Activation beats; ``ready = active & (count < K)`` (the compare registered, as the
+        skip controller's: K is fixed from the restart on).
     restart : In(1)
         Start a new pass at the end of this cycle (count = 0).
     chain : In(1)
@@ -189,20 +190,21 @@ class BeatIssuer(ConfigComponent):
         m = Module()
         count = Signal(k_shape(self._config))
         last = Signal()                     # count == K - 1 (registered)
+        more = Signal()                     # count < K (registered: no comparator in the ready)
         go = Signal()
         done = Signal()
         m.d.comb += [
-            self.lo.ready.eq(self.active & (count < self.k_len)),
+            self.lo.ready.eq(self.active & more),
             go.eq(self.lo.valid & self.lo.ready),
             self.mac_en.eq(go),
             self.mac_k.eq(count),
             self.mac_a.eq(self.lo.payload),
-            done.eq(count == self.k_len),
+            done.eq(~more),                 # count == K
             self.pass_done.eq(done),
             self.pass_chain.eq(self.chain & go & last),
         ]
         with m.If(self.restart | self.pass_chain):
-            m.d.sync += [count.eq(0), last.eq(self.k_len == 1)]
+            m.d.sync += [count.eq(0), last.eq(self.k_len == 1), more.eq(self.k_len != 0)]
         with m.Elif(go):
-            m.d.sync += [count.eq(count + 1), last.eq(count + 2 == self.k_len)]
+            m.d.sync += [count.eq(count + 1), last.eq(count + 2 == self.k_len), more.eq(~last)]
         return m

@@ -157,7 +157,7 @@ class PEA(ConfigComponent):
             *([comp.s.eq(self.s)] if skip_r else []), comp.z.eq(self.z),
             *([comp.split.eq(self.split)] if skip_r else []),
             # accumulators: start from the term, add both operators' products
-            accs.init.eq(self.acc_clear | comp.init), accs.term.eq(comp.term),
+            accs.init.eq(comp.init), accs.clear.eq(self.acc_clear), accs.term.eq(comp.term),
             self.y.eq(accs.y),
         ]
         for i in range(len(swo.p)):
