@@ -52,7 +52,8 @@ def main():
                 for k in range(3):
                     t[k] += v[k]
         for base, mode in MODES.items():
-            rows.append((M, f"{prefix.rstrip('.')} total", "", "", "", f"{base} ({mode})", "",
+            label = "model (36 layers)" if args.layer == "all" else f"L{int(args.layer)} total"
+            rows.append((M, label, "", "", "", f"{base} ({mode})", "",
                          *tot[base]))
     hdr = ("tokens", "layer", "K", "N", "L", "design", "row blocks", "bytes no buffer",
            "bytes buffer", "compulsory", "buffer / compulsory")
