@@ -326,13 +326,13 @@ def format_report(d: dict) -> str:
                       f"{c['name']!r}; compulsory = weights + activations as stored + outputs, "
                       "each once)",
                   f"  {'mode':<14}{'ext bytes':>12}{'compulsory':>12}{'ratio':>7}"
-                  f"{'on-chip uJ':>12}{'external uJ':>13}{'ext share':>10}"]
+                  f"{'on-chip uJ':>12}{'external uJ':>13}{'ext share':>11}"]
         for m, t in d["totals"].items():
             lines.append(f"  {m:<14}{t['ext_bytes']:>12}{t['compulsory_bytes']:>12}"
                          f"{t['ext_bytes'] / t['compulsory_bytes']:>7.3f}"
                          f"{t['energy_on_chip_pj'] / 1e6:>12.2f}"
                          f"{t['energy_external_pj'] / 1e6:>13.2f}"
-                         f"{t['energy_external_pj'] / t['energy_pj']:>10.3f}")
+                         f"{t['energy_external_pj'] / t['energy_pj']:>11.3f}")
         worst = max(d["layers"], key=lambda e: e["modes"]["aqs_zpm_dbs"]["ext_bytes"]
                     / e["modes"]["aqs_zpm_dbs"]["compulsory_bytes"])
         w = worst["modes"]["aqs_zpm_dbs"]
