@@ -175,3 +175,18 @@ def test_cli_minilm_layers_bad_input_is_one_line(capsys, tmp_path, argv, needle)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("panacea: error: ") and needle in lines[0]
     assert not (tmp_path / "c" / "compare_layers.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_MINILM, reason=minilm.INSTALL_HINT)
+def test_minilm_layers_on_the_rtl_tiny(tmp_path):
+    """One whole layer (K-sliced on tiny) on Verilator: every tile bit-exact and counter-exact,
+    the summed counters equal to the whole-layer figures (run_layer_compare raises if not)."""
+    from panacea_hdl.flows.layer_compare import run_layer_compare
+
+    d = run_layer_compare("tiny", tokens=8, sim="verilator", rtl_layers="L2.ffn_out",
+                          out_dir=tmp_path)
+    assert list(d["rtl"]) == ["L2.ffn_out"]
+    for n, v in d["rtl"]["L2.ffn_out"].items():
+        f = d["layers"]["L2.ffn_out"]["designs"][n]
+        assert v["cycles"] == f["cycles"] and v["tiles"] == f["tiles"] > 1
