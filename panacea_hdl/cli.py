@@ -248,7 +248,8 @@ def cmd_compare(args):
                        "run on the RTL (verilator or icarus)")
     try:
         d = run_compare(args.base, workloads=workloads, sim=args.sim,
-                        target=args.target, out_dir=args.output, progress=not args.quiet)
+                        target=args.target or "ecp5", out_dir=args.output,
+                        progress=not args.quiet)
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_compare(d))
@@ -263,6 +264,9 @@ def _cmd_compare_layers(args, workloads):
     if len(workloads) > 1:
         raise CLIError("--workload minilm-layers is reported on its own (whole layers, no "
                        "synthesis): give it without other workloads")
+    if args.target is not None:
+        raise CLIError("--target chooses the synthesis target; minilm-layers synthesizes "
+                       "nothing (cycles, bytes and energy only)")
     if args.sim == "golden" and args.rtl_layers is not None:
         raise CLIError("--rtl-layers needs --sim verilator or icarus (not golden)")
     tokens = DEFAULT_TOKENS if args.tokens is None else args.tokens
@@ -532,8 +536,9 @@ def build_parser():
     p.add_argument("--sim", choices=("icarus", "verilator", "golden"), default="verilator",
                    help="simulator (default: verilator); golden (cycle model only) for "
                         "minilm-layers")
-    p.add_argument("--target", choices=("generic", "ecp5"), default="ecp5",
-                   help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates (no Fmax)")
+    p.add_argument("--target", choices=("generic", "ecp5"), default=None,
+                   help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates "
+                        "(no Fmax); default ecp5 (not used by minilm-layers)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output directory (default: <build dir>/compare/<base>_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
