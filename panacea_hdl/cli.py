@@ -531,7 +531,7 @@ def build_parser():
     p.add_argument("--tokens", type=int, default=None,
                    help="minilm-layers: tokens per layer, M (default: 65)")
     p.add_argument("--rtl-layers", default=None, metavar="NAMES",
-                   help="minilm-layers: comma-separated layers also run on the RTL "
+                   help="minilm-layers: comma-separated layers also run on the RTL, or all "
                         "(default: L2.q,L2.attn_out,L2.ffn_in,L2.ffn_out)")
     p.add_argument("--sim", choices=("icarus", "verilator", "golden"), default="verilator",
                    help="simulator (default: verilator); golden (cycle model only) for "

@@ -169,6 +169,7 @@ def _err(capsys, argv):
     (["--workload", "minilm-layers", "--sim", "golden", "--rtl-layers", "L2.q"], "--rtl-layers"),
     (["--workload", "minilm-layers", "--rtl-layers", "L9.q"], "L9.q"),
     (["--workload", "minilm-layers", "--target", "generic"], "--target"),
+    (["--workload", "minilm-layers", "--rtl-layers", ","], "no layer given"),
 ])
 def test_cli_minilm_layers_bad_input_is_one_line(capsys, tmp_path, argv, needle):
     rc, out, err = _err(capsys, ["compare", "--base", "tiny", "-o", str(tmp_path / "c"), *argv])

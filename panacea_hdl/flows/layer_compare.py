@@ -63,9 +63,13 @@ def _say(progress, msg):
 def _check_rtl_layers(rtl_layers):
     if rtl_layers is None:
         return list(DEFAULT_RTL_LAYERS)
-    if isinstance(rtl_layers, str):
-        rtl_layers = [s.strip() for s in rtl_layers.split(",") if s.strip()]
     names = layer_names()
+    if isinstance(rtl_layers, str):
+        if rtl_layers.strip() == "all":
+            return names
+        rtl_layers = [s.strip() for s in rtl_layers.split(",") if s.strip()]
+    if not rtl_layers:
+        raise ValueError("no layer given for the RTL (names like L2.q, or all)")
     bad = [n for n in rtl_layers if n not in names]
     if bad:
         raise ValueError(f"unknown MiniLM layer name(s) {bad}; names are L0.q ... L5.ffn_out "
@@ -108,7 +112,8 @@ def run_layer_compare(base="default", *, tokens=DEFAULT_TOKENS, sim="golden", rt
     sim : {"golden", "verilator", "icarus"}
         ``golden``: the cycle model only. Otherwise ``rtl_layers`` also run on that simulator.
     rtl_layers : sequence of str or comma-separated str, optional
-        Layers run on the RTL (default :data:`DEFAULT_RTL_LAYERS`); ignored with ``golden``.
+        Layers run on the RTL (default :data:`DEFAULT_RTL_LAYERS`; ``"all"``: the 36);
+        ignored with ``golden``.
     out_dir : path, optional
         Where ``compare_layers.json`` goes (default ``<build>/compare/<base>_layers_<tokens>``).
 
