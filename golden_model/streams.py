@@ -64,6 +64,10 @@ class HostStreams:
     schedule: list = field(default_factory=list)
     lo_vectors: list = field(default_factory=list)
     ho_words: list = field(default_factory=list)
+    #: beats per frame as sent on ``lo`` and ``ho``: one frame per pass (TLAST on its last
+    #: beat, ``docs/formats.md``), the passes of every block sent (of the first block only
+    #: with an activation buffer)
+    frames: dict = field(default_factory=lambda: {"lo": [], "ho": []})
 
 
 def pack_ho_words(cfg: PanaceaConfig, words, schedule) -> list:
@@ -148,6 +152,8 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
                 hs.ho += ho_pass[p]
                 hs.lo_vectors += lo_vec_pass[p]
                 hs.ho_words += ho_word_pass[p]
+                hs.frames["lo"].append(len(lo_pass[p]))
+                hs.frames["ho"].append(len(ho_pass[p]))
             valid = range(p * rows, min(M, (p + 1) * rows))
             hs.y += [pack_lanes(Yp[m, cs], y_lane) for m in valid]
             sched.append({"lo": len(lo_pass[p]), "ho": len(ho_pass[p]), "y": len(valid),

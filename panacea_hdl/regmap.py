@@ -97,7 +97,8 @@ REGISTER_MAP = (
     Register("DIM_K", 0x1C, "RW", _value_field(DIM_BITS), "K, 1..k_max"),
     Register("DIM_N", 0x20, "RW", _value_field(DIM_BITS), "N, columns of W"),
     Register("ERR_WORD", 0x24, "R", _value_field(32),
-             "index (in the GEMM's ho stream) of the malformed RLE word"),
+             "index (in the GEMM's ho stream) of the malformed RLE word; of a truncated packed "
+             "pass, the index of its first missing lo vector / ho word in the GEMM's stream"),
     Register("INFO", 0x28, "R", (Field("G", 0, 8), Field("pea_cols", 8, 8),
                                  Field("num_peas", 16, 8), Field("rle_run_bits", 24, 5),
                                  Field("variant", 29, 3)),
@@ -195,6 +196,8 @@ class ErrorCode(IntEnum):
     ABORTED = 7        #: the host wrote CTRL.ABORT
     RLE_SKIP_RUN = 8   #: SKIP word whose run is not the escape run 2**R - 1
     ABUF_OVERFLOW = 9  #: a run's lo or ho beats exceed the activation buffer (block M)
+    LO_TRUNCATED = 10  #: a packed lo pass ends (TLAST) before its K-th vector
+    HO_TRUNCATED = 11  #: a packed ho pass ends (TLAST) before its last END word
 
 
 #: ``golden_model.formats.RLEError.reason`` -> the error code the hardware reports for it

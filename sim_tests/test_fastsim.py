@@ -150,13 +150,27 @@ def test_malformed_job_is_refused_before_anything_runs(tmp_path):
     assert not any(tmp_path.iterdir()), "something was built for a malformed job"
 
 
-@pytest.mark.parametrize("name, stream", [("tiny", "ho"), ("tiny_dense", "lo")])
-def test_truncated_stream_times_out(name, stream):
-    """The last beat of a stream missing: the core waits for it; the harness stops at the
-    STATUS poll budget (cocotb_bench's) with a clear error instead of hanging."""
+@pytest.mark.parametrize("name, stream", [("tiny", "ho"), ("tiny", "lo")])
+def test_truncated_packed_stream_is_an_error(name, stream):
+    """The last beat of a packed stream missing: the harness ends the frame early (TLAST on
+    the last beat it has), the core ends the GEMM with ERROR and the stream's TRUNCATED code,
+    and the harness reports that STATUS at once instead of waiting."""
     cfg = PRESETS[name]
     _, _, _, job = _gemm(cfg, cfg.modes[-1], seed=4)
     job["streams"][stream] = job["streams"][stream][:-1]
+    code = {"lo": regmap.ErrorCode.LO_TRUNCATED, "ho": regmap.ErrorCode.HO_TRUNCATED}[stream]
+    status = regmap.STATUS_ERROR | code << regmap.STATUS_ERRCODE_SHIFT
+    with pytest.raises(FastSimError, match=rf"STATUS {status:#x} \(expected DONE only"):
+        _run(cfg, job, timeout_s=60)
+
+
+def test_truncated_unframed_stream_times_out():
+    """The dense variant's lo stream is not packed and ignores TLAST: its last beat missing is
+    a stall; the harness stops at the STATUS poll budget (cocotb_bench's) with a clear error
+    instead of hanging."""
+    cfg = PRESETS["tiny_dense"]
+    _, _, _, job = _gemm(cfg, cfg.modes[-1], seed=4)
+    job["streams"]["lo"] = job["streams"]["lo"][:-1]
     t = time.perf_counter()
     with pytest.raises(FastSimError, match="core still busy after"):
         _run(cfg, job, timeout_s=60)

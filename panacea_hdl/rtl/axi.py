@@ -101,7 +101,7 @@ class AXI4StreamSignature(wiring.Signature):
 
 
 class AXIStreamToStream(wiring.Component):
-    """Receive an AXI4-Stream as a ``lib.stream`` (``tlast`` is ignored).
+    """Receive an AXI4-Stream as a ``lib.stream``; ``tlast`` comes out as ``last``.
 
     Parameters
     ----------
@@ -112,6 +112,9 @@ class AXIStreamToStream(wiring.Component):
     ----------
     axis : In(AXI4StreamSignature(width))
     o : Out(stream.Signature(shape))
+    last : Out(1)
+        ``tlast`` of the beat on ``o`` (qualified by ``o.valid``; consumers that frame
+        nothing leave it unconnected).
     """
 
     def __init__(self, shape):
@@ -120,6 +123,7 @@ class AXIStreamToStream(wiring.Component):
         super().__init__({
             "axis": In(AXI4StreamSignature(width)),
             "o": Out(stream.Signature(shape)),
+            "last": Out(1),
         })
 
     @property
@@ -131,6 +135,7 @@ class AXIStreamToStream(wiring.Component):
         m.d.comb += [
             self.o.payload.eq(self.axis.tdata),
             self.o.valid.eq(self.axis.tvalid),
+            self.last.eq(self.axis.tlast),
             self.axis.tready.eq(self.o.ready),
         ]
         return m

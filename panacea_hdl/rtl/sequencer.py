@@ -62,6 +62,9 @@ class Sequencer(ConfigComponent):
     ctrl_error, ctrl_error_code, word_valid : In
         From the skip controller (bit-slice variants): a malformed RLE word and its code; an
         RLE word was accepted this cycle.
+    stream_error, stream_error_code, stream_error_word : In
+        From the unpackers (bit-slice variants): a truncated packed pass, its code and the
+        index of its first missing item (ERR_WORD); checked in PASS after ``ctrl_error``.
     bank_empty, bank_done : In(1)
         The output bank has nothing to send; it sends the GEMM's last beat this cycle.
     w_ready, load_k : Out
@@ -103,7 +106,9 @@ class Sequencer(ConfigComponent):
             "w_valid": In(1), "pass_done": In(1), "pass_chain": In(1),
         }
         if cfg.caps.sliced:
-            members.update({"ctrl_error": In(1), "ctrl_error_code": In(4), "word_valid": In(1)})
+            members.update({"ctrl_error": In(1), "ctrl_error_code": In(4), "word_valid": In(1),
+                            "stream_error": In(1), "stream_error_code": In(4),
+                            "stream_error_word": In(32)})
         members.update({
             "bank_empty": In(1), "bank_done": In(1),
             "w_ready": Out(1), "load_k": Out(k_shape(cfg)),
@@ -239,6 +244,11 @@ class Sequencer(ConfigComponent):
                         m.d.comb += flush.eq(1)
                         m.d.sync += [error.eq(1), errcode.eq(self.ctrl_error_code),
                                      err_word.eq(ho_index - 1)]
+                        m.next = "IDLE"
+                    with m.Elif(self.stream_error):
+                        m.d.comb += flush.eq(1)
+                        m.d.sync += [error.eq(1), errcode.eq(self.stream_error_code),
+                                     err_word.eq(self.stream_error_word)]
                         m.next = "IDLE"
                     with m.Elif(self.pass_done):   # this cycle is the first DRAIN cycle
                         m.d.sync += drain_count.eq(0)

@@ -41,6 +41,7 @@ from panacea_hdl.rtl.sequencer import Sequencer
 from panacea_hdl.rtl.pea.pea import PEA
 from panacea_hdl.rtl.skip_controller import SkipController
 from panacea_hdl.rtl.unpack import HoUnpacker, LoUnpacker
+from panacea_hdl.regmap import ErrorCode
 
 __all__ = ["PanaceaCore", "ISSUE_CYCLES"]
 
@@ -79,7 +80,9 @@ class PanaceaCore(ConfigComponent):
         :class:`~panacea_hdl.rtl.unpack.LoUnpacker`; one vector of whole activations per beat in
         the ``dense`` variant) and packed RLE words (``ho_bus_bits``, unpacked by
         :class:`~panacea_hdl.rtl.unpack.HoUnpacker`; never ready in the ``dense`` variant),
-        formats of :mod:`golden_model.formats`; ``tlast`` is ignored.
+        formats of :mod:`golden_model.formats`. On the packed ``lo`` and ``ho`` streams ``tlast``
+        marks each pass's last beat (a pass cut short ends the GEMM with ERROR/LO_TRUNCATED or
+        HO_TRUNCATED); it is ignored on ``w`` and on the ``dense`` variant's ``lo``.
     y : Out(AXI4StreamSignature(y_beat_bits))
         Output rows; ``tlast`` marks the last beat of a GEMM. In builds with ``config.requant``
         through the requantization stage (:class:`~panacea_hdl.rtl.requant.RequantStage`):
@@ -226,7 +229,17 @@ class PanaceaCore(ConfigComponent):
                          lo_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain), lo_unpack.split.eq(params.pe_split),
                          lo_unpack.k_len.eq(params.k_len),
                          lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
-                         ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain)]
+                         ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain),
+                         # framing: TLAST ends each pass's packed beats; a truncated pass
+                         # ends the GEMM (lo checked first)
+                         lo_unpack.i_last.eq(lo_in.last), ho_unpack.i_last.eq(ho_in.last),
+                         lo_unpack.clear.eq(seq.counters_clear),
+                         ho_unpack.clear.eq(seq.counters_clear),
+                         seq.stream_error.eq(lo_unpack.error | ho_unpack.error),
+                         seq.stream_error_code.eq(Mux(lo_unpack.error, ErrorCode.LO_TRUNCATED,
+                                                      ErrorCode.HO_TRUNCATED)),
+                         seq.stream_error_word.eq(Mux(lo_unpack.error, lo_unpack.error_index,
+                                                      ho_unpack.error_index))]
         handoff, load_k = seq.handoff, seq.load_k
         if abuf:
             overflow, wrote, read = bufs[0].overflow, bufs[0].wrote, bufs[0].read

@@ -19,9 +19,14 @@ word per transfer:
   bits, is spread into the consumers' lanes of ``lo_bits`` (zero-extended).
 * :class:`HoUnpacker`: a ``BitUnpacker`` for RLE words (one fixed width).
 
-A truncated stream (fewer beats than the pass needs) stalls the consumer like a slow host: the
-core stays BUSY and the host ends the GEMM with ABORT (STATUS.ERROR, ABORTED); a malformed word
-inside a packed stream is the RLE decoder's error, with ERR_WORD = its word index, as before.
+Framing (``docs/formats.md``, "Packed streams"): TLAST marks the last beat of each pass's
+packed ``lo`` and ``ho`` beats. A **truncated** pass — TLAST on a beat before the one holding
+the pass's last item — is flagged: once the gearbox needs a beat after the pass's TLAST beat,
+it takes none, and the unpacker's sticky ``error`` ends the GEMM (STATUS.ERROR, LO_TRUNCATED /
+HO_TRUNCATED, ERR_WORD = ``error_index``, the index of the first missing item in the GEMM's
+item stream). A stream that merely stops (no TLAST) is a stall, as a slow host is: the core
+stays BUSY and the host ends the GEMM with ABORT. A malformed word inside a packed stream is the
+RLE decoder's error, with ERR_WORD = its word index, as before.
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ class BitUnpacker(wiring.Component):
         Start of a pass: drop the leftover bits and the registered item.
     stop : In(1)
         Load no item this cycle (the pass's items are all loaded).
+    i_last : In(1)
+        TLAST of the beat on ``i``: the pass's last beat.
+    short : Out(1)
+        The pass is truncated: the gearbox needs a beat after the pass's TLAST beat (it takes
+        none; the beats on the bus stay there).
     loaded : Out(1)
         An item is loaded into the register this cycle (``loaded_item``: its bits).
     loaded_item : Out(max(widths))
@@ -88,6 +98,8 @@ class BitUnpacker(wiring.Component):
             "sel": In(range(max(2, len(widths)))),
             "restart": In(1),
             "stop": In(1),
+            "i_last": In(1),
+            "short": Out(1),
             "loaded": Out(1),
             "loaded_item": Out(max(widths)),
             "count": Out(range(beat_bits)),
@@ -132,12 +144,18 @@ class BitUnpacker(wiring.Component):
                 w = widths[0]
                 m.d.comb += [cnt_take.eq(cnt + (B - w)), cnt_keep.eq(cnt - w),
                              have_take.eq(cnt >= 2 * w - B), have_keep.eq(cnt >= 2 * w)]
+        framed = Signal()                   # the pass's TLAST beat was taken
+        framed_now = Signal()               # ... as this cycle sees it (0 at restart)
+        want = Signal()                     # the next item needs a beat
         m.d.comb += [
             have.eq(~self.restart & have_r),
+            framed_now.eq(~self.restart & framed),
             room.eq((~q_valid | self.o.ready | self.restart) & ~self.stop),
-            self.i.ready.eq(room & ~have),
+            want.eq(room & ~have),
+            self.i.ready.eq(want & ~framed_now),
+            self.short.eq(want & framed_now),
             take.eq(self.i.valid & self.i.ready),
-            load.eq(room & (have | self.i.valid)),
+            load.eq(room & (have | (self.i.valid & ~framed_now))),
             self.o.valid.eq(q_valid),
             self.o.payload.eq(q_data),
             self.loaded.eq(load),
@@ -161,6 +179,7 @@ class BitUnpacker(wiring.Component):
                     m.d.comb += rest.eq(merged >> w)
             with m.Default():
                 m.d.comb += rest.eq(merged >> widths[0])
+        m.d.sync += framed.eq(framed_now | (take & self.i_last))
         with m.If(load):
             m.d.sync += [buf.eq(rest), count.eq(Mux(take, cnt_take, cnt_keep)),
                          have_r.eq(Mux(take, have_take, have_keep)),
@@ -170,6 +189,26 @@ class BitUnpacker(wiring.Component):
             with m.If(self.o.ready | self.restart):
                 m.d.sync += q_valid.eq(0)
         return m
+
+
+def _framing_members():
+    """Members of both unpackers' signatures: the framing of the packed stream, its error."""
+    return {"i_last": In(1), "clear": In(1), "error": Out(1), "error_index": Out(32)}
+
+
+def _framing(m, gear, component):
+    """Pass ``i_last`` to the gearbox; count the items loaded in the GEMM (cleared by
+    ``clear``, at START) and latch the first truncation with the index of the missing item."""
+    m.d.comb += gear.i_last.eq(component.i_last)
+    index = Signal(32)
+    with m.If(component.clear):
+        m.d.sync += [index.eq(0), component.error.eq(0)]
+    with m.Else():
+        with m.If(gear.loaded):
+            m.d.sync += index.eq(index + 1)
+        # no item is loaded in a cycle with ``short``: index is the first missing item
+        with m.If(gear.short & ~component.error):
+            m.d.sync += [component.error.eq(1), component.error_index.eq(index)]
 
 
 class LoUnpacker(ConfigComponent):
@@ -189,6 +228,10 @@ class LoUnpacker(ConfigComponent):
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
+    i_last, clear, error, error_index
+        Framing (module docstring): TLAST of the beat on ``i``; START (the item count and
+        ``error`` restart); a pass of this GEMM was truncated (registered, held until
+        ``clear``); the index of its first missing item among the GEMM's items on this stream.
     """
 
     def __init__(self, *, config):
@@ -202,6 +245,7 @@ class LoUnpacker(ConfigComponent):
             "k_len": In(k_shape(cfg)),
             "restart": In(1),
             "enable": In(1),
+            **_framing_members(),
         })
 
     def elaborate(self, platform):
@@ -212,6 +256,7 @@ class LoUnpacker(ConfigComponent):
         m.submodules.gear = gear = BitUnpacker(formats.lo_bus_bits(cfg),
                                                [formats.lo_vector_bits(cfg, L) for L in splits])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
+        _framing(m, gear, self)
         sel = Signal(range(max(2, len(splits))))
         with m.Switch(self.split):
             for s, L in enumerate(splits):
@@ -253,6 +298,10 @@ class HoUnpacker(ConfigComponent):
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
+    i_last, clear, error, error_index
+        Framing (module docstring): TLAST of the beat on ``i``; START (the item count and
+        ``error`` restart); a pass of this GEMM was truncated (registered, held until
+        ``clear``); the index of its first missing item among the GEMM's items on this stream.
     """
 
     def __init__(self, *, config):
@@ -262,6 +311,7 @@ class HoUnpacker(ConfigComponent):
             "o": Out(stream.Signature(rle_word_layout(cfg))),
             "restart": In(1),
             "enable": In(1),
+            **_framing_members(),
         })
 
     def elaborate(self, platform):
@@ -269,6 +319,7 @@ class HoUnpacker(ConfigComponent):
         m = Module()
         m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg), [formats.rle_word_bits(cfg)])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
+        _framing(m, gear, self)
         # a pass has T packets: after the T-th END word load no more (the rest of the last beat
         # is the zero remainder, the next beat belongs to the next pass)
         # (counted from the output register, the cycle after the load: no path from the

@@ -3,7 +3,7 @@
 :class:`AmaranthPort` drives a :class:`panacea_hdl.rtl.top.PanaceaCore` (or any component with
 the same ``csr``/``w``/``lo``/``ho``/``y`` signature) in :class:`amaranth.sim.Simulator`:
 an AXI4-Lite manager (:func:`axil_write`, :func:`axil_read`), one source testbench per input
-stream with random stalls and a random, ignored ``tlast``, a ``y`` sink with random
+stream with random stalls (``tlast`` per frame; random, ignored, on ``w``), a ``y`` sink with random
 back-pressure, and a monitor of ``busy``. :func:`simulate` runs a main coroutine against a
 :class:`~panacea_hdl.sim.host.CoreHost` on that port.
 """
@@ -135,8 +135,11 @@ class AmaranthPort:
         for _ in range(n):
             await self.ctx.tick()
 
-    def send(self, stream, beats):
-        self.queues[stream].extend(beats)
+    def send(self, stream, beats, lasts=None):
+        beats = list(beats)
+        if lasts is None:
+            lasts = [i == len(beats) - 1 for i in range(len(beats))]
+        self.queues[stream].extend(zip(beats, lasts))
 
     def source_idle(self, stream):
         return not self.queues[stream]
@@ -175,9 +178,11 @@ class AmaranthPort:
                     await ctx.tick()
                     continue
                 gen = self.generation
-                ctx.set(port.tdata, q[0])
+                beat, last = q[0]
+                ctx.set(port.tdata, beat)
                 ctx.set(port.tvalid, 1)
-                ctx.set(port.tlast, self.rng.random() < 0.5)    # must be ignored
+                # the packed streams are framed per pass; w ignores tlast: a random one
+                ctx.set(port.tlast, last if name != "w" else self.rng.random() < 0.5)
                 while True:
                     _, _, ready = await ctx.tick().sample(port.tready)
                     if ready or gen != self.generation:

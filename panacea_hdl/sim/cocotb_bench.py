@@ -102,8 +102,18 @@ class CocotbPort:
     async def ticks(self, n):
         await ClockCycles(self.dut.clk, n)
 
-    def send(self, stream, beats):
-        self.src[stream].send_nowait(AxiStreamFrame(list(beats)))
+    def send(self, stream, beats, lasts=None):
+        beats = list(beats)
+        if lasts is None:
+            lasts = [i == len(beats) - 1 for i in range(len(beats))]
+        frame = []
+        for beat, last in zip(beats, lasts):     # one AxiStreamFrame per TLAST
+            frame.append(beat)
+            if last:
+                self.src[stream].send_nowait(AxiStreamFrame(frame))
+                frame = []
+        if frame:
+            self.src[stream].send_nowait(AxiStreamFrame(frame))
 
     def source_idle(self, stream):
         return self.src[stream].idle()

@@ -46,7 +46,8 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
     makes the run requantize: header beats on ``w``, uint8 ``y`` lanes, the counters predicted
     with it. Keys: ``M K N mode mode_code L r z``, ``requant`` (the REQUANT register value,
     None for a build without the stage), ``streams`` (``w``, ``lo``, ``ho`` beats as ints;
-    ``lo`` and ``ho`` packed, ``docs/formats.md``), ``ho_words`` (the RLE words ``ho`` carries,
+    ``lo`` and ``ho`` packed, ``docs/formats.md``), ``frames`` (``lo``, ``ho``: beats per
+    pass, each pass one TLAST frame; :func:`panacea_hdl.sim.host.stream_lasts`), ``ho_words`` (the RLE words ``ho`` carries,
     for tests that edit them: :func:`golden_model.streams.pack_ho_words` repacks), ``y``
     (expected output beats), ``counters`` (predicted), ``min_cycles`` (the fewest cycles a run
     with stalls may take, ``prediction.work["min_cycles"]``), ``schedule``.
@@ -66,6 +67,7 @@ def job_from_run(cfg: PanaceaConfig, run, W, z, requant=None) -> dict:
         "requant": (requant_value(requant is not None, requant.out_zp if requant is not None else 0)
                     if cfg.requant else None),
         "streams": {"w": hs.w, "lo": hs.lo, "ho": hs.ho},
+        "frames": {k: list(v) for k, v in hs.frames.items()},
         "y": hs.y,
         "counters": {k: int(prediction.counters[k]) for k in counter_names(cfg)},
         "min_cycles": int(prediction.work["min_cycles"]),

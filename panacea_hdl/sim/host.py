@@ -24,7 +24,8 @@ from panacea_hdl.rtl.axi import RESP_OKAY
 
 __all__ = ["Port", "CoreHost", "RTLMismatch", "check_run", "STREAMS", "RESET_CYCLES",
            "RESET_IDLE_CYCLES", "POLL_CYCLES",
-           "Y_TIMEOUT_CYCLES", "STALL_PROBABILITY", "STATUS_DONE", "status_budget", "max_polls", "register_writes"]
+           "Y_TIMEOUT_CYCLES", "STALL_PROBABILITY", "STATUS_DONE", "status_budget", "max_polls", "register_writes",
+           "stream_lasts"]
 
 #: Input streams of the core, in the order a host queues them.
 STREAMS = ("w", "lo", "ho")
@@ -38,6 +39,23 @@ Y_TIMEOUT_CYCLES = 1000
 STALL_PROBABILITY = 0.3
 #: STATUS of a GEMM that ended well.
 STATUS_DONE = {"busy": False, "done": True, "error": False, "errcode": ErrorCode.NONE}
+
+
+def stream_lasts(job, stream: str) -> list:
+    """TLAST of each beat of ``job["streams"][stream]``: the last beat of each frame of
+    ``job["frames"][stream]`` (beats per pass, ``docs/formats.md``), and always the stream's
+    last beat — a host whose beats run out ends its last frame there (a stream a test cut short
+    ends in a short frame). Without frames the stream is one frame."""
+    beats = job["streams"][stream]
+    lasts = [False] * len(beats)
+    end = 0
+    for n in job.get("frames", {}).get(stream, ()):
+        end += int(n)
+        if 0 < end <= len(beats):
+            lasts[end - 1] = True
+    if lasts:
+        lasts[-1] = True
+    return lasts
 
 
 def status_budget(cycles: int) -> int:
@@ -165,8 +183,10 @@ class Port(Protocol):
     async def ticks(self, n: int) -> None:
         """Let ``n`` clock cycles pass."""
 
-    def send(self, stream: str, beats: list) -> None:
-        """Queue ``beats`` (ints) on input stream ``stream`` without waiting."""
+    def send(self, stream: str, beats: list, lasts: list | None = None) -> None:
+        """Queue ``beats`` (ints) on input stream ``stream`` without waiting, with TLAST on the
+        beats whose ``lasts`` flag is set (:func:`stream_lasts`; None: one frame, TLAST on the
+        last beat only)."""
 
     def source_idle(self, stream: str) -> bool:
         """True when every beat queued on ``stream`` was taken by the core."""
@@ -259,7 +279,7 @@ class CoreHost:
         at START."""
         for n in STREAMS:
             if job["streams"][n]:       # the dense variant has no ho beats
-                self.port.send(n, list(job["streams"][n]))
+                self.port.send(n, list(job["streams"][n]), stream_lasts(job, n))
         await self.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
                            M=job["M"], K=job["K"], N=job["N"], requant=job.get("requant"))
         busy0 = self.busy_cycles

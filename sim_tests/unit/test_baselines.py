@@ -157,16 +157,16 @@ def test_int8_array_never_reads_ho():
             ready_seen.append(ready)
 
     async def main(host, ctx):
-        port.queues["w"].extend(job["streams"]["w"])
-        port.queues["lo"].extend(job["streams"]["lo"])
-        port.queues["ho"].extend([1, 2, 3])             # offered, must stay untouched
+        port.send("w", job["streams"]["w"])
+        port.send("lo", job["streams"]["lo"])
+        port.send("ho", [1, 2, 3])                      # offered, must stay untouched
         await host.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
                            M=job["M"], K=job["K"], N=job["N"])
         await host.start()
         await host.wait_idle()
         assert (await host.status())["done"]
         assert not port.queues["w"] and not port.queues["lo"]
-        assert list(port.queues["ho"]) == [1, 2, 3]
+        assert [b for b, _ in port.queues["ho"]] == [1, 2, 3]
         Y = unpack_y([b for b, _ in await port.take_y(1000)], job["M"], job["N"], cfg)
         np.testing.assert_array_equal(Y, np.array(job["Y"], dtype=np.int32))
         assert await host.counters() == job["counters"]

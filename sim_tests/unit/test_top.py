@@ -28,7 +28,7 @@ from panacea_hdl.rtl.axi import RESP_SLVERR
 from panacea_hdl.regmap import ErrorCode
 from panacea_hdl.rtl.top import PanaceaCore
 from panacea_hdl.sim.gemm import make_job
-from panacea_hdl.sim.host import STREAMS
+from panacea_hdl.sim.host import STREAMS, stream_lasts
 from panacea_hdl.sim.amaranth_host import AmaranthPort, axil_read_ok, axil_write, simulate
 from panacea_hdl.sim.host import CoreHost
 
@@ -259,7 +259,7 @@ def test_malformed_rle_each_error_then_recover():
     async def main(host, ctx):
         for bad, code, off in cases:
             for nm in STREAMS:
-                port.send(nm, bad["streams"][nm])
+                port.send(nm, bad["streams"][nm], stream_lasts(bad, nm))
             await host.program(mode_code=bad["mode_code"], r=bad["r"], z=bad["z"],
                                L=bad["L"], M=bad["M"], K=bad["K"], N=bad["N"])
             await host.start()
@@ -321,7 +321,7 @@ def test_bad_params_abort_and_busy_rules():
                           "errcode": ErrorCode.ABORTED}, st
         # abort in the middle of a pass (stalled y keeps the bank full), then a good GEMM
         for nm in STREAMS:
-            port.send(nm, good["streams"][nm])
+            port.send(nm, good["streams"][nm], stream_lasts(good, nm))
         port.stall["y"] = 1.0
         await host.program(mode_code=good["mode_code"], r=good["r"], z=good["z"],
                            L=good["L"], M=good["M"], K=good["K"], N=good["N"])
@@ -408,52 +408,81 @@ def test_soak_random_gemms(preset):
 
 
 def test_truncated_packed_streams_never_hang():
-    """A packed lo or ho stream with a beat missing (the last one, or one in the first pass):
-    the core never reports DONE; it either stops with an RLE error (the beats after the gap
-    misalign the words: ERROR with the decoder's code and ERR_WORD < the words sent) or waits
-    for the beat, BUSY, until the host's ABORT (ERROR/ABORTED). Either way a good GEMM then
-    runs exactly (bit- and cycle-exact): the unpackers' leftover is dropped at START."""
+    """Packed lo / ho streams cut short. The host frames each pass (TLAST on its last beat,
+    docs/formats.md); a host whose beats run out ends its last frame early.
+
+    * The last beat missing: the last pass's frame ends a beat early, so the core ends the GEMM
+      with ERROR/LO_TRUNCATED or HO_TRUNCATED and ERR_WORD = the first missing item, derived
+      here from the frame sizes: the items of the earlier passes plus the whole items of the
+      kept beats (floor(kept beats x bus bits / item bits)).
+    * A beat missing inside the first pass: every later frame shifts by one beat; lo data
+      misalign silently (the error is again the last pass's truncation), RLE words misalign
+      into an RLE error or the truncation.
+    * The last beat missing and no TLAST (a host that just stops): a stall, BUSY until ABORT.
+
+    After each, a good GEMM runs exactly (bit- and cycle-exact): the unpackers' leftover and
+    their error are dropped at START."""
     cfg = TINY
     dut = PanaceaCore(config=cfg)
     port = AmaranthPort(dut, seed=8)
     A = skewed_activations(7, 29, seed=6)
     W = random_weights(29, 5, seed=6)
-    good = make_job(cfg, A, W, 100, mode="aqs", L=3, r=choose_r(A, 3))
-    cases = []
-    for nm in ("lo", "ho"):
+    L = 3
+    good = make_job(cfg, A, W, 100, mode="aqs", L=L, r=choose_r(A, L))
+    K = good["K"]
+    frames = good["frames"]
+    assert len(frames["lo"]) == 4 and all(n > 1 for n in frames["lo"] + frames["ho"])  # 2 blocks x 2 passes
+    lo_bus, lo_item = formats.lo_bus_bits(cfg), formats.lo_vector_bits(cfg, L)
+    ho_bus, ho_item = formats.ho_bus_bits(cfg), formats.rle_word_bits(cfg)
+    ho_words_sent = [s["ho_words"] for sched in good["schedule"] for s in sched]
+    # the first missing item when the last beat is dropped (by hand, from the frames)
+    lo_missing = (len(frames["lo"]) - 1) * K + (frames["lo"][-1] - 1) * lo_bus // lo_item
+    ho_missing = sum(ho_words_sent[:-1]) + (frames["ho"][-1] - 1) * ho_bus // ho_item
+    assert (frames["lo"][-1] - 1) * lo_bus // lo_item < K
+    assert (frames["ho"][-1] - 1) * ho_bus // ho_item < ho_words_sent[-1]
+
+    def cut(nm, drop):
         beats = good["streams"][nm]
-        for drop in (len(beats) - 1, good["schedule"][0][0][nm] // 2):
-            cases.append((nm, drop, dict(good, streams=dict(
-                good["streams"], **{nm: beats[:drop] + beats[drop + 1:]}))))
+        return dict(good, streams=dict(good["streams"], **{nm: beats[:drop] + beats[drop + 1:]}))
+
+    rle_codes = set(regmap.RLE_ERROR_CODES.values()) | {ErrorCode.RLE_DENSE_RUN}
+    cases = [  # (job, stream, lasts of that stream or None, expected codes, expected ERR_WORD)
+        (cut("lo", len(good["streams"]["lo"]) - 1), "lo", None, {ErrorCode.LO_TRUNCATED}, lo_missing),
+        (cut("ho", len(good["streams"]["ho"]) - 1), "ho", None, {ErrorCode.HO_TRUNCATED}, ho_missing),
+        (cut("lo", frames["lo"][0] // 2), "lo", None, {ErrorCode.LO_TRUNCATED}, lo_missing),
+        (cut("ho", frames["ho"][0] // 2), "ho", None, rle_codes | {ErrorCode.HO_TRUNCATED}, None),
+    ]
+    for nm in ("lo", "ho"):   # no TLAST after the last beat kept: a stall
+        bad = cut(nm, len(good["streams"][nm]) - 1)
+        cases.append((bad, nm, stream_lasts(good, nm)[:-1], {ErrorCode.ABORTED}, None))
 
     async def main(host, ctx):
-        outcomes = []
-        for nm, drop, bad in cases:
-            await host.start_job(bad)
-            budget = 3 * good["counters"]["cycles"]
-            st = None
-            for _ in range(budget // 8):
-                st = await host.status()
-                if not st["busy"]:
-                    break
-                for _ in range(8):
+        for bad, nm, lasts, codes, err_word in cases:
+            for s in STREAMS:
+                if bad["streams"][s]:
+                    port.send(s, bad["streams"][s],
+                              lasts if s == nm and lasts is not None else stream_lasts(bad, s))
+            await host.program(mode_code=bad["mode_code"], r=bad["r"], z=bad["z"], L=bad["L"],
+                               M=bad["M"], K=bad["K"], N=bad["N"])
+            await host.start()
+            if ErrorCode.ABORTED in codes:        # a stall: still busy long after the GEMM's time
+                for _ in range(3 * good["counters"]["cycles"]):
                     await ctx.tick()
-            assert not st["done"], (nm, drop)
-            if st["busy"]:
+                assert (await host.status())["busy"], nm
                 await host.abort()
                 st = await host.status()
-                assert st == {"busy": False, "done": False, "error": True,
-                              "errcode": ErrorCode.ABORTED}, (nm, drop, st)
-                outcomes.append("aborted")
             else:
-                assert st["error"] and st["errcode"] not in (ErrorCode.NONE, ErrorCode.ABORTED,
-                                                             ErrorCode.BAD_PARAM), (nm, drop, st)
-                assert await axil_read_ok(ctx, dut.csr, regmap.ERR_WORD) < len(good["ho_words"])
-                outcomes.append("rle_error")
+                st = await host.wait_idle(3 * good["counters"]["cycles"])
+            assert not st["busy"] and not st["done"] and st["error"], (nm, st)
+            assert st["errcode"] in codes, (nm, st, codes)
+            word = await axil_read_ok(ctx, dut.csr, regmap.ERR_WORD)
+            if err_word is not None:
+                assert word == err_word, (nm, word, err_word)
+            elif st["errcode"] != ErrorCode.ABORTED:
+                assert word < sum(ho_words_sent), (nm, word)
             for _ in range(5):
                 await ctx.tick()
             port.flush()
             await run_ok(host, good)
-        assert "aborted" in outcomes            # the last beat missing: a stall, then ABORT
 
     run_main(dut, port, main, cfg)

@@ -3,7 +3,8 @@
 against :func:`golden_model.formats.pack_bits`: items across beat boundaries at every split,
 one item per cycle with streams always valid, random stalls on both sides, restart between
 passes (the zero remainder dropped), and a truncated stream: the unpacker offers only the
-whole items the beats hold, then waits (a stall, never a made-up item)."""
+whole items the beats hold, then waits (a stall, never a made-up item) — or, when the frame's
+TLAST came early, flags the truncation with the first missing item's index."""
 
 from __future__ import annotations
 
@@ -151,3 +152,71 @@ def test_ho_unpacker_words_and_truncation():
     with pytest.raises(formats.PackError) as e:
         formats.unpack_bits(truncated, W, B, len(words))
     assert e.value.offset == whole
+
+
+@pytest.mark.parametrize("L, keep", [(3, 4), (5, 3), (4, None)])
+def test_lo_unpacker_framing(L, keep):
+    """Two passes of K vectors, each its own frame (TLAST on its last beat); the second frame
+    cut to ``keep`` beats with TLAST on the last one kept (None: whole). The unpacker delivers
+    the whole vectors the frame holds, then flags ``error`` with ``error_index`` = K (the first
+    pass) + floor(keep x B / V), derived here from the widths, and takes no beat after the
+    frame's TLAST beat (the next frame's beats stay on the bus). A whole frame: no error.
+    ``clear`` clears the error."""
+    cfg = TINY
+    K = 9
+    B, V = formats.lo_bus_bits(cfg), formats.lo_vector_bits(cfg, L)
+    rng = random.Random(L)
+    vectors = [[rng.getrandbits(V) for _ in range(K)] for _ in range(2)]
+    frames = [formats.pack_bits(v, V, B) for v in vectors]
+    if keep is not None:
+        assert keep < len(frames[1])
+        frames[1] = frames[1][:keep]
+    have = K if keep is None else keep * B // V     # whole vectors the cut frame holds
+    assert have < K or keep is None
+    extra = [rng.getrandbits(B) for _ in range(3)]  # the next GEMM's beats, on the bus after
+    beats = [(b, j == len(f) - 1) for f in frames for j, b in enumerate(f)] + [(b, False) for b in extra]
+    dut = LoUnpacker(config=cfg)
+    seen = {"taken": 0, "items": []}
+
+    async def tb(ctx):
+        ctx.set(dut.split, L)
+        ctx.set(dut.k_len, K)
+        ctx.set(dut.enable, 1)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        i = 0
+        for p in range(2):
+            ctx.set(dut.restart, 1)
+            got = 0
+            for _ in range(4 * K + 10):
+                b, last = beats[i] if i < len(beats) else (0, False)
+                ctx.set(dut.i.valid, i < len(beats))
+                ctx.set(dut.i.payload, b)
+                ctx.set(dut.i_last, last)
+                ctx.set(dut.o.ready, not ctx.get(dut.restart))
+                if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
+                    got += 1
+                if i < len(beats) and ctx.get(dut.i.ready):
+                    i += 1
+                await ctx.tick()
+                ctx.set(dut.restart, 0)
+                if got == K:
+                    break
+            seen["items"].append(got)
+        seen["taken"] = i
+        seen["error"], seen["index"] = ctx.get(dut.error), ctx.get(dut.error_index)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        seen["cleared"] = ctx.get(dut.error)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert seen["items"] == [K, have]
+    assert seen["taken"] == len(frames[0]) + len(frames[1])     # nothing past the TLAST beat
+    assert seen["error"] == (keep is not None)
+    if keep is not None:
+        assert seen["index"] == K + have
+    assert seen["cleared"] == 0

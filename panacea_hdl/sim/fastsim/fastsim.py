@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ...toolchain import ToolError
 from ..host import (POLL_CYCLES, RESET_CYCLES, RESET_IDLE_CYCLES, STALL_PROBABILITY, Y_TIMEOUT_CYCLES,
-                    RTLMismatch, check_run, max_polls, register_writes, status_budget)
+                    RTLMismatch, check_run, max_polls, register_writes, status_budget, stream_lasts)
 
 __all__ = ["run_job_fast", "run_jobs_fast", "build_harness", "write_job_file", "read_result", "use_fast",
            "verilator_env", "FastSimError", "HARNESS_SOURCE", "STALL_PROBABILITY"]
@@ -259,6 +259,11 @@ def _check_job(cfg, job: dict) -> None:
             if not isinstance(b, int) or isinstance(b, bool) or not 0 <= b < 1 << bits:
                 raise ValueError(f"malformed job: {name} beat {i} is not a {bits}-bit "
                                  f"unsigned int ({b!r})")
+    frames = job.get("frames", {})
+    if not isinstance(frames, dict) or not all(
+            isinstance(v, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                        for n in v) for v in frames.values()):
+        raise ValueError("malformed job: frames must map streams to lists of beat counts")
     c = job["counters"]
     if not isinstance(c, dict) or not isinstance(c.get("cycles"), int) or c["cycles"] < 0:
         raise ValueError("malformed job: counters must hold the predicted 'cycles'")
@@ -306,6 +311,8 @@ def write_job_file(cfg, job: dict, path, *, stalls: bool, seed: int, progress_pa
         beats = job["streams"][name]
         lines.append(f"stream {name} {bits} {len(beats)}")
         lines += [format(b, "x") for b in beats]
+        ends = [i for i, last in enumerate(stream_lasts(job, name)) if last]
+        lines.append(" ".join(["lasts", name, str(len(ends))] + [str(i) for i in ends]))
     lines.append("end\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

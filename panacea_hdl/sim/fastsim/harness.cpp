@@ -10,7 +10,8 @@
 //
 //   * stream sources as cocotbext-axi's AxiStreamSource: at a clock edge, if the beat on
 //     the bus was accepted (tvalid & tready) or none is on it, present the next beat unless
-//     paused, else drop tvalid; tlast on the last beat of the frame;
+//     paused, else drop tvalid; tlast on the last beat of each frame (the job's "lasts";
+//     without them the stream is one frame);
 //   * the y sink as AxiStreamSink: tready = not paused (0 in reset); a beat is taken on
 //     tvalid & tready; in addition (cocotbext-axi does not check it) a beat on offer must
 //     stay, unchanged, until it is taken (AXI4-Stream);
@@ -26,6 +27,7 @@
 #include "Vtop.h"
 #include "verilated.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -74,6 +76,7 @@ struct Source {
     int bits = 0;
     int nwords = 0;
     std::vector<uint32_t> data;  // beat i at [i * nwords, (i + 1) * nwords), LS word first
+    std::vector<uint8_t> lasts;  // tlast of beat i (default: the last beat only)
     std::size_t count = 0;
     bool queued = false;          // cocotb_bench queues a stream only if it has beats
     std::size_t next = 0;         // next beat to present
@@ -229,7 +232,7 @@ class Harness {
                 if (q.queued && q.next < q.count && !paused) {
                     q.cur = q.next++;
                     q.valid = true;
-                    q.last = q.next == q.count;
+                    q.last = q.lasts[q.cur] != 0;
                 } else {
                     q.valid = false;
                     q.last = false;
@@ -388,6 +391,25 @@ void read_job(const char* path, Job& job, Source* src, int y_words) {
             for (std::size_t b = 0; b < q.count; ++b) {
                 if (!(in >> h)) throw JobError("stream " + name + ": file ends after " + std::to_string(b) + " beats");
                 parse_hex(h, &q.data[b * q.nwords], q.nwords, "stream " + name + " beat " + std::to_string(b));
+            }
+            q.lasts.assign(q.count, 0);
+            if (q.count) q.lasts[q.count - 1] = 1;
+        } else if (tok == "lasts") {  // lasts NAME n i_1 .. i_n: the beats with tlast (after 'stream')
+            std::string name;
+            long long n = 0;
+            in >> name >> n;
+            int i = 0;
+            while (i < 3 && name != names[i]) ++i;
+            if (i == 3) throw JobError("unknown stream " + name);
+            Source& q = src[i];
+            if (n < 0 || q.lasts.size() != q.count) throw JobError("lasts " + name + ": bad count or before 'stream'");
+            std::fill(q.lasts.begin(), q.lasts.end(), 0);
+            for (long long j = 0; j < n; ++j) {
+                long long b = -1;
+                in >> b;
+                if (!in || b < 0 || static_cast<std::size_t>(b) >= q.count)
+                    throw JobError("lasts " + name + ": beat index out of range");
+                q.lasts[static_cast<std::size_t>(b)] = 1;
             }
         } else {
             throw JobError("unknown job directive '" + tok + "'");
