@@ -3,6 +3,9 @@
 Loop order (weights stationary per column block, activations streamed)::
 
     for block in column blocks of cfg.cols:           # LOAD: K weight beats -> weight buffers
+        (overlapped LOAD, timing.load_overlaps: K <= k_max / 2 and no requantization header:
+         the next block's K beats go into the other half of the weight buffer while this
+         block's passes run; only the first block's LOAD is on the timeline)
         for pass in row passes of T*G rows:            # T = tiles_per_pass tiles (default 2)
             SWO: one low-order beat per cycle (K beats, all T tiles)
             DWO: one RLE word per cycle (tile 0's packet, then tile 1's, ... tile T-1's);
@@ -44,10 +47,11 @@ import numpy as np
 
 from .aqs_gemm import SlicePlan
 from .config import PanaceaConfig
+from .bits import ACT_BITS
 from .energy import ENERGY_PJ
 from .formats import (RQ_HEADER_BEATS, beat_bytes, ho_bus_bits, lo_beat_bits, lo_bus_bits, lo_vector_bits,
                       packed_beats, rle_word_bits, rle_word_count, w_beat_bits, y_row_bytes)
-from .timing import DRAIN_CYCLES, HANDOFF_CYCLES, REQUANT_CYCLES
+from .timing import DRAIN_CYCLES, HANDOFF_CYCLES, REQUANT_CYCLES, load_overlaps
 
 __all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS",
            "ABUF_COUNTERS", "counter_names", "act_buffer_fits"]
@@ -137,7 +141,9 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]
     # packed streams (formats.pack_bits, restarted at every pass): bus beats per pass
     lo_beats = packed_beats(K, lo_vector_bits(cfg, plan.L), lo_bus_bits(cfg))
-    ho_beats = sum(packed_beats(int(n), rle_word_bits(cfg), ho_bus_bits(cfg)) for n in words)
+    # RLE words at the run-time split: slices of 8 - L bits (formats.rle_fields_at)
+    ho_beats = 0 if int8_array else sum(packed_beats(int(n), rle_word_bits(cfg, plan.L),
+                                                     ho_bus_bits(cfg)) for n in words)
     abuf = bool(cfg.act_buffer_bytes)
     if not act_buffer_fits(plan, cfg):
         raise ValueError(f"the run's activations ({passes * K} lo beats, {int(words.sum())} ho "
@@ -149,9 +155,14 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
 
     # ---- the timeline (see module docstring) --------------------------------------------
     # bank_free: the first cycle in which the output bank is empty; c: a pass's copy cycle
+    # overlap: block b + 1's LOAD runs behind block b's passes (it starts with b's first pass
+    # and takes K cycles, so it is done before b's last pass ends): only block 0 loads on the
+    # timeline, the next block's first pass follows the HANDOFF at once
+    overlap = load_overlaps(K, cfg.k_max, header)
     t, bank_free = 0, 0
-    for _ in range(blocks):
-        t += header + K                                          # (requant header) LOAD
+    for b in range(blocks):
+        if b == 0 or not overlap:
+            t += header + K                                      # (requant header) LOAD
         for p in range(passes):
             e = t + max(K, int(words[p])) - 1                    # PASS: its last issue
             if p < passes - 1 and bank_free <= e:
@@ -165,14 +176,15 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
                 t = c + 1
             bank_free = c + 1 + valid_rows[p]                    # y beats after the copy
     cycles = bank_free + (REQUANT_CYCLES if cfg.requant else 0)
-    # a lower bound of the cycles with stalls on the streams: per block its (header and) LOAD,
-    # every pass back to back (chained), the last pass's DRAIN and HANDOFF; then the last
-    # pass's rows. Stalls can end a pass with the bank already empty and so chain a pass that
-    # is not chained without them: a stalled run may take fewer cycles than ``cycles``, never
-    # fewer than this.
-    min_cycles = (blocks * (header + K + sum(max(K, int(w)) for w in words) + DRAIN_CYCLES
-                            + HANDOFF_CYCLES) + valid_rows[-1]
-                  + (REQUANT_CYCLES if cfg.requant else 0))
+    # a lower bound of the cycles with stalls on the streams: the (header and) LOAD of every
+    # block on the timeline (block 0 only with the overlap), per block every pass back to back
+    # (chained), the last pass's DRAIN and HANDOFF; then the last pass's rows. Stalls can end
+    # a pass with the bank already empty and so chain a pass that is not chained without them:
+    # a stalled run may take fewer cycles than ``cycles``, never fewer than this (a stalled
+    # ``w`` only delays the next block's first pass).
+    min_cycles = ((1 if overlap else blocks) * (header + K)
+                  + blocks * (sum(max(K, int(w)) for w in words) + DRAIN_CYCLES + HANDOFF_CYCLES)
+                  + valid_rows[-1] + (REQUANT_CYCLES if cfg.requant else 0))
 
     c = {
         "cycles": cycles,
@@ -193,8 +205,8 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     # ---- external memory -----------------------------------------------------------------
     # bytes = the bits sent / 8: lo and ho beats are whole bytes (formats.lo_bus_bits,
     # ho_bus_bits); lo and ho once per run with the activation buffer, once per block without
-    ho_raw = 0 if int8_array else act_sends * passes * beat_bytes(
-        cfg.tiles_per_pass * K * cfg.group_size * cfg.ho_bits)   # unencoded G*H-bit vectors, packed
+    ho_raw = 0 if int8_array else act_sends * passes * beat_bytes(   # unencoded vectors of
+        cfg.tiles_per_pass * K * cfg.group_size * (ACT_BITS - plan.L))  # G (8 - L)-bit slices
     mem = {
         "weight_bytes": blocks * (header + K) * beat_bytes(w_beat_bits(cfg)),   # w stream
         "lo_bytes": act_sends * passes * lo_beats * lo_bus_bits(cfg) // 8,

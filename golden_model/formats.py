@@ -36,7 +36,7 @@ if TYPE_CHECKING:       # annotations only: config imports this module for deriv
 
 __all__ = [
     "RLEKind", "LIT", "SKIP", "END", "RESERVED", "KIND_NAMES", "KIND_BITS", "rle_fields", "RLEError",
-    "rle_word_bits", "w_beat_bits", "lo_lane_bits", "lo_beat_bits", "y_beat_bits",
+    "rle_word_bits", "rle_fields_at", "narrow_rle_word", "widen_rle_word", "w_beat_bits", "lo_lane_bits", "lo_beat_bits", "y_beat_bits",
     "pack_rle_word", "unpack_rle_word", "rle_encode", "rle_decode", "rle_word_count",
     "pack_lanes", "unpack_lanes", "beat_bytes",
     "lo_vector_bits", "lo_bus_bits", "ho_bus_bits", "pack_bits", "unpack_bits", "PackError",
@@ -82,8 +82,57 @@ class RLEError(ValueError):
 
 
 # ---- widths --------------------------------------------------------------------------
-def rle_word_bits(cfg: PanaceaConfig) -> int:
-    return sum(bits for _, bits in rle_fields(cfg))
+def rle_word_bits(cfg: PanaceaConfig, L: int | None = None) -> int:
+    """Bits of an RLE word: the decoder's layout (:func:`rle_fields`, slices of H bits) when
+    ``L`` is None; at the run-time split ``L``, the packed word the ``ho`` stream carries
+    (:func:`rle_fields_at`, slices of 8 - L bits)."""
+    return sum(bits for _, bits in (rle_fields(cfg) if L is None else rle_fields_at(cfg, L)))
+
+
+def rle_fields_at(cfg: PanaceaConfig, L: int):
+    """The fields of a packed RLE word at the run-time split ``L``, LSB first: ``data`` (G
+    slices of 8 - L bits — a high-order slice at split L is ``A >> L``, below 2^(8 - L)),
+    ``run``, ``kind``. The same word as :func:`rle_fields`' with each slice's (always zero)
+    bits from 8 - L up left out; :func:`narrow_rle_word` / :func:`widen_rle_word` convert."""
+    if L not in cfg.splits:
+        raise ValueError(f"split L={L} is not one of the config's splits {cfg.splits}")
+    return [("data", cfg.group_size * (ACT_BITS - L)), ("run", cfg.rle_run_bits),
+            ("kind", KIND_BITS)]
+
+
+def _regroup(cfg, word, L, *, widen):
+    """Move the fields of ``word`` between the decoder's layout and the packed one at ``L``."""
+    G, H, h = cfg.group_size, cfg.ho_bits, ACT_BITS - L
+    src_h, dst_h = (h, H) if widen else (H, h)
+    src, dst = (rle_fields_at(cfg, L), rle_fields(cfg)) if widen else (rle_fields(cfg), rle_fields_at(cfg, L))
+    if word < 0 or word >> sum(b for _, b in src):
+        raise ValueError(f"RLE word {word:#x} wider than {sum(b for _, b in src)} bits")
+    fields, shift = {}, 0
+    for name, bits in src:
+        fields[name] = (word >> shift) & ((1 << bits) - 1)
+        shift += bits
+    slices = [(fields["data"] >> (i * src_h)) & ((1 << src_h) - 1) for i in range(G)]
+    if not widen and any(v >> h for v in slices):
+        raise ValueError(f"RLE word {word:#x} has a slice of {H} bits >= 2^{h}: it cannot be "
+                         f"sent at split L={L}")
+    fields["data"] = sum(v << (i * dst_h) for i, v in enumerate(slices))
+    out, shift = 0, 0
+    for name, bits in dst:
+        out |= fields[name] << shift
+        shift += bits
+    return out
+
+
+def narrow_rle_word(cfg: PanaceaConfig, word: int, L: int) -> int:
+    """The packed word at split ``L`` of a word in the decoder's layout (what the host sends).
+    Raises ValueError if a slice does not fit 8 - L bits (no such word encodes data at L)."""
+    return _regroup(cfg, int(word), L, widen=False)
+
+
+def widen_rle_word(cfg: PanaceaConfig, packed: int, L: int) -> int:
+    """The word in the decoder's layout of a packed word at split ``L`` (what the hardware's
+    ``HoUnpacker`` hands the RLE decoder): each slice zero-extended to H bits."""
+    return _regroup(cfg, int(packed), L, widen=True)
 
 
 def w_beat_bits(cfg: PanaceaConfig) -> int:

@@ -8,7 +8,8 @@ One GEMM, in stream order (see ``docs/formats.md``)::
             lo: K vectors, vector k = AL[p*rows : (p+1)*rows, k], L-bit lanes (L = the
                 run-time split), packed back to back into lo_bus_bits beats
             ho: RLE words of tile T*p, then T*p+1, ... T*p+T-1 (T = tiles_per_pass;
-                each packet ends with END), packed back to back into ho_bus_bits beats
+                each packet ends with END), each at the run-time split (slices of 8 - L
+                bits, formats.narrow_rle_word), packed back to back into ho_bus_bits beats
             y (out): one beat per valid row m of the pass, lanes = Y[m, block columns]
 
 With requantization (``requant``, builds with ``cfg.requant`` only) each block's ``w`` beats
@@ -42,10 +43,10 @@ import numpy as np
 
 from .aqs_gemm import SlicePlan
 from .config import ACC_BITS, PanaceaConfig
-from .formats import (ho_bus_bits, lo_bus_bits, lo_vector_bits, pack_bits, pack_lanes,
-                      requant_header, rle_encode, rle_word_bits, unpack_lanes)
+from .formats import (ho_bus_bits, lo_bus_bits, lo_vector_bits, narrow_rle_word, pack_bits,
+                      pack_lanes, requant_header, rle_encode, rle_word_bits, unpack_lanes)
 
-__all__ = ["HostStreams", "host_streams", "unpack_y", "pack_ho_words"]
+__all__ = ["HostStreams", "host_streams", "unpack_y", "pack_ho_words", "pack_ho_pass"]
 
 
 @dataclass
@@ -70,14 +71,22 @@ class HostStreams:
     frames: dict = field(default_factory=lambda: {"lo": [], "ho": []})
 
 
-def pack_ho_words(cfg: PanaceaConfig, words, schedule) -> list:
+def pack_ho_pass(cfg: PanaceaConfig, words, L: int) -> list:
+    """The ``ho`` beats of one pass's RLE ``words`` (decoder layout): each word narrowed to
+    the split ``L`` (:func:`~golden_model.formats.narrow_rle_word`), packed back to back."""
+    return pack_bits([narrow_rle_word(cfg, w, L) for w in words], rle_word_bits(cfg, L),
+                     ho_bus_bits(cfg))
+
+
+def pack_ho_words(cfg: PanaceaConfig, words, schedule, L: int) -> list:
     """The ``ho`` beats of a GEMM's RLE ``words`` (e.g. edited in place by a test), packed per
-    pass with the per-pass word counts of ``schedule`` (:attr:`HostStreams.schedule`)."""
+    pass at split ``L`` with the per-pass word counts of ``schedule``
+    (:attr:`HostStreams.schedule`)."""
     beats, i = [], 0
     # with an activation buffer only the first column block's activations are sent
     for sched in (schedule[:1] if cfg.act_buffer_bytes else schedule):
         for s in sched:
-            beats += pack_bits(words[i:i + s["ho_words"]], rle_word_bits(cfg), ho_bus_bits(cfg))
+            beats += pack_ho_pass(cfg, words[i:i + s["ho_words"]], L)
             i += s["ho_words"]
     if i != len(words):
         raise ValueError(f"schedule has {i} ho words, got {len(words)}")
@@ -136,7 +145,7 @@ def host_streams(plan: SlicePlan, W, Y, cfg: PanaceaConfig, requant=None) -> Hos
             for t in range(T * p, T * (p + 1)):
                 words += rle_encode(cfg, plan.AH[t * G:(t + 1) * G], plan.vec_skip[t])
         ho_word_pass.append(words)
-        ho_pass.append(pack_bits(words, rle_word_bits(cfg), ho_bus_bits(cfg)))
+        ho_pass.append(pack_ho_pass(cfg, words, plan.L) if words else [])
 
     hs = HostStreams()
     for b in range(blocks):

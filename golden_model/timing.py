@@ -8,7 +8,7 @@ cycle-exact tests hold the two together.
 from __future__ import annotations
 
 __all__ = ["ISSUE_CYCLES", "MAC_STAGES", "COMBINE_CYCLE", "TERM_LATENCY", "DRAIN_CYCLES",
-           "HANDOFF_CYCLES", "REQUANT_CYCLES"]
+           "HANDOFF_CYCLES", "REQUANT_CYCLES", "load_overlaps"]
 
 #: Register stages between the skip controller's issue and the PEAs' issue inputs.
 ISSUE_CYCLES = 1
@@ -36,3 +36,19 @@ assert TERM_LATENCY <= MAC_STAGES, "a MAC right after the LOAD must land after t
 #: high word, the right shift and the rounding bit, their sum, the zero point and clamp — at
 #: most one carry chain per stage (``panacea_hdl.rtl.requant``).
 REQUANT_CYCLES = 9
+
+
+def load_overlaps(K: int, k_max: int, header: int = 0) -> bool:
+    """Whether each column block's LOAD after the first runs behind the previous block's passes.
+
+    The weight buffer is used as two halves of ``k_max // 2`` rows (ping-pong): while a block's
+    passes read one half, the next block's K rows are written into the other one (the write
+    port is idle during passes) and the compensator builds its term in a second term register
+    set. That needs ``K <= k_max // 2``; a GEMM with a requantization header (``header`` beats
+    per block on ``w``) keeps the LOAD in front of each block (its header parameters are not
+    double-buffered). With an always-valid ``w`` the next LOAD (K cycles, from the block's
+    first pass) is complete before the block's last pass ends (a pass is at least K cycles),
+    so the next block's first pass follows the HANDOFF at once: K cycles saved per block after
+    the first.
+    """
+    return header == 0 and K <= k_max // 2

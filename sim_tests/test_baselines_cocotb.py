@@ -32,3 +32,13 @@ def test_run_gemm_sim(name, sim):
     np.testing.assert_array_equal(Y_rtl, reference_gemm(A, W, z))
     _, plan = aqs_gemm(A, W, z, mode=mode, L=L, r=r, cfg=cfg)
     assert counters == {k: predict(plan, W.shape[1], cfg).counters[k] for k in COUNTERS}
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("name", ["tiny_sibia", "tiny_dense"])
+def test_load_overlap_bench(name, sim):
+    """The LOAD overlap case of the core's bench (``tb_top.load_overlap``) on the baselines:
+    multi-block GEMMs with K <= k_max / 2 in every mode of the variant, cycle-exact; with
+    stalls; ABORT while the next block loads."""
+    from panacea_hdl.sim.gemm import run_bench
+    run_bench(PRESETS[name], sim, testcase=["load_overlap"], seed=3, test_module="tb_top")

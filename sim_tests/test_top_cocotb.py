@@ -3,7 +3,9 @@
 One build and one simulator run per simulator, executing every case of
 ``sim_tests/benches/tb_top.py``: the three modes on a skewed asymmetric workload (M, N off the
 tile, K odd; cycles equal to the golden prediction), all-r and uniform data, random stalls on
-every stream, a malformed RLE stream, reset in the middle of a GEMM and bad parameters. A
+every stream, a malformed RLE stream, reset in the middle of a GEMM, the LOAD overlap
+(multi-block GEMMs with K <= k_max / 2, stalls, ABORT while the next block loads) and bad
+parameters. A
 second, small test runs one GEMM through :func:`panacea_hdl.sim.gemm.run_gemm_sim` (the path the
 ``panacea`` CLI uses).
 """
@@ -22,7 +24,7 @@ from panacea_hdl.sim.runner import SIMULATORS
 
 CONFIG = PRESETS["tiny"]
 CASES = ["modes_skewed", "all_r_and_uniform", "random_stalls", "malformed_rle",
-         "reset_mid_gemm", "bad_params"]
+         "reset_mid_gemm", "load_overlap", "bad_params"]
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)

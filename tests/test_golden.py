@@ -245,7 +245,7 @@ def test_host_streams_carry_the_gemm(mode):
     assert c["ext_out_words"] == len(hs.y)
     assert c["rle_words"] == len(hs.ho_words)
     # the packed beats carry exactly the words and vectors (formats.pack_bits, per pass)
-    assert pack_ho_words(cfg, hs.ho_words, hs.schedule) == hs.ho
+    assert pack_ho_words(cfg, hs.ho_words, hs.schedule, plan.L) == hs.ho
     assert sum(s["ho"] for b in hs.schedule for s in b) == len(hs.ho)
     assert sum(s["lo"] for b in hs.schedule for s in b) == len(hs.lo)
 

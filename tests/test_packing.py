@@ -11,8 +11,10 @@ from hypothesis import given, settings, strategies as st
 from golden_model.aqs_gemm import aqs_gemm
 from golden_model.config import PRESETS
 from golden_model.cycle_model import predict
+from golden_model import formats
 from golden_model.formats import (PackError, ho_bus_bits, lo_bus_bits, lo_vector_bits, pack_bits,
-                                  packed_beats, rle_word_bits, unpack_bits, unpack_lanes)
+                                  packed_beats, rle_word_bits, unpack_bits, unpack_lanes,
+                                  widen_rle_word)
 from golden_model.streams import host_streams, pack_ho_words
 from golden_model.workloads import skewed_activations
 
@@ -73,22 +75,25 @@ def test_host_streams_packed_at_the_split(name, L):
         for s in sched:
             n_lo, n_ho = s["lo"], s["ho"]
             assert n_lo == math.ceil(K * rows * L / lo_bus_bits(cfg))
-            assert n_ho == math.ceil(s["ho_words"] * rle_word_bits(cfg) / ho_bus_bits(cfg))
+            # words at the split: G slices of 8 - L bits + run + kind (docs/formats.md)
+            word_bits = cfg.group_size * (8 - L) + cfg.rle_run_bits + 2
+            assert rle_word_bits(cfg, L) == word_bits
+            assert n_ho == math.ceil(s["ho_words"] * word_bits / ho_bus_bits(cfg))
             vecs = unpack_bits(hs.lo[i_lo:i_lo + n_lo], vb, lo_bus_bits(cfg), K)
             assert vecs == hs.lo_vectors[i_v:i_v + K]
-            words = unpack_bits(hs.ho[i_ho:i_ho + n_ho], rle_word_bits(cfg), ho_bus_bits(cfg),
+            words = unpack_bits(hs.ho[i_ho:i_ho + n_ho], word_bits, ho_bus_bits(cfg),
                                 s["ho_words"])
-            assert words == hs.ho_words[i_w:i_w + s["ho_words"]]
+            assert [widen_rle_word(cfg, w, L) for w in words] == hs.ho_words[i_w:i_w + s["ho_words"]]
             i_lo, i_ho, i_v, i_w = i_lo + n_lo, i_ho + n_ho, i_v + K, i_w + s["ho_words"]
     assert (i_lo, i_ho) == (len(hs.lo), len(hs.ho))
     # lane i of vector k is AL of row i at k, L bits
     lanes = unpack_lanes(hs.lo_vectors[1], L, rows, signed=False)
     np.testing.assert_array_equal(lanes, plan.AL[:rows, 1])
-    assert pack_ho_words(cfg, hs.ho_words, hs.schedule) == hs.ho
+    assert pack_ho_words(cfg, hs.ho_words, hs.schedule, L) == hs.ho
 
 
 def test_memory_terms_by_hand():
-    """Each memory term against its formula, by hand, on tiny (cols 4, rows 4, G 2, H 5)."""
+    """Each memory term against its formula, by hand, on tiny (cols 4, rows 4, G 2, H 5, R 3)."""
     cfg = PRESETS["tiny"]
     M, K, N, L = 9, 13, 7, 4          # 2 column blocks, 3 passes
     A = skewed_activations(M, K, seed=5)
@@ -103,12 +108,13 @@ def test_memory_terms_by_hand():
     assert mem["weight_bytes"] == blocks * K * 4
     # lo: per pass K vectors of 4 lanes x 4 bits = 208 bits = 26 bytes = 9 beats of 3 bytes (27)
     assert mem["lo_bytes"] == blocks * passes * 27
-    # ho: per pass n words x 15 bits, in 2-byte beats
+    # ho: per pass n words of 2 slices x (8 - L = 4) bits + 3-bit run + 2-bit kind = 13 bits
+    # (15 in the decoder's layout, slices of H = 5 bits), in 2-byte beats
     words = [s["ho_words"] for s in hs.schedule[0]]
-    assert mem["ho_bytes_rle"] == blocks * sum(2 * math.ceil(n * 15 / 16) for n in words)
+    assert mem["ho_bytes_rle"] == blocks * sum(2 * math.ceil(n * 13 / 16) for n in words)
     assert mem["ho_bytes_rle"] == 2 * len(hs.ho)
-    # raw: per pass 2 tiles x K vectors of 2 x 5 bits, packed: 260 bits = 33 bytes
-    assert mem["ho_bytes_raw"] == blocks * passes * 33
+    # raw: per pass 2 tiles x K vectors of 2 x 4 bits, packed: 208 bits = 26 bytes
+    assert mem["ho_bytes_raw"] == blocks * passes * 26
     assert mem["out_bytes"] == blocks * M * 4 * 4
     assert c["ext_in_words"] == len(hs.w) + len(hs.lo) + len(hs.ho)
     assert c["rle_words"] == len(hs.ho_words)
@@ -117,3 +123,30 @@ def test_memory_terms_by_hand():
     Yd, pd = aqs_gemm(A, W, 3, mode="dense", L=4, r=0, cfg=dense)
     md = predict(pd, N, dense).memory
     assert md["lo_bytes"] == blocks * passes * K * 4 and md["ho_bytes_rle"] == 0
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_rle_word_at_the_split(name):
+    """A packed word at split L keeps each slice's low 8 - L bits, then run and kind, back to
+    back (docs/formats.md); widening restores the decoder's word; a slice that does not fit
+    8 - L bits cannot be sent at L."""
+    cfg = PRESETS[name]
+    G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
+    rng = np.random.default_rng(3)
+    for L in cfg.splits:
+        h = 8 - L
+        for kind in (formats.LIT, formats.SKIP, formats.END):
+            slices = [int(v) for v in rng.integers(0, 1 << h, G)] if kind == formats.LIT else None
+            run = int(rng.integers(0, 1 << R))
+            word = formats.pack_rle_word(cfg, kind, run, slices)
+            packed = sum(v << (i * h) for i, v in enumerate(slices or [0] * G)) \
+                | run << (G * h) | int(kind) << (G * h + R)           # by hand
+            assert formats.narrow_rle_word(cfg, word, L) == packed
+            assert formats.widen_rle_word(cfg, packed, L) == word
+            assert packed < 1 << rle_word_bits(cfg, L) == 1 << (G * h + R + 2)
+        if h < H:
+            wide = formats.pack_rle_word(cfg, formats.LIT, 0, [1 << h] + [0] * (G - 1))
+            with pytest.raises(ValueError, match="cannot be sent at split"):
+                formats.narrow_rle_word(cfg, wide, L)
+    with pytest.raises(ValueError, match="not one of the config's splits"):
+        rle_word_bits(cfg, 6)

@@ -82,10 +82,11 @@ def test_dense_mode_counters_by_hand(T, M, passes, last_rows):
     assert c["comp_busy"] == K + passes
     assert c["wbuf_writes"] == K and c["wbuf_reads"] == passes * K + passes * T * K
     # packed beats per pass: K vectors of 2T lanes x 4 bits on the lo bus (2T x 5 bits rounded
-    # up to bytes), `words` 15-bit RLE words on the 16-bit ho bus
+    # up to bytes), `words` RLE words at L = 4 (2 slices x 4 bits + 3 run + 2 kind = 13 bits)
+    # on the 16-bit ho bus
     lo_bus = 8 * math.ceil(2 * T * 5 / 8)
     assert c["ext_in_words"] == (K + passes * math.ceil(K * 2 * T * 4 / lo_bus)
-                                 + passes * math.ceil(words * 15 / 16))
+                                 + passes * math.ceil(words * 13 / 16))
     assert c["ext_out_words"] == M
 
 
@@ -114,19 +115,20 @@ def test_aqs_pass_of_four_tiles_by_hand():
         (END, 3, [0, 0]),                                   # tile 2: all skipped
         (LIT, 0, [r, 3]), (LIT, 1, [r, 0]), (END, 0, [0, 0]),   # tile 3 (rows 6, 7): k = 0, 2
     ]
-    # lo: 3 vectors of 8 x 4 bits in 40-bit beats (3 beats); ho: 7 words of 15 bits in 16-bit beats
-    assert hs.schedule == [[{"lo": 3, "ho": 7, "y": 8, "lo_vectors": K, "ho_words": 7}]] * 2
+    # lo: 3 vectors of 8 x 4 bits in 40-bit beats (3 beats); ho: 7 words at L = 4 of
+    # 2 x 4 + 3 + 2 = 13 bits (91 bits) in 16-bit beats (6 beats)
+    assert hs.schedule == [[{"lo": 3, "ho": 6, "y": 8, "lo_vectors": K, "ho_words": 7}]] * 2
     # lo vector k: the 8 rows' low slices, row i in lane i, L = 4 bits each
     assert hs.lo_vectors[0] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 2], L)
     assert hs.lo_vectors[2] == pack_lanes([5, 5, 5, 5, 5, 5, 5, 9], L)
     assert hs.lo[:3] == pack_bits(hs.lo_vectors[:3], 32, 40)
     np.testing.assert_array_equal(unpack_y(hs.y, 8, N, cfg), Y)
     c = predict(plan, N, cfg).counters
-    # 2 column blocks (cols 4, N 5), one pass each (never chained: a block's last pass); per
-    # block LOAD 3, pass max(3, 7) + DRAIN 5 + HANDOFF 1, bank 8 rows; block 0's copy is in
-    # cycle 15, its 8 beats in 16..23; block 1's DRAIN ends in cycle 16 + 3 + 7 + 4 = 30, after
-    # them, so its copy follows at once (31) and its 8 beats end the GEMM
-    assert c["cycles"] == 2 * (K + 7 + DRAIN + HANDOFF) + 8
+    # 2 column blocks (cols 4, N 5), one pass each (never chained: a block's last pass); block
+    # 0: LOAD 0..2, pass max(3, 7) in 3..9, DRAIN 10..14, copy (HANDOFF) in 15, its 8 beats in
+    # 16..23; block 1 was loaded in 3..5 (the LOAD overlap, K = 3 <= k_max / 2), so its pass
+    # runs in 16..22, DRAIN 23..27 (the bank is empty from 24), copy 28, its 8 beats end the GEMM
+    assert c["cycles"] == K + 2 * (7 + DRAIN + HANDOFF) + 8 == 37
     assert c["rle_words"] == 2 * 7 and c["dwo_busy"] == 2 * 3
     assert c["skipped_vectors"] == 2 * (4 * K - 3)
     assert c["swo_busy"] == 2 * K and c["ext_out_words"] == 2 * 8

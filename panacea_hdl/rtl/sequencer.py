@@ -7,9 +7,21 @@ pass into the bank ``DRAIN_CYCLES + 1`` cycles later, when its last MAC has land
 next pass's first MAC lands (the accumulators take term + those products). Otherwise (the
 block's last pass, or the bank still busy) the pass ends as below.
 
+LOAD overlap (:func:`golden_model.timing.load_overlaps`: K <= ``k_max // 2`` and no
+requantization header): from the first pass of a block that has a further block, ``w`` beats
+are taken (``w_ready``) and written as the next block's rows into the other half of the weight
+buffer (``w_half``; ``w_other``: its term into the compensator's second set). The HANDOFF of
+the block's last pass then starts the next block at once if those rows are all written and
+their term is final (``TERM_LATENCY`` cycles after the last write): the read half flips,
+``term_swap`` makes the new term current in the next cycle and ``block_init`` puts it into the
+accumulators one cycle later (before the new pass's first MAC lands); else it waits in
+WAIT_LOAD (still taking ``w`` beats) until they are. A stalled ``w`` so delays only the next
+block's start.
+
 States: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the first DRAIN
 cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the copy) -> next PASS,
-next block's LOAD, or FINISH (until the bank has sent its last beat) -> IDLE with DONE. START
+next block's LOAD (or, with the LOAD overlap, its first PASS or WAIT_LOAD), or FINISH (until
+the bank has sent its last beat) -> IDLE with DONE. START
 with bad parameters sets ERROR/BAD_PARAM without leaving IDLE; a malformed RLE word (ERROR
 with the decoder's code and ERR_WORD) or ABORT (ERROR/ABORTED) return to IDLE from any busy
 state and flush the output bank. START is ignored while busy, ABORT while idle. The timeline
@@ -23,7 +35,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
 
 from golden_model.formats import RQ_HEADER_BEATS
-from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES
+from golden_model.timing import DRAIN_CYCLES, ISSUE_CYCLES, MAC_STAGES, TERM_LATENCY
 
 from panacea_hdl import regmap
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape
@@ -69,6 +81,12 @@ class Sequencer(ConfigComponent):
         The output bank has nothing to send; it sends the GEMM's last beat this cycle.
     w_ready, load_k : Out
         Accept weight beats; the weight row they write.
+    w_half, w_other, r_half : Out(1)
+        The LOAD overlap: the weight-buffer half written; the write is the next block's (the
+        compensator's second term set); the half the passes read.
+    term_swap, block_init : Out(1)
+        The next block's term becomes the current one at the end of this cycle; the
+        accumulators take it (a register each, the second one cycle after the first).
     ctrl_active, ctrl_restart : Out(1)
         The controller's PASS enable and its restart (the HANDOFF state and the first LOAD
         cycle; a chained pass restarts the controller by itself).
@@ -112,6 +130,8 @@ class Sequencer(ConfigComponent):
         members.update({
             "bank_empty": In(1), "bank_done": In(1),
             "w_ready": Out(1), "load_k": Out(k_shape(cfg)),
+            "w_half": Out(1), "w_other": Out(1), "r_half": Out(1),
+            "term_swap": Out(1), "block_init": Out(1),
             "ctrl_active": Out(1), "ctrl_restart": Out(1), "chain": Out(1),
             "handoff": Out(1),
             "pass_rows": Out(range(cfg.rows_per_pass + 1)), "pass_last": Out(1),
@@ -157,6 +177,40 @@ class Sequencer(ConfigComponent):
         start_gemm = Signal()                    # START accepted with good parameters
         w_go = Signal()
         m.d.comb += w_go.eq(self.w_valid & self.w_ready)
+
+        # ---- the LOAD overlap (golden_model.timing.load_overlaps) -----------------------------
+        overlap = Signal()      # this GEMM loads each block after the first behind the passes
+        pre_active = Signal()   # the next block's LOAD is under way (into the other half)
+        pre_ready = Signal()    # ... it is complete and its term final
+        r_half, w_other = self.r_half, self.w_other
+        swap, block_init = self.term_swap, self.block_init
+        m.d.comb += [w_other.eq(pre_active), self.w_half.eq(r_half ^ pre_active)]
+        # the last write of the next block's LOAD in cycle x: its term is final in cycle
+        # x + TERM_LATENCY (the compensator's pipeline), pre_ready from then on
+        pre_end = Signal()
+        m.d.comb += pre_end.eq(w_go & pre_active & load_last)
+        settle = Signal(TERM_LATENCY - 1, name="pre_settle")
+        m.d.sync += [settle.eq(Cat(pre_end, settle[:-1])), swap.eq(0), block_init.eq(swap)]
+        with m.If(settle[-1]):
+            m.d.sync += pre_ready.eq(1)
+        with m.If(w_go & pre_active):
+            m.d.sync += [load_k.eq(load_k + 1), load_last.eq(load_k + 2 == k_len)]
+            with m.If(load_last):
+                m.d.sync += pre_active.eq(0)
+        with m.If(pre_active):
+            m.d.comb += self.w_ready.eq(1)
+
+        def next_block_load(more):
+            # the next block's LOAD starts (behind this block's passes) if there is one
+            with m.If(overlap & more):
+                m.d.sync += [pre_active.eq(1), load_k.eq(0), load_last.eq(k_len == 1)]
+
+        def start_block(more):
+            # the next block, loaded behind the last one: read its half, swap its term in;
+            # ``more``: it has a further block, whose LOAD starts now
+            m.d.sync += [r_half.eq(~r_half), swap.eq(1), pre_ready.eq(0)]
+            next_block_load(more)
+            m.next = "PASS"
 
         # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
         # START decision is registered first: it is off the wide paths; LOAD re-initialises
@@ -211,7 +265,9 @@ class Sequencer(ConfigComponent):
                         m.d.sync += [error.eq(1), errcode.eq(ErrorCode.BAD_PARAM)]
                     with m.Else():
                         m.d.comb += start_gemm.eq(1)
-                        m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1),
+                        m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1), r_half.eq(0),
+                                     overlap.eq((k_len <= cfg.k_max // 2)
+                                                & (~self.rq_en if requant else 1)),
                                      rows_left.eq(dim_m), cols_left.eq(dim_n),
                                      last_pass.eq(dim_m <= rows_pp),
                                      last_block.eq(dim_n <= cols)]
@@ -221,6 +277,7 @@ class Sequencer(ConfigComponent):
                 with m.If(w_go):
                     m.d.sync += [load_k.eq(load_k + 1), load_last.eq(load_k + 2 == k_len)]
                     with m.If(load_last):
+                        next_block_load(~last_block)
                         m.next = "PASS"
                 abort_check()
             with m.State("PASS"):
@@ -281,11 +338,22 @@ class Sequencer(ConfigComponent):
                         m.d.comb += self.abuf_replay.eq(1)
                     m.d.sync += [cols_left.eq(cols_left - cols), rows_left.eq(dim_m),
                                  last_block.eq(cols_left <= 2 * cols),
-                                 last_pass.eq(dim_m <= rows_pp),
-                                 load_k.eq(0), load_last.eq(k_len == 1)]
-                    to_load()
+                                 last_pass.eq(dim_m <= rows_pp)]
+                    with m.If(overlap):          # loaded (or loading) behind this block
+                        with m.If(pre_ready):
+                            start_block(cols_left > 2 * cols)
+                        with m.Else():
+                            m.next = "WAIT_LOAD"
+                    with m.Else():
+                        m.d.sync += [load_k.eq(0), load_last.eq(k_len == 1)]
+                        to_load()
                 with m.Else():
                     m.next = "FINISH"
+                abort_check()
+            # the next block's rows still arriving (a stalled w) or their term not yet final
+            with m.State("WAIT_LOAD"):
+                with m.If(pre_ready):
+                    start_block(~last_block)
                 abort_check()
             with m.State("FINISH"):
                 with m.If(self.bank_done):       # the bank sends its last beat
@@ -301,6 +369,9 @@ class Sequencer(ConfigComponent):
                             m.next = "LOAD"
                     abort_check()
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        # leaving a GEMM early (or a new one): no LOAD behind the passes remains
+        with m.If(flush | start_gemm):
+            m.d.sync += [pre_active.eq(0), pre_ready.eq(0), settle.eq(0)]
         with m.If(start_gemm_r):
             m.d.comb += self.ctrl_restart.eq(1)
         if cfg.act_buffer_bytes:

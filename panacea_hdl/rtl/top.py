@@ -56,8 +56,9 @@ class PanaceaCore(ConfigComponent):
     issuer), the PEAs and the output bank (:class:`~panacea_hdl.rtl.output_bank.OutputBank`).
     Sequencer states: IDLE -> (START, parameters valid) LOAD -> PASS -> (``pass_done``: the
     first DRAIN cycle) DRAIN -> WAIT_BANK (until the output bank is empty) -> HANDOFF (the
-    copy) -> next PASS, next block's LOAD, or FINISH (until the bank has sent its last beat)
-    -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
+    copy) -> next PASS, next block's LOAD (with the LOAD overlap, K <= k_max / 2: the next
+    block's first PASS, or WAIT_LOAD until its rows, loaded behind the passes, are in), or
+    FINISH (until the bank has sent its last beat) -> IDLE with DONE. START with bad parameters sets ERROR/BAD_PARAM
     without leaving IDLE; a malformed RLE word (ERROR with the decoder's code and ERR_WORD)
     or ABORT (ERROR/ABORTED) return to IDLE from any busy state and flush the output bank
     (all but a ``y`` beat already on offer, which AXI4-Stream requires to stay until taken).
@@ -230,6 +231,7 @@ class PanaceaCore(ConfigComponent):
                          lo_unpack.k_len.eq(params.k_len),
                          lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
                          ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain),
+                         ho_unpack.split.eq(params.pe_split),
                          # framing: TLAST ends each pass's packed beats; a truncated pass
                          # ends the GEMM (lo checked first)
                          lo_unpack.i_last.eq(lo_in.last), ho_unpack.i_last.eq(ho_in.last),
@@ -278,19 +280,22 @@ class PanaceaCore(ConfigComponent):
                 pea.w_addr.eq(load_k),
                 pea.w_data.eq(w_bits[p * lane_bits:(p + 1) * lane_bits]),
                 pea.comp_clear.eq(w_wr & (load_k == 0)),
+                # the LOAD overlap: weight-buffer halves, the next block's term
+                pea.w_half.eq(seq.w_half), pea.r_half.eq(seq.r_half),
+                pea.comp_other.eq(seq.w_other), pea.term_swap.eq(seq.term_swap),
             ]
             if int8_array:
                 m.d.comb += load + [
                     *[getattr(pea, name).eq(issue[name]) for name in issue_names],
                     pea.z.eq(params.pe_z),
-                    pea.acc_clear.eq(handoff),
+                    pea.acc_clear.eq(handoff | seq.block_init),
                 ]
                 continue
             m.d.comb += load + [
                 *[getattr(pea, name).eq(issue[name]) for name in issue_names],
                 *([pea.s.eq(params.pe_s)] if skip else []), pea.z.eq(params.pe_z),
                 pea.split.eq(params.pe_split),
-                pea.acc_clear.eq(handoff),
+                pea.acc_clear.eq(handoff | seq.block_init),
             ]
 
         # ---- output bank: load at HANDOFF (the PEAs' rows), send one row per y beat ----------

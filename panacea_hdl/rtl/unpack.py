@@ -17,7 +17,8 @@ word per transfer:
   T END words), so the next pass's beats stay on the bus.
 * :class:`LoUnpacker`: a ``BitUnpacker`` for ``lo`` whose item, ``rows_per_pass`` lanes of L
   bits, is spread into the consumers' lanes of ``lo_bits`` (zero-extended).
-* :class:`HoUnpacker`: a ``BitUnpacker`` for RLE words (one fixed width).
+* :class:`HoUnpacker`: a ``BitUnpacker`` for RLE words at the run-time split (slices of 8 - L
+  bits), widened to the decoder's layout.
 
 Framing (``docs/formats.md``, "Packed streams"): TLAST marks the last beat of each pass's
 packed ``lo`` and ``ho`` beats. A **truncated** pass — TLAST on a beat before the one holding
@@ -191,6 +192,19 @@ class BitUnpacker(wiring.Component):
         return m
 
 
+def _split_select(m, split, splits):
+    """The index in ``splits`` of the run-time split ``split`` (the gearbox's ``sel``); a value
+    outside ``splits`` reads as the first (the parameter check refuses such a GEMM)."""
+    sel = Signal(range(max(2, len(splits))))
+    with m.Switch(split):
+        for s, L in enumerate(splits):
+            with m.Case(L):
+                m.d.comb += sel.eq(s)
+        with m.Default():
+            m.d.comb += sel.eq(0)
+    return sel
+
+
 def _framing_members():
     """Members of both unpackers' signatures: the framing of the packed stream, its error."""
     return {"i_last": In(1), "clear": In(1), "error": Out(1), "error_index": Out(32)}
@@ -257,13 +271,7 @@ class LoUnpacker(ConfigComponent):
                                                [formats.lo_vector_bits(cfg, L) for L in splits])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
         _framing(m, gear, self)
-        sel = Signal(range(max(2, len(splits))))
-        with m.Switch(self.split):
-            for s, L in enumerate(splits):
-                with m.Case(L):
-                    m.d.comb += sel.eq(s)
-            with m.Default():
-                m.d.comb += sel.eq(0)
+        sel = _split_select(m, self.split, splits)
         # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
         # the next beat belongs to the next pass)
         # (K latched at the restart: the host may program the next GEMM's K while idle)
@@ -289,10 +297,17 @@ class LoUnpacker(ConfigComponent):
 class HoUnpacker(ConfigComponent):
     """Packed ``ho`` beats (``formats.ho_bus_bits``) -> one RLE word per transfer.
 
+    The words on the bus are at the run-time split L (``formats.rle_fields_at``: G slices of
+    8 - L bits, run, kind); each leaves in the decoder's layout (``rle_word_layout``), its
+    slices zero-extended to H bits (``formats.widen_rle_word``).
+
     Attributes
     ----------
     i : In(stream.Signature(ho_bus_bits))
     o : Out(stream.Signature(rle_word_layout))
+    split : In(range(8))
+        L; a value outside ``cfg.splits`` reads as the smallest split (the parameter check
+        refuses such a GEMM before it starts).
     restart : In(1)
         Start of a pass: drop the leftover; this cycle already loads the pass's first item.
     enable : In(1)
@@ -309,6 +324,7 @@ class HoUnpacker(ConfigComponent):
         super().__init__({
             "i": In(stream.Signature(unsigned(formats.ho_bus_bits(cfg)))),
             "o": Out(stream.Signature(rle_word_layout(cfg))),
+            "split": In(range(8)),
             "restart": In(1),
             "enable": In(1),
             **_framing_members(),
@@ -317,9 +333,23 @@ class HoUnpacker(ConfigComponent):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg), [formats.rle_word_bits(cfg)])
+        splits = cfg.splits
+        m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg),
+                                               [formats.rle_word_bits(cfg, L) for L in splits])
         wiring.connect(m, wiring.flipped(self.i), gear.i)
         _framing(m, gear, self)
+        sel = _split_select(m, self.split, splits)
+        # the word at split L -> the decoder's layout (slices of 8 - L bits zero-extended to H)
+        G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
+        raw = gear.o.payload
+        word = Signal(formats.rle_word_bits(cfg))
+        with m.Switch(sel):
+            for s, L in enumerate(splits):
+                h = 8 - L
+                slices = [Cat(raw[i * h:(i + 1) * h], Const(0, H - h)) for i in range(G)]
+                with m.Case(s):
+                    m.d.comb += word.eq(Cat(*slices, raw[G * h:G * h + R],
+                                            raw[G * h + R:G * h + R + formats.KIND_BITS]))
         # a pass has T packets: after the T-th END word load no more (the rest of the last beat
         # is the zero remainder, the next beat belongs to the next pass)
         # (counted from the output register, the cycle after the load: no path from the
@@ -327,7 +357,7 @@ class HoUnpacker(ConfigComponent):
         T = cfg.tiles_per_pass
         kind_at = formats.rle_word_bits(cfg) - formats.KIND_BITS
         q_end = Signal()
-        m.d.comb += q_end.eq(gear.o.payload[kind_at:kind_at + formats.KIND_BITS] == formats.END)
+        m.d.comb += q_end.eq(word[kind_at:kind_at + formats.KIND_BITS] == formats.END)
         fresh = Signal()                        # the register's item was loaded last cycle
         ends = Signal(range(T + 1))             # END words loaded before the register's item
         m.d.sync += fresh.eq(gear.loaded)
@@ -337,8 +367,8 @@ class HoUnpacker(ConfigComponent):
             m.d.sync += ends.eq(ends + 1)
         ended = Signal()                        # the pass's T END words are all loaded
         m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
-        m.d.comb += [gear.sel.eq(0), gear.restart.eq(self.restart),
+        m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
                      gear.stop.eq(~self.restart & (~self.enable | ended)),
                      self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
-                     self.o.payload.eq(gear.o.payload)]
+                     self.o.payload.eq(word)]
         return m

@@ -103,7 +103,7 @@ async def malformed_rle(dut):
     index = per_block + per_block // 2
     G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
     words[index] |= formats.RESERVED << (G * H + R)
-    bad = dict(good, streams=dict(good["streams"], ho=pack_ho_words(cfg, words, good["schedule"])))
+    bad = dict(good, streams=dict(good["streams"], ho=pack_ho_words(cfg, words, good["schedule"], good["L"])))
     # the golden decoder agrees on where the stream breaks
     i, offset = 0, None
     try:
@@ -142,6 +142,55 @@ async def reset_mid_gemm(dut):
     st = await host.status()
     assert st == {"busy": False, "done": False, "error": False, "errcode": ErrorCode.NONE}, st
     assert await host.read(regmap.COUNTER_ADDR["cycles"]) == 0
+    _, _, problems = await host.run_job(job)
+    _check(problems)
+
+
+@cocotb.test()
+async def load_overlap(dut):
+    """The LOAD overlap (K <= k_max / 2, ``golden_model.timing.load_overlaps``): multi-block
+    GEMMs in every mode of the variant, cycle-exact (K = k_max / 2 at the boundary, and a short
+    K); with random stalls on every stream (a stalled ``w`` only delays the next block); ABORT
+    while the next block's rows are still missing (the core waits for them after the block's
+    last pass), then a good GEMM."""
+    host, cfg = await _setup(dut)
+    half = cfg.k_max // 2
+    shapes = [dict(M=cfg.rows_per_pass + 1, K=min(half, 13), N=3 * cfg.cols + 1),
+              dict(M=3, K=half, N=2 * cfg.cols)]
+    for mode in cfg.modes:
+        for i, sh in enumerate(shapes):
+            job = _skewed_job(cfg, mode, seed=20 + i, **sh)
+            _, _, problems = await host.run_job(job)
+            _check([f"{mode} {sh}: {p}" for p in problems])
+    for i, mode in enumerate(cfg.modes):
+        host.port.set_stalls(0.5, seed=30 + i)
+        job = _skewed_job(cfg, mode, seed=30 + i, **shapes[0])
+        _, _, problems = await host.run_job(job, check_cycles=False)
+        _check([f"{mode} stalls: {p}" for p in problems])
+    host.port.set_stalls(0)
+    # block 1's rows arrive only in part: block 0 finishes, the core waits for the rest
+    job = _skewed_job(cfg, cfg.modes[-1], seed=40, **shapes[0])
+    K = job["K"]
+    streams = dict(job["streams"], w=job["streams"]["w"][:K + K // 2])
+    for n, beats in streams.items():
+        if beats:
+            host.port.send(n, list(beats))
+    await host.program(mode_code=job["mode_code"], r=job["r"], z=job["z"], L=job["L"],
+                       M=job["M"], K=K, N=job["N"])
+    await host.start()
+    await ClockCycles(dut.clk, 4 * job["counters"]["cycles"] // 3)
+    st = await host.status()
+    assert st["busy"] and not st["error"], st
+    await host.abort()
+    st = await host.wait_idle(1000)
+    assert st == {"busy": False, "done": False, "error": True,
+                  "errcode": ErrorCode.ABORTED}, st
+    await ClockCycles(dut.clk, 8)
+    assert dut.y__tvalid.value == 0, "output bank not flushed after ABORT"
+    host.port.flush()
+    # ABORT in block 0's first pass, while block 1's rows are being written
+    problems = await host.abort_job(job, after=K + 4)
+    _check(problems)
     _, _, problems = await host.run_job(job)
     _check(problems)
 

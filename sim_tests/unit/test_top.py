@@ -208,7 +208,7 @@ def _mutate(cfg, job, index, kind):
 def _with_words(cfg, job, words):
     """``job`` with its RLE words replaced (same count per pass), repacked into ho beats."""
     return dict(job, ho_words=words,
-                streams=dict(job["streams"], ho=pack_ho_words(cfg, words, job["schedule"])))
+                streams=dict(job["streams"], ho=pack_ho_words(cfg, words, job["schedule"], job["L"])))
 
 
 def _golden_error_offset(cfg, job):

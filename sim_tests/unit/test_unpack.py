@@ -220,3 +220,44 @@ def test_lo_unpacker_framing(L, keep):
     if keep is not None:
         assert seen["index"] == K + have
     assert seen["cleared"] == 0
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_ho_unpacker_widens_words_at_every_split(name):
+    """Per split L: RLE words (LIT with slices below 2^(8-L), SKIP, END) narrowed and packed as
+    the host sends them (``streams.pack_ho_pass``) come out of the unpacker in the decoder's
+    layout, one per cycle, the pass ending after its T-th END word."""
+    from golden_model.streams import pack_ho_pass
+
+    cfg = preset(name)
+    rng = random.Random(11)
+    G, T = cfg.group_size, cfg.tiles_per_pass
+    passes, expect = [], []
+    for L in cfg.splits:
+        words = []
+        for _ in range(T):
+            for _ in range(rng.randint(1, 7)):
+                if rng.random() < 0.7:
+                    words.append(formats.pack_rle_word(cfg, formats.LIT, rng.randint(0, 2),
+                                                       [rng.getrandbits(8 - L) for _ in range(G)]))
+                else:
+                    words.append(formats.pack_rle_word(cfg, formats.SKIP, cfg.max_run))
+            words.append(formats.pack_rle_word(cfg, formats.END, rng.randint(0, 3)))
+        beats = pack_ho_pass(cfg, words, L)
+        assert len(beats) == -(-len(words) * formats.rle_word_bits(cfg, L) // formats.ho_bus_bits(cfg))
+        passes.append((beats, len(words)))
+        expect.append(words)
+    dut = HoUnpacker(config=cfg)
+
+    def set_pass(ctx, n):
+        ctx.set(dut.split, cfg.splits[n])
+        ctx.set(dut.enable, 1)
+
+    for p_in, p_out, seed in ((1.0, 1.0, 0), (0.6, 0.7, 3)):
+        res = drive(dut, passes, p_in=p_in, p_out=p_out, seed=seed, set_pass=set_pass,
+                    payload=lambda ctx, d: ctx.get(d.o.payload.as_value()))
+        for (got, cycles, taken), (beats, n), want in zip(res, passes, expect):
+            assert got == want
+            assert taken == len(beats)
+            if p_in == p_out == 1.0:
+                assert cycles == n

@@ -8,11 +8,17 @@ LOAD from the weight rows already on their way to the weight buffer (no extra tr
 :mod:`panacea_hdl.rtl.lanes` (operand ``(s << L) - z``, radix-4 products): no wide multiplier, no
 path longer than the MAC lanes'. The PEA's accumulators start from it
 (:class:`~panacea_hdl.rtl.pea.accumulators.Accumulators`).
+
+Term double-buffer (the LOAD overlap, ``docs/architecture.md``): a write flagged ``other``
+(the next column block's row, loaded into the other half of the weight buffer while the
+current block computes) goes into a second register set, ``term_next``, and re-initialises no
+accumulator; ``swap`` makes it the current ``term`` (the sum into either set shares one adder,
+its input selected in front of it: nothing is added to the accumulators' path).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
@@ -32,9 +38,10 @@ class Compensator(ConfigComponent):
 
     Pipeline: a write (``load``) in cycle t registers the digits of ``w`` and the factor
     ``f = (s << L) - z`` (and ``-f``) at the edge ending t, the slice products ``f*WH`` and
-    ``f*WL`` at t+1, their sum at t+2, and adds it into ``term`` at the edge ending t+3; ``init``
-    is high in cycle t+4 (= t + :data:`TERM_LATENCY`), when the accumulators may take the
-    term. The top level holds ``s``, ``z`` and ``split`` stable from START.
+    ``f*WL`` at t+1, their sum at t+2, and adds it into ``term`` (``term_next`` with ``other``)
+    at the edge ending t+3; ``init`` is high in cycle t+4 (= t + :data:`TERM_LATENCY`), when
+    the accumulators may take the term (not for an ``other`` write). The top level holds ``s``,
+    ``z`` and ``split`` stable from START.
 
     Parameters
     ----------
@@ -50,6 +57,11 @@ class Compensator(ConfigComponent):
         block), without it 0 (at the same point of the pipeline).
     w : In(w_row_layout)
         The weight row being written.
+    other : In(1)
+        With ``load`` / ``clear``: the row is the next column block's, into ``term_next``.
+    swap : In(1)
+        At the end of this cycle ``term`` takes ``term_next`` (no ``other`` write may land in
+        ``term_next``, and no write in ``term``, in the same cycle).
     s : In(unsigned(ho_bits))
         Skip value (``panacea`` variant only).
     z : In(unsigned(8))
@@ -59,7 +71,7 @@ class Compensator(ConfigComponent):
     term : Out(ArrayLayout(signed(32), pea_cols))
         The terms (registers), mod 2**32.
     init : Out(1)
-        A write or clear of four cycles earlier has reached ``term`` (see above).
+        A write or clear (not ``other``) of four cycles earlier has reached ``term``.
     """
 
     def __init__(self, *, config):
@@ -69,6 +81,8 @@ class Compensator(ConfigComponent):
             "load": In(1),
             "clear": In(1),
             "w": In(w_row_layout(cfg)),
+            "other": In(1),
+            "swap": In(1),
         }
         if skip_r:
             members["s"] = In(unsigned(cfg.ho_bits))
@@ -103,17 +117,26 @@ class Compensator(ConfigComponent):
         digits = digit_stage(m, self.w, name="w")
         write = Signal(name="write_r")
         first = Signal(name="first_r")
-        m.d.sync += [write.eq(self.load | self.clear), first.eq(self.clear)]
+        other = Signal(name="other_r")
+        m.d.sync += [write.eq(self.load | self.clear), first.eq(self.clear), other.eq(self.other)]
         add = delay(m, write, 2, name="add")
         restart = delay(m, first, 2, name="restart")
+        to_next = delay(m, other, 2, name="to_next")            # the write is into term_next
         with_w = delay(m, self.load, 2, name="with_w")          # in the combine stage
         for col in range(cols):
             [p] = combine_stage(m, product_stage(m, factors[col], digits[col], name=f"t_{col}"),
                                 name=f"t_{col}", gates=[with_w])
             term = self.term[col]
-            with m.If(add & restart):
-                m.d.sync += term.eq(p)
+            term_next = Signal.like(term, name=f"term_next_{col}")
+            # one adder for both sets: the set written selected in front of it
+            total = Signal.like(term, name=f"term_sum_{col}")
+            m.d.comb += total.eq(Mux(restart, 0, Mux(to_next, term_next, term)) + p)
+            with m.If(add & to_next):
+                m.d.sync += term_next.eq(total)
             with m.Elif(add):
-                m.d.sync += term.eq(term + p)
-        m.d.comb += self.init.eq(delay(m, self.load | self.clear, TERM_LATENCY, name="init"))
+                m.d.sync += term.eq(total)
+            with m.If(self.swap):
+                m.d.sync += term.eq(term_next)
+        m.d.comb += self.init.eq(delay(m, (self.load | self.clear) & ~self.other, TERM_LATENCY,
+                                       name="init"))
         return m

@@ -45,8 +45,9 @@ class Int8PEA(ConfigComponent):
     (``mac_en``) in cycle t reads weight row ``mac_k`` through a synchronous read port; the MAC
     is added into the accumulators at the edge ending t+4 and shows in ``y`` from t+5
     (:data:`~panacea_hdl.rtl.lanes.MAC_STAGES`). A LOAD write in cycle t
-    re-initialises the accumulators to the term at the edge ending t+4. LOAD writes
-    (``w_we``) must not coincide with issues.
+    re-initialises the accumulators to the term at the edge ending t+4 (not a ``comp_other``
+    write). LOAD writes (``w_we``) may coincide with issues only in the other half of the
+    weight buffer (the LOAD overlap).
 
     Parameters
     ----------
@@ -59,6 +60,13 @@ class Int8PEA(ConfigComponent):
         LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
     comp_clear : In(1)
         Restart the compensation terms; with ``w_we`` high they start from ``w_data``.
+    w_half, r_half : In(1)
+        The weight-buffer half LOAD writes and the passes read (the LOAD overlap,
+        :class:`~panacea_hdl.rtl.pea.weight_buffer.WeightBuffer`).
+    comp_other, term_swap : In(1)
+        The write is the next column block's (its term into the second set, no accumulator
+        re-initialised); the next block's term becomes the current one
+        (:class:`~panacea_hdl.rtl.pea.compensator.Compensator`).
     mac_en, mac_k, mac_a : In
         Issue: MAC of the activations ``mac_a`` (lane i = row i of the pass, unsigned 8-bit)
         with weight row ``mac_k``.
@@ -79,6 +87,10 @@ class Int8PEA(ConfigComponent):
             "w_addr": In(k),
             "w_data": In(w_row_layout(cfg)),
             "comp_clear": In(1),
+            "w_half": In(1),
+            "r_half": In(1),
+            "comp_other": In(1),
+            "term_swap": In(1),
             "mac_en": In(1),
             "mac_k": In(k),
             "mac_a": In(lo_beat_layout(cfg)),
@@ -95,8 +107,10 @@ class Int8PEA(ConfigComponent):
         m.submodules.comp = comp = Compensator(config=cfg)
         m.d.comb += [
             wbuf.w_en.eq(self.w_we), wbuf.w_addr.eq(self.w_addr), wbuf.w_data.eq(self.w_data),
+            wbuf.w_half.eq(self.w_half), wbuf.r_half.eq(self.r_half),
             wbuf.a_en.eq(self.mac_en), wbuf.a_addr.eq(self.mac_k),
             comp.load.eq(self.w_we), comp.clear.eq(self.comp_clear), comp.w.eq(self.w_data),
+            comp.other.eq(self.comp_other), comp.swap.eq(self.term_swap),
             comp.z.eq(self.z),
         ]
 

@@ -57,7 +57,8 @@ class PEA(ConfigComponent):
     term at the edge ending t+4 (:data:`~panacea_hdl.rtl.pea.compensator.TERM_LATENCY`): after the
     last LOAD write of a block, y is the term of each column until the first MAC lands. ``s``,
     ``z`` and ``split`` must be stable from one cycle before the first LOAD write to the end
-    of the block's last pass. LOAD writes (``w_we``) must not coincide with PASS reads.
+    of the block's last pass. LOAD writes (``w_we``) may coincide with PASS reads only in the
+    other half of the weight buffer (``w_half`` != ``r_half``, the LOAD overlap).
 
     Parameters
     ----------
@@ -70,6 +71,13 @@ class PEA(ConfigComponent):
         LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
     comp_clear : In(1)
         Restart the compensation terms; with ``w_we`` high they start from ``w_data``.
+    w_half, r_half : In(1)
+        The weight-buffer half LOAD writes and the passes read (the LOAD overlap,
+        :class:`~panacea_hdl.rtl.pea.weight_buffer.WeightBuffer`).
+    comp_other, term_swap : In(1)
+        The write is the next column block's (its term into the second set, no accumulator
+        re-initialised); the next block's term becomes the current one
+        (:class:`~panacea_hdl.rtl.pea.compensator.Compensator`).
     swo_en, swo_k, swo_al : In
         SWO issue: MAC of the low-order beat ``swo_al`` (lane i = row i) with row ``swo_k``.
     dwo_en, dwo_k, dwo_tile, dwo_ah : In
@@ -99,6 +107,10 @@ class PEA(ConfigComponent):
             "w_addr": In(k),
             "w_data": In(w_row_layout(cfg)),
             "comp_clear": In(1),
+            "w_half": In(1),
+            "r_half": In(1),
+            "comp_other": In(1),
+            "term_swap": In(1),
             "swo_en": In(1),
             "swo_k": In(k),
             "swo_al": In(lo_beat_layout(cfg)),
@@ -131,6 +143,7 @@ class PEA(ConfigComponent):
         m.d.comb += [
             # weight buffer: LOAD write port, SWO on read port A, DWO on read port B
             wbuf.w_en.eq(self.w_we), wbuf.w_addr.eq(self.w_addr), wbuf.w_data.eq(self.w_data),
+            wbuf.w_half.eq(self.w_half), wbuf.r_half.eq(self.r_half),
             wbuf.a_en.eq(self.swo_en), wbuf.a_addr.eq(self.swo_k),
             wbuf.b_en.eq(self.dwo_en), wbuf.b_addr.eq(self.dwo_k),
             # SWO
@@ -140,6 +153,7 @@ class PEA(ConfigComponent):
             dwo.s.eq(s), dwo.split.eq(self.split), dwo.w.eq(wbuf.b_data),
             # compensator: the term from the rows being loaded
             comp.load.eq(self.w_we), comp.clear.eq(self.comp_clear), comp.w.eq(self.w_data),
+            comp.other.eq(self.comp_other), comp.swap.eq(self.term_swap),
             *([comp.s.eq(self.s)] if skip_r else []), comp.z.eq(self.z),
             *([comp.split.eq(self.split)] if skip_r else []),
             # accumulators: start from the term, add both operators' products
