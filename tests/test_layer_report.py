@@ -41,8 +41,10 @@ def _hand_compulsory(A, N, mode, L, r, cfg):
     AH = Ap >> L
     lo_bus = 8 * math.ceil(rows * cfg.lo_bits / 8)        # one beat: rows lanes at the largest L
     lo = passes * math.ceil(K * rows * L / lo_bus) * lo_bus // 8     # packed L-bit lanes per pass
-    rle_bits = G * cfg.ho_bits + cfg.rle_run_bits + 2
-    ho_bus = 8 * math.ceil(rle_bits / 8)
+    # the ho stream carries each RLE word packed at the split: G slices of 8 - L bits, the
+    # run, the 2-bit kind; its bus is the decoder's word (slices of ho_bits) in whole bytes
+    rle_bits = G * (8 - L) + cfg.rle_run_bits + 2
+    ho_bus = 8 * math.ceil((G * cfg.ho_bits + cfg.rle_run_bits + 2) / 8)
     ho = 0
     for p in range(passes):
         words = 0
