@@ -23,3 +23,31 @@ ENERGY_PJ = {
 }
 
 SOURCE = "Horowitz, ISSCC 2014 (45 nm); slice multiply and per-byte figures scaled as documented"
+
+
+#: On-chip groups of :func:`energy_split`, in report order (``predict``'s ``energy_pj`` keys
+#: grouped: ``multiplies`` = ``int8_mults`` + ``slice_mults``; the others by their own name).
+ON_CHIP_GROUPS = ("multiplies", "accumulate", "compensator", "weight_buffer", "act_buffer")
+
+
+def energy_split(energy_pj: dict) -> dict:
+    """Group a prediction's ``energy_pj`` (``cycle_model.predict``, or a sum of them) into
+    on-chip and external energy.
+
+    Returns a dict with :data:`ON_CHIP_GROUPS` (0 when the design has no such term), any other
+    on-chip term of the prediction under its own name, ``on_chip`` (their sum), ``external``
+    and ``total``; ``on_chip + external == total`` (up to float rounding). Read from the
+    prediction's keys, so a term added to the cycle model later lands in ``on_chip``.
+    """
+    e = {k: float(v) for k, v in energy_pj.items() if k != "total"}
+    if "external" not in e:
+        raise ValueError(f"energy_pj has no 'external' term (keys {sorted(energy_pj)})")
+    out = {"multiplies": e.pop("int8_mults", 0.0) + e.pop("slice_mults", 0.0)}
+    for k in ON_CHIP_GROUPS[1:]:
+        out[k] = e.pop(k, 0.0)
+    external = e.pop("external")
+    out.update(e)                                   # terms this function does not know yet
+    out["on_chip"] = sum(out.values())
+    out["external"] = external
+    out["total"] = out["on_chip"] + external
+    return out

@@ -40,7 +40,9 @@ import numpy as np
 from .aqs_gemm import MODES, choose_r
 from .calibration import QUANT_PATHS, StaticLinear, calibrate_layer
 from .config import PanaceaConfig
+from .energy import energy_split
 from .fileio import save_npz
+from .layer_report import compulsory_bytes
 from .minilm import (DEFAULT_SENTENCES, KIND_GROUPS, PATHS, QuantizedLinear, cosine, forward,
                      fp32_linear, layer_names, load_minilm)
 from .tiling import predict_gemm
@@ -56,8 +58,10 @@ _GROUP_TITLES = {"qkv": "attention q/k/v", "attn_out": "attention output",
                  "ffn_in": "FFN in", "ffn_out": "FFN out (after GELU)"}
 
 def _figures(A, N, mode, L, r, cfg):
-    """Slice statistics, cycles and energy of one GEMM (A: uint8 M x K, N columns)."""
+    """Slice statistics, cycles, external bytes (beside the compulsory minimum) and energy
+    (total, on chip, external) of one GEMM (A: uint8 M x K, N columns)."""
     pred, st, _ = predict_gemm(A, N, mode=mode, L=L, r=r, cfg=cfg)
+    split = energy_split(pred.energy_pj)
     return {"L": int(L), "r": int(r), "skip_value": int(st["skip_value"]),
             "frac_ho_eq_r": st["frac_ho_eq_r"], "frac_ho_zero": st["frac_ho_zero"],
             "vectors": st["vectors"], "vectors_skipped": st["vectors_skipped"],
@@ -65,6 +69,9 @@ def _figures(A, N, mode, L, r, cfg):
             "cycles": int(pred.counters["cycles"]),
             "ideal_cycles": int(pred.work["ideal_cycles"]),
             "ho_products": int(pred.work["ho_products"]),
+            "ext_bytes": int(pred.memory["total_bytes_rle"]),
+            "compulsory_bytes": int(compulsory_bytes(A, N, mode=mode, L=L, r=r, cfg=cfg)["total"]),
+            "energy_on_chip_pj": split["on_chip"], "energy_external_pj": split["external"],
             "energy_pj": float(pred.energy_pj["total"])}
 
 
@@ -187,7 +194,10 @@ def minilm_report(sentences=None, *, cfg: PanaceaConfig, save_embeddings=None, p
     layers = [_layer_entry(n, traces, cfg) for n in layer_names(model.config.layers)]
     groups = {g: _group_summary([e for e in layers if e["group"] == g]) for g in KIND_GROUPS}
     totals = {m: {"cycles": int(sum(e["modes"][m]["cycles"] for e in layers)),
-                  "energy_pj": float(sum(e["modes"][m]["energy_pj"] for e in layers))}
+                  "energy_pj": float(sum(e["modes"][m]["energy_pj"] for e in layers)),
+                  **{k: sum(e["modes"][m][k] for e in layers)
+                     for k in ("ext_bytes", "compulsory_bytes", "energy_on_chip_pj",
+                               "energy_external_pj")}}
               for m in MODE_VARIANTS}
     for m in MODE_VARIANTS:
         totals[m]["speedup_vs_dense"] = totals["dense"]["cycles"] / totals[m]["cycles"]
@@ -311,6 +321,25 @@ def format_report(d: dict) -> str:
         lines.append(f"  {m:<14}{t['cycles']:>12}{t['speedup_vs_dense']:>9.2f}x"
                      f"{t['speedup_vs_sibia']:>9.2f}x{t['energy_pj'] / 1e6:>12.3f}"
                      f"{t['energy_ratio_vs_sibia']:>11.3f}")
+    if "ext_bytes" in next(iter(d["totals"].values())):
+        lines += ["", "External bytes and energy, whole model (sum of the 36 whole layers on "
+                      f"{c['name']!r}; compulsory = weights + activations as stored + outputs, "
+                      "each once)",
+                  f"  {'mode':<14}{'ext bytes':>12}{'compulsory':>12}{'ratio':>7}"
+                  f"{'on-chip uJ':>12}{'external uJ':>13}{'ext share':>11}"]
+        for m, t in d["totals"].items():
+            lines.append(f"  {m:<14}{t['ext_bytes']:>12}{t['compulsory_bytes']:>12}"
+                         f"{t['ext_bytes'] / t['compulsory_bytes']:>7.3f}"
+                         f"{t['energy_on_chip_pj'] / 1e6:>12.2f}"
+                         f"{t['energy_external_pj'] / 1e6:>13.2f}"
+                         f"{t['energy_external_pj'] / t['energy_pj']:>11.3f}")
+        worst = max(d["layers"], key=lambda e: e["modes"]["aqs_zpm_dbs"]["ext_bytes"]
+                    / e["modes"]["aqs_zpm_dbs"]["compulsory_bytes"])
+        w = worst["modes"]["aqs_zpm_dbs"]
+        lines.append(f"  (aqs_zpm_dbs per layer: worst ext / compulsory "
+                     f"{w['ext_bytes'] / w['compulsory_bytes']:.3f} at {worst['name']}; "
+                     f"all modes on {c['name']!r}: the dense and sibia modes on Panacea, not "
+                     f"the baseline arrays, see panacea compare --workload minilm-layers)")
     if d.get("embeddings_file"):
         lines.append(f"embeddings: {d['embeddings_file']}")
     for p in d.get("plots", []):

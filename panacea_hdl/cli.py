@@ -237,14 +237,47 @@ def cmd_compare(args):
     from panacea_hdl.flows.synth import SynthError
 
     _out_dir(args.output, "output directory")
+    workloads = tuple(args.workload or ("skewed",))
+    if "minilm-layers" in workloads:
+        return _cmd_compare_layers(args, workloads)
+    for opt, flag in (("tokens", "--tokens"), ("rtl_layers", "--rtl-layers")):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"{flag} is for --workload minilm-layers")
+    if args.sim == "golden":
+        raise CLIError("--sim golden is for --workload minilm-layers; the tile workloads "
+                       "run on the RTL (verilator or icarus)")
     try:
-        d = run_compare(args.base, workloads=tuple(args.workload or ("skewed",)), sim=args.sim,
-                        target=args.target, out_dir=args.output, progress=not args.quiet)
+        d = run_compare(args.base, workloads=workloads, sim=args.sim,
+                        target=args.target or "ecp5", out_dir=args.output,
+                        progress=not args.quiet)
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_compare(d))
     for p in plot_compare(d, args.output or Path(d.out_dir)):
         print(f"plot: {p}")
+
+
+def _cmd_compare_layers(args, workloads):
+    from golden_model.layer_report import DEFAULT_TOKENS, check_tokens
+    from panacea_hdl.flows.layer_compare import format_layer_compare, run_layer_compare
+
+    if len(workloads) > 1:
+        raise CLIError("--workload minilm-layers is reported on its own (whole layers, no "
+                       "synthesis): give it without other workloads")
+    if args.target is not None:
+        raise CLIError("--target chooses the synthesis target; minilm-layers synthesizes "
+                       "nothing (cycles, bytes and energy only)")
+    if args.sim == "golden" and args.rtl_layers is not None:
+        raise CLIError("--rtl-layers needs --sim verilator or icarus (not golden)")
+    tokens = DEFAULT_TOKENS if args.tokens is None else args.tokens
+    try:
+        check_tokens(tokens)
+    except ValueError as e:
+        raise CLIError(f"--{e}") from None
+    d = run_layer_compare(args.base, tokens=tokens, sim=args.sim, rtl_layers=args.rtl_layers,
+                          out_dir=args.output, progress=not args.quiet)
+    print(format_layer_compare(d))
+    print(f"report: {Path(d['out_dir']) / 'compare_layers.json'}")
 
 
 def cmd_sweep(args):
@@ -493,10 +526,19 @@ def build_parser():
                    help="Panacea preset; its baselines are <base>_sibia and <base>_dense (default: default)")
     p.add_argument("--workload", action="append", default=None,
                    help="skewed, uniform, minilm, or an .npz with A (uint8), W (int8), z; repeatable "
-                        "(default: skewed)")
-    p.add_argument("--sim", choices=("icarus", "verilator"), default="verilator", help="simulator (default: verilator)")
-    p.add_argument("--target", choices=("generic", "ecp5"), default="ecp5",
-                   help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates (no Fmax)")
+                        "(default: skewed); or minilm-layers alone: the 36 whole MiniLM-L6 "
+                        "layers (cycle model), no synthesis")
+    p.add_argument("--tokens", type=int, default=None,
+                   help="minilm-layers: tokens per layer, M (default: 65)")
+    p.add_argument("--rtl-layers", default=None, metavar="NAMES",
+                   help="minilm-layers: comma-separated layers also run on the RTL, or all "
+                        "(default: L2.q,L2.attn_out,L2.ffn_in,L2.ffn_out)")
+    p.add_argument("--sim", choices=("icarus", "verilator", "golden"), default="verilator",
+                   help="simulator (default: verilator); golden (cycle model only) for "
+                        "minilm-layers")
+    p.add_argument("--target", choices=("generic", "ecp5"), default=None,
+                   help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates "
+                        "(no Fmax); default ecp5 (not used by minilm-layers)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output directory (default: <build dir>/compare/<base>_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -151,7 +151,8 @@ def test_tiny_plots(tiny_generic, tmp_path):
 
 # ---- workloads -----------------------------------------------------------------------------
 def test_bad_workload_names_raise_before_running(tmp_path):
-    for bad in (("nope",), ("skewed", "skewed"), (str(tmp_path / "missing.npz"),), ()):
+    for bad in (("nope",), ("skewed", "skewed"), (str(tmp_path / "missing.npz"),), (),
+                ("minilm-layers",)):             # whole layers: run_layer_compare
         with pytest.raises(ValueError):
             run_compare("tiny", workloads=bad, target="generic", out_dir=tmp_path)
     assert not (tmp_path / "compare.json").exists()

@@ -238,11 +238,16 @@ def test_minilm_report(model, tmp_path):
             assert m["aqs"]["vectors_skipped"] == m["sibia"]["vectors_skipped"]
     total = sum(e["modes"]["aqs"]["cycles"] for e in d["layers"])
     assert d["totals"]["aqs"]["cycles"] == total
+    for m, t in d["totals"].items():       # whole-layer bytes vs compulsory, energy split
+        assert t["ext_bytes"] == sum(e["modes"][m]["ext_bytes"] for e in d["layers"])
+        assert t["compulsory_bytes"] <= t["ext_bytes"]
+        assert t["energy_on_chip_pj"] + t["energy_external_pj"] == pytest.approx(t["energy_pj"])
     for f in d["plots"]:
         assert Path(f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = format_report(d)
     for p in minilm.PATHS:
         assert p in text
+    assert "compulsory" in text
 
 
 def test_layer_figures_of_a_small_kmax_design_are_tiled():

@@ -178,6 +178,10 @@ def make_workloads(cfg: PanaceaConfig, names) -> list:
                             "source": f"MiniLM-L6 {t['name']} ({t['group']}), full layer "
                                       f"{'x'.join(map(str, t['full_shape']))}",
                             "A": t["A"], "W": t["W"], "z": t["z"], "L": t["L"], "r": t["r"]})
+        elif name == "minilm-layers":
+            raise ValueError("minilm-layers (whole MiniLM layers) is not a GEMM tile workload: "
+                             "run it alone (panacea compare --workload minilm-layers, or "
+                             "panacea_hdl.flows.layer_compare.run_layer_compare)")
         else:
             p = Path(name)
             if p.suffix != ".npz":
