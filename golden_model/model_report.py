@@ -43,6 +43,7 @@ from .config import PanaceaConfig
 from .energy import energy_split
 from .fileio import save_npz
 from .layer_report import compulsory_bytes
+from .minilm import CALIBRATION_SENTENCES  # noqa: F401  (re-exported)
 from .minilm import (DEFAULT_SENTENCES, KIND_GROUPS, PATHS, QuantizedLinear, cosine, forward,
                      fp32_linear, layer_names, load_minilm)
 from .tiling import predict_gemm
@@ -348,25 +349,7 @@ def format_report(d: dict) -> str:
 
 
 # ---- MiniLM: static calibration measured on held-out sentences ---------------------------
-#: Default calibration sentences (everyday English, disjoint from the report's built-in ones).
-CALIBRATION_SENTENCES = (
-    "A young woman is reading a book in the park.",
-    "The children built a sandcastle on the beach.",
-    "He forgot his umbrella and got soaked on the way home.",
-    "Our team won the football match in the last minute.",
-    "The restaurant on Main Street serves excellent pasta.",
-    "I need to renew my passport before the trip.",
-    "The cat knocked a glass of water off the table.",
-    "Scientists discovered a new species of frog in the rainforest.",
-    "The meeting has been moved to Thursday afternoon.",
-    "She painted the kitchen walls a bright yellow.",
-    "Traffic was terrible because of the accident on the highway.",
-    "The library lends laptops to students for free.",
-    "My grandmother grows tomatoes and peppers in her garden.",
-    "The concert was cancelled due to the storm.",
-    "He runs five kilometres every morning before work.",
-    "The price of coffee has gone up again this year.",
-)
+# CALIBRATION_SENTENCES: defined in .minilm beside DEFAULT_SENTENCES, re-exported here.
 
 
 def minilm_static_report(calibration, sentences=None, *, cfg: PanaceaConfig,

@@ -72,8 +72,11 @@ class PEADriver:
 async def reset(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
+    # (the LOAD-overlap inputs stay 0: one weight-buffer half, one term set, as the core
+    # drives them when K > k_max / 2)
     for name in ("w_we", "comp_clear", "swo_en", "dwo_en", "acc_clear", "w_addr", "w_data",
-                 "swo_k", "swo_al", "dwo_k", "dwo_tile", "dwo_ah", "s", "z", "split"):
+                 "swo_k", "swo_al", "dwo_k", "dwo_tile", "dwo_ah", "s", "z", "split",
+                 "w_half", "r_half", "comp_other", "term_swap"):
         getattr(dut, name).value = 0
     for _ in range(3):
         await RisingEdge(dut.clk)
