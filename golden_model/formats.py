@@ -90,14 +90,16 @@ def rle_word_bits(cfg: PanaceaConfig, L: int | None = None) -> int:
 
 
 def rle_fields_at(cfg: PanaceaConfig, L: int):
-    """The fields of a packed RLE word at the run-time split ``L``, LSB first: ``data`` (G
-    slices of 8 - L bits — a high-order slice at split L is ``A >> L``, below 2^(8 - L)),
-    ``run``, ``kind``. The same word as :func:`rle_fields`' with each slice's (always zero)
-    bits from 8 - L up left out; :func:`narrow_rle_word` / :func:`widen_rle_word` convert."""
+    """The fields of a packed RLE word at the run-time split ``L``, LSB first: ``kind``,
+    ``run``, then ``data`` (G slices of 8 - L bits — a high-order slice at split L is
+    ``A >> L``, below 2^(8 - L)). The same fields as :func:`rle_fields`' with each slice's
+    (always zero) bits from 8 - L up left out; kind and run first, so they sit at the same bits
+    at every split (the hardware reads them without a per-split multiplexer);
+    :func:`narrow_rle_word` / :func:`widen_rle_word` convert."""
     if L not in cfg.splits:
         raise ValueError(f"split L={L} is not one of the config's splits {cfg.splits}")
-    return [("data", cfg.group_size * (ACT_BITS - L)), ("run", cfg.rle_run_bits),
-            ("kind", KIND_BITS)]
+    return [("kind", KIND_BITS), ("run", cfg.rle_run_bits),
+            ("data", cfg.group_size * (ACT_BITS - L))]
 
 
 def _regroup(cfg, word, L, *, widen):

@@ -127,8 +127,8 @@ def test_memory_terms_by_hand():
 
 @pytest.mark.parametrize("name", ["tiny", "default"])
 def test_rle_word_at_the_split(name):
-    """A packed word at split L keeps each slice's low 8 - L bits, then run and kind, back to
-    back (docs/formats.md); widening restores the decoder's word; a slice that does not fit
+    """A packed word at split L is kind, run, then each slice's low 8 - L bits, back to back
+    (docs/formats.md); widening restores the decoder's word; a slice that does not fit
     8 - L bits cannot be sent at L."""
     cfg = PRESETS[name]
     G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
@@ -139,8 +139,8 @@ def test_rle_word_at_the_split(name):
             slices = [int(v) for v in rng.integers(0, 1 << h, G)] if kind == formats.LIT else None
             run = int(rng.integers(0, 1 << R))
             word = formats.pack_rle_word(cfg, kind, run, slices)
-            packed = sum(v << (i * h) for i, v in enumerate(slices or [0] * G)) \
-                | run << (G * h) | int(kind) << (G * h + R)           # by hand
+            packed = int(kind) | run << 2 | sum(v << (2 + R + i * h)       # by hand
+                                                for i, v in enumerate(slices or [0] * G))
             assert formats.narrow_rle_word(cfg, word, L) == packed
             assert formats.widen_rle_word(cfg, packed, L) == word
             assert packed < 1 << rle_word_bits(cfg, L) == 1 << (G * h + R + 2)

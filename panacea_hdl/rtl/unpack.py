@@ -326,8 +326,8 @@ class LoUnpacker(ConfigComponent):
 class HoUnpacker(ConfigComponent):
     """Packed ``ho`` beats (``formats.ho_bus_bits``) -> one RLE word per transfer.
 
-    The words on the bus are at the run-time split L (``formats.rle_fields_at``: G slices of
-    8 - L bits, run, kind); each leaves in the decoder's layout (``rle_word_layout``), its
+    The words on the bus are at the run-time split L (``formats.rle_fields_at``: kind, run, G
+    slices of 8 - L bits); each leaves in the decoder's layout (``rle_word_layout``), its
     slices zero-extended to H bits (``formats.widen_rle_word``).
 
     Attributes
@@ -368,25 +368,28 @@ class HoUnpacker(ConfigComponent):
         wiring.connect(m, wiring.flipped(self.i), gear.i)
         _framing(m, gear, self)
         sel = _split_select(m, self.split, splits)
-        # the word at split L -> the decoder's layout (slices of 8 - L bits zero-extended to H)
-        G, H, R = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits
+        # the word at split L (kind, run, data: formats.rle_fields_at) -> the decoder's layout
+        # (data, run, kind; slices of 8 - L bits zero-extended to H). Kind and run are at the
+        # same bits at every split: only the data slices pass a per-split multiplexer.
+        G, H, R, KB = cfg.group_size, cfg.ho_bits, cfg.rle_run_bits, formats.KIND_BITS
         raw = gear.o.payload
-        word = Signal(formats.rle_word_bits(cfg))
+        kind, run = raw[:KB], raw[KB:KB + R]
+        data = Signal(G * H)
         with m.Switch(sel):
             for s, L in enumerate(splits):
                 h = 8 - L
-                slices = [Cat(raw[i * h:(i + 1) * h], Const(0, H - h)) for i in range(G)]
                 with m.Case(s):
-                    m.d.comb += word.eq(Cat(*slices, raw[G * h:G * h + R],
-                                            raw[G * h + R:G * h + R + formats.KIND_BITS]))
+                    m.d.comb += data.eq(Cat(*[Cat(raw[KB + R + i * h:KB + R + (i + 1) * h],
+                                                  Const(0, H - h)) for i in range(G)]))
+        word = Signal(formats.rle_word_bits(cfg))
+        m.d.comb += word.eq(Cat(data, run, kind))
         # a pass has T packets: after the T-th END word load no more (the rest of the last beat
         # is the zero remainder, the next beat belongs to the next pass)
         # (counted from the output register, the cycle after the load: no path from the
         # gearbox's shift into the stop)
         T = cfg.tiles_per_pass
-        kind_at = formats.rle_word_bits(cfg) - formats.KIND_BITS
         q_end = Signal()
-        m.d.comb += q_end.eq(word[kind_at:kind_at + formats.KIND_BITS] == formats.END)
+        m.d.comb += q_end.eq(kind == formats.END)
         fresh = Signal()                        # the register's item was loaded last cycle
         ends = Signal(range(T + 1))             # END words loaded before the register's item
         m.d.sync += fresh.eq(gear.loaded)

@@ -119,8 +119,11 @@ def test_ho_unpacker_words_and_truncation():
     rng = random.Random(5)
     W, B = formats.rle_word_bits(cfg), formats.ho_bus_bits(cfg)
     dut = HoUnpacker(config=cfg)
-    # LIT-kind words (kind at the top 2 bits): no END, so the unpacker never stops on its own
-    words = [rng.getrandbits(W - formats.KIND_BITS) for _ in range(20)]
+    # LIT-kind words at split 3 (kind 0 in the low 2 bits, formats.rle_fields_at): no END, so
+    # the unpacker never stops on its own; split 3 (the default ``split`` 0 reads as the
+    # smallest split) has the decoder's word width
+    assert W == formats.rle_word_bits(cfg, 3)
+    words = [rng.getrandbits(W - formats.KIND_BITS) << formats.KIND_BITS for _ in range(20)]
     beats = formats.pack_bits(words, W, B)
     truncated = beats[:-3]
     whole = len(truncated) * B // W            # the words the short stream holds
@@ -148,7 +151,7 @@ def test_ho_unpacker_words_and_truncation():
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    assert got == words[:whole]
+    assert got == [formats.widen_rle_word(cfg, w, 3) for w in words[:whole]]
     with pytest.raises(formats.PackError) as e:
         formats.unpack_bits(truncated, W, B, len(words))
     assert e.value.offset == whole
