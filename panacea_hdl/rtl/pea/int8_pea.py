@@ -60,13 +60,9 @@ class Int8PEA(ConfigComponent):
         LOAD: write weight row ``w_addr`` = ``w_data`` (this PEA's ``pea_cols`` lanes).
     comp_clear : In(1)
         Restart the compensation terms; with ``w_we`` high they start from ``w_data``.
-    w_half, r_half : In(1)
-        The weight-buffer half LOAD writes and the passes read (the LOAD overlap,
-        :class:`~panacea_hdl.rtl.pea.weight_buffer.WeightBuffer`).
-    comp_other, term_swap : In(1)
-        The write is the next column block's (its term into the second set, no accumulator
-        re-initialised); the next block's term becomes the current one
-        (:class:`~panacea_hdl.rtl.pea.compensator.Compensator`).
+    w_half, r_half, comp_other, term_swap : In(1)
+        The LOAD overlap's weight-buffer halves and second term set, as
+        :class:`~panacea_hdl.rtl.pea.pea.PEA`'s.
     mac_en, mac_k, mac_a : In
         Issue: MAC of the activations ``mac_a`` (lane i = row i of the pass, unsigned 8-bit)
         with weight row ``mac_k``.
