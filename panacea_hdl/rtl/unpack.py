@@ -42,7 +42,7 @@ from golden_model import formats
 
 from panacea_hdl.rtl.layouts import ConfigComponent, check_config, k_shape, lo_beat_layout, rle_word_layout
 
-__all__ = ["BitUnpacker", "LoUnpacker", "HoUnpacker"]
+__all__ = ["BitUnpacker", "PassUnpacker", "LoUnpacker", "HoUnpacker"]
 
 
 class BitUnpacker(wiring.Component):
@@ -196,53 +196,16 @@ class BitUnpacker(wiring.Component):
         return m
 
 
-def _split_select(m, split, splits):
-    """The index in ``splits`` of the run-time split ``split`` (the gearbox's ``sel``); a value
-    outside ``splits`` reads as the first (the parameter check refuses such a GEMM)."""
-    sel = Signal(range(max(2, len(splits))))
-    with m.Switch(split):
-        for s, L in enumerate(splits):
-            with m.Case(L):
-                m.d.comb += sel.eq(s)
-        with m.Default():
-            m.d.comb += sel.eq(0)
-    return sel
-
-
-def _framing_members():
-    """Members of both unpackers' signatures: the framing of the packed stream, its error."""
-    return {"i_last": In(1), "clear": In(1), "error": Out(1), "error_index": Out(32)}
-
-
-def _framing(m, gear, component):
-    """Pass ``i_last`` to the gearbox; count the items loaded in the GEMM (cleared by
-    ``clear``, at START) and latch the first truncation with the index of the missing item."""
-    m.d.comb += gear.i_last.eq(component.i_last)
-    # the items are counted a cycle late, from the registered load (Fmax: the late restart
-    # of a chained pass reaches the load, not a 32-bit counter): index = index_late + loaded_r
-    index_late = Signal(32)
-    loaded_r = Signal()
-    m.d.sync += loaded_r.eq(gear.loaded & ~component.clear)
-    with m.If(component.clear):
-        m.d.sync += [index_late.eq(0), component.error.eq(0)]
-    with m.Else():
-        with m.If(loaded_r):
-            m.d.sync += index_late.eq(index_late + 1)
-        # no item is loaded in a cycle with ``short``: index is the first missing item
-        with m.If(gear.short & ~component.error):
-            m.d.sync += [component.error.eq(1),
-                         component.error_index.eq(index_late + loaded_r)]
-
-
-class LoUnpacker(ConfigComponent):
-    """Packed ``lo`` beats (``formats.lo_bus_bits``) -> one vector per transfer in the
-    consumers' layout (``lo_beat_layout``: ``rows_per_pass`` lanes of ``lo_bits``), the lanes
-    of L bits (``split``, one of ``cfg.splits``) zero-extended.
+class PassUnpacker(ConfigComponent):
+    """What the ``lo`` and ``ho`` unpackers share: a :class:`BitUnpacker` from packed bus beats
+    to one item per transfer, with one item width per split, restarted per pass, and the framing
+    of its stream (module docstring). Subclasses give the item widths and the output layout,
+    stop the gearbox at the end of a pass and map its item to their output.
 
     Attributes
     ----------
-    i : In(stream.Signature(lo_bus_bits))
-    o : Out(stream.Signature(lo_beat_layout))
+    i : In(stream.Signature(bus_bits))
+    o : Out(stream.Signature(out_shape))
     split : In(range(8))
         L; a value outside ``cfg.splits`` reads as the smallest split (the parameter check
         refuses such a GEMM before it starts).
@@ -251,36 +214,97 @@ class LoUnpacker(ConfigComponent):
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
-    i_last, clear, error, error_index
-        Framing (module docstring): TLAST of the beat on ``i``; START (the item count and
-        ``error`` restart); a pass of this GEMM was truncated (registered, held until
-        ``clear``); the index of its first missing item among the GEMM's items on this stream.
+    i_last : In(1)
+        TLAST of the beat on ``i``: it marks each pass's last beat.
+    clear : In(1)
+        START of a GEMM: the item count and ``error`` restart.
+    error : Out(1)
+        A pass of this GEMM was truncated (TLAST before its last item; registered, held until
+        ``clear``).
+    error_index : Out(32)
+        The index of its first missing item among the GEMM's items on this stream (0-based,
+        counting every item loaded since START).
+    """
+
+    def __init__(self, config, *, bus_bits, out_shape, members=None):
+        self._config = check_config(config)
+        self._bus_bits = bus_bits
+        super().__init__({
+            "i": In(stream.Signature(unsigned(bus_bits))),
+            "o": Out(stream.Signature(out_shape)),
+            "split": In(range(8)),
+            **(members or {}),
+            "restart": In(1),
+            "enable": In(1),
+            "i_last": In(1), "clear": In(1), "error": Out(1), "error_index": Out(32),
+        })
+
+    def _gearbox(self, m, widths):
+        """The gearbox of items of ``widths[s]`` bits at the s-th split, its framing and its
+        split select; returns ``(gear, sel)``. The caller drives ``gear.stop`` and the output
+        payload."""
+        cfg = self._config
+        m.submodules.gear = gear = BitUnpacker(self._bus_bits, widths)
+        wiring.connect(m, wiring.flipped(self.i), gear.i)
+        self._framing(m, gear)
+        # the index of the run-time split among cfg.splits (a value outside them reads as the
+        # first: the parameter check refuses such a GEMM)
+        sel = Signal(range(max(2, len(cfg.splits))))
+        with m.Switch(self.split):
+            for s, L in enumerate(cfg.splits):
+                with m.Case(L):
+                    m.d.comb += sel.eq(s)
+            with m.Default():
+                m.d.comb += sel.eq(0)
+        m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
+                     self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
+        return gear, sel
+
+    def _framing(self, m, gear):
+        """Pass ``i_last`` to the gearbox; count the items loaded in the GEMM (cleared by
+        ``clear``, at START) and latch the first truncation with the index of the missing item."""
+        m.d.comb += gear.i_last.eq(self.i_last)
+        # the items are counted a cycle late, from the registered load (Fmax: the late restart
+        # of a chained pass reaches the load, not a 32-bit counter): index = index_late + loaded_r
+        index_late = Signal(32)
+        loaded_r = Signal()
+        m.d.sync += loaded_r.eq(gear.loaded & ~self.clear)
+        with m.If(self.clear):
+            m.d.sync += [index_late.eq(0), self.error.eq(0)]
+        with m.Else():
+            with m.If(loaded_r):
+                m.d.sync += index_late.eq(index_late + 1)
+            # no item is loaded in a cycle with ``short``: index is the first missing item
+            with m.If(gear.short & ~self.error):
+                m.d.sync += [self.error.eq(1), self.error_index.eq(index_late + loaded_r)]
+
+
+class LoUnpacker(PassUnpacker):
+    """Packed ``lo`` beats (``formats.lo_bus_bits``) -> one vector per transfer in the
+    consumers' layout (``lo_beat_layout``: ``rows_per_pass`` lanes of ``lo_bits``), the lanes
+    of L bits (``split``, one of ``cfg.splits``) zero-extended.
+
+    Attributes
+    ----------
+    k_len : In(k_shape)
+        K, the vectors of a pass (latched at the restart).
+
+    and those of :class:`PassUnpacker`.
     """
 
     def __init__(self, *, config):
-        self._config = cfg = check_config(config)
+        cfg = check_config(config)
         if not cfg.caps.sliced:
             raise ValueError("the dense variant's lo beats are not packed (one vector per beat)")
-        super().__init__({
-            "i": In(stream.Signature(unsigned(formats.lo_bus_bits(cfg)))),
-            "o": Out(stream.Signature(lo_beat_layout(cfg))),
-            "split": In(range(8)),
-            "k_len": In(k_shape(cfg)),
-            "restart": In(1),
-            "enable": In(1),
-            **_framing_members(),
-        })
+        super().__init__(cfg, bus_bits=formats.lo_bus_bits(cfg), out_shape=lo_beat_layout(cfg),
+                         members={"k_len": In(k_shape(cfg))})
 
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
         rows, lmax = cfg.rows_per_pass, cfg.lo_bits
         splits = cfg.splits
-        m.submodules.gear = gear = BitUnpacker(formats.lo_bus_bits(cfg),
-                                               [formats.lo_vector_bits(cfg, L) for L in splits])
-        wiring.connect(m, wiring.flipped(self.i), gear.i)
-        _framing(m, gear, self)
-        sel = _split_select(m, self.split, splits)
+        gear, sel = self._gearbox(m, [formats.lo_vector_bits(cfg, L) for L in splits])
         # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
         # the next beat belongs to the next pass)
         # (K latched at the restart: the host may program the next GEMM's K while idle)
@@ -310,9 +334,7 @@ class LoUnpacker(ConfigComponent):
         n_done = Signal()                   # the pass's K items are loaded (n == K)
         m.d.comb += n_done.eq(Mux(restart_r, Mux(loaded_r, k_is1, k_is0),
                                   Mux(loaded_r, last_late, done_late)))
-        m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.enable | n_done),
-                     self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
+        m.d.comb += gear.stop.eq(~self.enable | n_done)
         raw = gear.o.payload
         out = self.o.payload.as_value()
         with m.Switch(sel):
@@ -323,51 +345,24 @@ class LoUnpacker(ConfigComponent):
         return m
 
 
-class HoUnpacker(ConfigComponent):
+class HoUnpacker(PassUnpacker):
     """Packed ``ho`` beats (``formats.ho_bus_bits``) -> one RLE word per transfer.
 
     The words on the bus are at the run-time split L (``formats.rle_fields_at``: kind, run, G
     slices of 8 - L bits); each leaves in the decoder's layout (``rle_word_layout``), its
-    slices zero-extended to H bits (``formats.widen_rle_word``).
-
-    Attributes
-    ----------
-    i : In(stream.Signature(ho_bus_bits))
-    o : Out(stream.Signature(rle_word_layout))
-    split : In(range(8))
-        L; a value outside ``cfg.splits`` reads as the smallest split (the parameter check
-        refuses such a GEMM before it starts).
-    restart : In(1)
-        Start of a pass: drop the leftover; this cycle already loads the pass's first item.
-    enable : In(1)
-        A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
-        before START stay on the bus (also after an error or ABORT in mid-pass).
-    i_last, clear, error, error_index
-        Framing (module docstring): TLAST of the beat on ``i``; START (the item count and
-        ``error`` restart); a pass of this GEMM was truncated (registered, held until
-        ``clear``); the index of its first missing item among the GEMM's items on this stream.
+    slices zero-extended to H bits (``formats.widen_rle_word``). Attributes: those of
+    :class:`PassUnpacker`.
     """
 
     def __init__(self, *, config):
-        self._config = cfg = check_config(config)
-        super().__init__({
-            "i": In(stream.Signature(unsigned(formats.ho_bus_bits(cfg)))),
-            "o": Out(stream.Signature(rle_word_layout(cfg))),
-            "split": In(range(8)),
-            "restart": In(1),
-            "enable": In(1),
-            **_framing_members(),
-        })
+        cfg = check_config(config)
+        super().__init__(cfg, bus_bits=formats.ho_bus_bits(cfg), out_shape=rle_word_layout(cfg))
 
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
         splits = cfg.splits
-        m.submodules.gear = gear = BitUnpacker(formats.ho_bus_bits(cfg),
-                                               [formats.rle_word_bits(cfg, L) for L in splits])
-        wiring.connect(m, wiring.flipped(self.i), gear.i)
-        _framing(m, gear, self)
-        sel = _split_select(m, self.split, splits)
+        gear, sel = self._gearbox(m, [formats.rle_word_bits(cfg, L) for L in splits])
         # the word at split L (kind, run, data: formats.rle_fields_at) -> the decoder's layout
         # (data, run, kind; slices of 8 - L bits zero-extended to H). Kind and run are at the
         # same bits at every split: only the data slices pass a per-split multiplexer.
@@ -399,8 +394,5 @@ class HoUnpacker(ConfigComponent):
             m.d.sync += ends.eq(ends + 1)
         ended = Signal()                        # the pass's T END words are all loaded
         m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
-        m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     gear.stop.eq(~self.enable | ended),
-                     self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
-                     self.o.payload.eq(word)]
+        m.d.comb += [gear.stop.eq(~self.enable | ended), self.o.payload.eq(word)]
         return m

@@ -16,7 +16,7 @@ from collections import deque
 from amaranth.sim import Simulator
 
 from panacea_hdl.rtl.axi import RESP_OKAY
-from panacea_hdl.sim.host import STREAMS, CoreHost
+from panacea_hdl.sim.host import STREAMS, CoreHost, frame_lasts
 
 __all__ = ["AmaranthPort", "simulate", "axil_write", "axil_read", "axil_write_ok", "axil_read_ok"]
 
@@ -138,7 +138,7 @@ class AmaranthPort:
     def send(self, stream, beats, lasts=None):
         beats = list(beats)
         if lasts is None:
-            lasts = [i == len(beats) - 1 for i in range(len(beats))]
+            lasts = frame_lasts(len(beats))
         self.queues[stream].extend(zip(beats, lasts))
 
     def source_idle(self, stream):

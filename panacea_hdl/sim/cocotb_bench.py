@@ -29,7 +29,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
 
 from golden_model.config import load_config
 from panacea_hdl.sim.host import (RESET_CYCLES, RESET_IDLE_CYCLES, STALL_PROBABILITY, STREAMS,
-                                  CoreHost)
+                                  CoreHost, frame_lasts)
 from panacea_hdl.sim.gemm import JOB_ENV, PARAMS_ENV, PROGRESS_ENV, RESULT_ENV, load_job
 
 __all__ = ["CocotbPort", "setup", "run_job", "CLOCK_NS"]
@@ -105,7 +105,7 @@ class CocotbPort:
     def send(self, stream, beats, lasts=None):
         beats = list(beats)
         if lasts is None:
-            lasts = [i == len(beats) - 1 for i in range(len(beats))]
+            lasts = frame_lasts(len(beats))
         frame = []
         for beat, last in zip(beats, lasts):     # one AxiStreamFrame per TLAST
             frame.append(beat)

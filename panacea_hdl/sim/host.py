@@ -25,7 +25,7 @@ from panacea_hdl.rtl.axi import RESP_OKAY
 __all__ = ["Port", "CoreHost", "RTLMismatch", "check_run", "STREAMS", "RESET_CYCLES",
            "RESET_IDLE_CYCLES", "POLL_CYCLES",
            "Y_TIMEOUT_CYCLES", "STALL_PROBABILITY", "STATUS_DONE", "status_budget", "max_polls", "register_writes",
-           "stream_lasts"]
+           "frame_lasts", "stream_lasts"]
 
 #: Input streams of the core, in the order a host queues them.
 STREAMS = ("w", "lo", "ho")
@@ -41,21 +41,25 @@ STALL_PROBABILITY = 0.3
 STATUS_DONE = {"busy": False, "done": True, "error": False, "errcode": ErrorCode.NONE}
 
 
-def stream_lasts(job, stream: str) -> list:
-    """TLAST of each beat of ``job["streams"][stream]``: the last beat of each frame of
-    ``job["frames"][stream]`` (beats per pass, ``docs/formats.md``), and always the stream's
-    last beat — a host whose beats run out ends its last frame there (a stream a test cut short
-    ends in a short frame). Without frames the stream is one frame."""
-    beats = job["streams"][stream]
-    lasts = [False] * len(beats)
+def frame_lasts(count: int, frames=()) -> list:
+    """TLAST of each of ``count`` beats cut into frames of ``frames`` beats each (beats per
+    pass, ``docs/formats.md``): the last beat of each frame, and always the last beat — a host
+    whose beats run out ends its last frame there (a stream a test cut short ends in a short
+    frame). Without frames the beats are one frame."""
+    lasts = [False] * count
     end = 0
-    for n in job.get("frames", {}).get(stream, ()):
+    for n in frames:
         end += int(n)
-        if 0 < end <= len(beats):
+        if 0 < end <= count:
             lasts[end - 1] = True
     if lasts:
         lasts[-1] = True
     return lasts
+
+
+def stream_lasts(job, stream: str) -> list:
+    """:func:`frame_lasts` of ``job["streams"][stream]`` with the job's ``frames`` of it."""
+    return frame_lasts(len(job["streams"][stream]), job.get("frames", {}).get(stream, ()))
 
 
 def status_budget(cycles: int) -> int:
@@ -185,8 +189,8 @@ class Port(Protocol):
 
     def send(self, stream: str, beats: list, lasts: list | None = None) -> None:
         """Queue ``beats`` (ints) on input stream ``stream`` without waiting, with TLAST on the
-        beats whose ``lasts`` flag is set (:func:`stream_lasts`; None: one frame, TLAST on the
-        last beat only)."""
+        beats whose ``lasts`` flag is set (:func:`stream_lasts`; None: one frame,
+        ``frame_lasts(len(beats))``)."""
 
     def source_idle(self, stream: str) -> bool:
         """True when every beat queued on ``stream`` was taken by the core."""
