@@ -382,13 +382,16 @@ PRESETS["default_fpga"] = PRESETS["default"].replace(name="default_fpga",
                                                      act_buffer_bytes=160 * 1024)
 # More tiles per pass (docs/architecture.md, "Tiles per pass"): the tiny design with one DWO of
 # G = 2 rows serving 3 or 4 tiles; SWO, accumulators and output bank cover 6 or 8 rows.
+# The same at default scale (G = 4: 12 or 16 rows per pass), for panacea compare's table over T.
 for _t in (3, 4):
-    PRESETS[f"tiny_t{_t}"] = PRESETS["tiny"].replace(name=f"tiny_t{_t}", tiles_per_pass=_t)
-del _t
+    for _b in ("tiny", "default"):
+        PRESETS[f"{_b}_t{_t}"] = PRESETS[_b].replace(name=f"{_b}_t{_t}", tiles_per_pass=_t)
+del _t, _b
 # Baselines built by the same generator (docs/baselines.md): same G, pea_cols, num_peas, k_max
 # and tiles_per_pass (so rows_per_pass) as their base, so the same GEMM tiles the same way.
 #: Panacea presets with same-generator baselines ``<base>_sibia`` and ``<base>_dense``.
-BASELINE_BASES = ("tiny", "default", "default_fpga", "tiny_t3", "tiny_t4")
+BASELINE_BASES = ("tiny", "default", "default_fpga", "tiny_t3", "tiny_t4", "default_t3",
+                  "default_t4")
 for _base in BASELINE_BASES:
     for _variant in ("sibia", "dense"):
         PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",

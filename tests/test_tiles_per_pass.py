@@ -30,15 +30,17 @@ DRAIN, HANDOFF = 5, 1
 
 
 def test_presets_and_rows_per_pass():
-    for T in (3, 4):
-        cfg = PRESETS[f"tiny_t{T}"]
-        tiny = PRESETS["tiny"]
-        assert cfg.tiles_per_pass == T and cfg.rows_per_pass == T * 2
-        assert cfg.replace(name="tiny", tiles_per_pass=2) == tiny
-        assert lo_beat_bits(cfg) == T * 2 * cfg.lo_bits
-        # the baselines keep the same rows per pass
-        for v in ("sibia", "dense"):
-            assert cfg.replace(variant=v).rows_per_pass == cfg.rows_per_pass
+    for base, G in (("tiny", 2), ("default", 4)):
+        for T in (3, 4):
+            cfg = PRESETS[f"{base}_t{T}"]
+            assert cfg.tiles_per_pass == T and cfg.rows_per_pass == T * G
+            assert cfg.replace(name=base, tiles_per_pass=2) == PRESETS[base]
+            assert lo_beat_bits(cfg) == T * G * cfg.lo_bits
+            # the baselines keep the same rows per pass
+            for v in ("sibia", "dense"):
+                b = PRESETS[f"{base}_t{T}_{v}"]
+                assert b == cfg.replace(name=b.name, variant=v)
+                assert b.rows_per_pass == cfg.rows_per_pass
     assert PRESETS["tiny"].tiles_per_pass == PanaceaConfig().tiles_per_pass == 2
 
 
