@@ -90,6 +90,9 @@ class Sequencer(ConfigComponent):
     ctrl_active, ctrl_restart : Out(1)
         The controller's PASS enable and its restart (the HANDOFF state and the first LOAD
         cycle; a chained pass restarts the controller by itself).
+    more : Out(1)
+        Builds with packed streams: the column block has a pass after the current one (a
+        register, ``~last_pass``), so the unpackers may load its first items ahead.
     handoff : Out(1)
         The copy of a pass into the bank happens this cycle (a register): bank load and
         accumulator clear (HANDOFF state, or DRAIN_CYCLES + 1 cycles after a chained pass's

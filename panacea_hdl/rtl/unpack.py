@@ -79,6 +79,15 @@ class BitUnpacker(wiring.Component):
         ``restart`` cycle.
     i_last : In(1)
         TLAST of the beat on ``i``: the pass's last beat.
+    fresh : In(1)
+        The leftover counts as empty and the pass as not framed (the leftover of the pass
+        before is its zero remainder): the next item is loaded from a fresh beat, when the
+        register can take it (not looked at in a ``restart`` cycle). The leftover stays
+        empty until an item is loaded.
+    hide, show : In(1)
+        An item loaded while ``hide`` is held back (``o.valid`` low) until ``show`` or a
+        ``restart``: the next pass's, loaded ahead. The consumer must take nothing between a
+        pass's last item and that pass's restart (the ready ignores the hold).
     short : Out(1)
         The pass is truncated: the gearbox needs a beat after the pass's TLAST beat (it takes
         none; the beats on the bus stay there).
@@ -234,6 +243,16 @@ class PassUnpacker(ConfigComponent):
         refuses such a GEMM before it starts).
     restart : In(1)
         Start of a pass: drop the leftover; this cycle already loads the pass's first item.
+        Early (from registers). When the pass's first items were loaded ahead (below), it
+        only offers them.
+    chain : In(1)
+        Start of a pass chained to the one before (late: from the consumers' offers); only
+        offers the items loaded ahead.
+    more : In(1)
+        Another pass of this GEMM follows on the bus after the current one (its first beat
+        is the one after this pass's TLAST beat): once the current pass's items are all
+        loaded, its leftover is dropped and the next pass's items are loaded **ahead**, held
+        back until its ``restart`` or ``chain``. Must be high in every ``chain`` cycle.
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
