@@ -17,7 +17,8 @@ Throughput per area is reported **per cycle** (MACs per cycle per area: M K N / 
 area), which does not depend on one placer seed's Fmax; area is logic transistors
 (``generic``; with and without the weight-buffer bit cells) or the core's ECP5 LUT4
 equivalents (``ecp5``). Every GEMM runs on the RTL (``--sim``), bit-exact with every counter
-equal to the cycle model, or the run stops.
+equal to the cycle model, or the run stops; ``--sim golden`` takes the cycles from the cycle
+model alone (for the default scale, where each design's Verilator build takes minutes).
 
 Usage::
 
@@ -104,36 +105,37 @@ def summarize(results: dict, target: str) -> dict:
 
 
 def format_table(summary: dict, target: str) -> str:
+    """The summary as one Markdown table (rows: workload, then T)."""
     unit = "MACs/cycle/Mtransistor" if target == "generic" else "MACs/cycle/kLUT4"
     scale = 1e6 if target == "generic" else 1e3
-    head = ["workload", "T", "shape", "cycles", "skipped", unit, "dense cycles",
-            "vs INT8 speedup", "vs INT8 perf/area"]
-    if target == "generic":
-        head.append("vs INT8 perf/area (+bit cells)")
-    head += ["vs INT8 energy", "vs Sibia speedup", "vs Sibia perf/area"]
-    rows = []
+    mem = target == "generic"
+    head = ["workload", "T", "shape", "cycles", "skipped", unit, "INT8 cycles",
+            "vs INT8: speedup / perf per area" + (" / with bit cells" if mem else "")
+            + " / energy", "vs Sibia-like: speedup / perf per area"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|---|---|---|" + "---:|" * 4 + "---|---|"]
     for wname, per_t in summary.items():
-        for T, r in sorted(per_t.items()):
+        for i, (T, r) in enumerate(sorted(per_t.items(), key=lambda kv: int(kv[0]))):
             p, vd, vs = r["panacea"], r["vs_dense"], r["vs_sibia"]
-            cells = [wname, str(T), r["shape"], str(p["cycles"]), f"{p['skipped']:.1%}",
-                     f"{p['macs_per_cycle_per_area'] * scale:.3f}", str(r["dense"]["cycles"]),
-                     f"{vd['speedup']:.2f}x", f"{vd['perf_per_area_per_cycle']:.2f}x"]
-            if target == "generic":
-                cells.append(f"{vd['perf_per_area_with_memory']:.2f}x")
-            cells += [f"{vd['energy']:.3f}", f"{vs['speedup']:.2f}x",
-                      f"{vs['perf_per_area_per_cycle']:.2f}x"]
-            rows.append(cells)
-    widths = [max(len(h), *(len(c[i]) for c in rows)) for i, h in enumerate(head)]
-    line = lambda cs: "  ".join(c.ljust(w) if i < 3 else c.rjust(w)  # noqa: E731
-                                for i, (c, w) in enumerate(zip(cs, widths)))
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+            vsd = [f"{vd['speedup']:.2f}x", f"{vd['perf_per_area_per_cycle']:.2f}x"]
+            if mem:
+                vsd.append(f"{vd['perf_per_area_with_memory']:.2f}x")
+            vsd.append(f"{vd['energy']:.3f}")
+            cells = [wname if i == 0 else "", str(T), r["shape"], str(p["cycles"]),
+                     f"{p['skipped']:.1%}", f"{p['macs_per_cycle_per_area'] * scale:.3f}",
+                     str(r["dense"]["cycles"]), " / ".join(vsd),
+                     f"{vs['speedup']:.2f}x / {vs['perf_per_area_per_cycle']:.2f}x"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="compare_tiles", description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", choices=SCALES, default="tiny")
     ap.add_argument("--target", choices=TARGETS, default="generic")
-    ap.add_argument("--sim", choices=[s for s in SIMS if s != "golden"], default="verilator")
+    ap.add_argument("--sim", choices=SIMS, default="verilator",
+                    help="where the GEMMs run (default verilator); golden: the cycle model "
+                         "alone (no RTL check; its cycles equal the RTL's wherever both ran)")
     ap.add_argument("--tiles", type=int, nargs="+", choices=TILES, default=list(TILES))
     ap.add_argument("--workload", action="append",
                     help="named workload (repeatable; default minilm, skewed, uniform)")
@@ -141,8 +143,20 @@ def main(argv=None) -> int:
                     help="rows M of the same-shape skewed/uniform GEMMs; 0 leaves them out")
     ap.add_argument("-o", "--output", help="output directory (default <build>/compare_tiles/"
                                            "<scale>_<target>)")
+    ap.add_argument("--table", metavar="TILES_JSON",
+                    help="print the table of an earlier run's tiles.json and exit")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
+    if a.table:
+        try:
+            d = json.loads(Path(a.table).read_text())
+            summary = {w: d["summary"][w] for w in d["workload_order"]}
+            text = format_table(summary, d["target"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"panacea: error: {a.table}: not a readable tiles.json ({e})", file=sys.stderr)
+            return 2
+        print(text)
+        return 0
     try:
         if a.rows < 0 or (a.rows and any(a.rows % (T * preset(a.scale).group_size)
                                          for T in a.tiles)):
@@ -164,7 +178,8 @@ def main(argv=None) -> int:
         return 2
     summary = summarize(results, a.target)
     atomic_write_text(out / "tiles.json", to_json({"scale": a.scale, "target": a.target,
-                                                   "sim": a.sim, "summary": summary}))
+                                                   "sim": a.sim, "workload_order": list(summary),
+                                                   "summary": summary}))
     print(format_table(summary, a.target))
     print(f"\n(per-T reports: {out}/<base>/compare.json; this table: {out / 'tiles.json'})")
     return 0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from golden_model.config import preset
+from golden_model.fileio import to_json
 from panacea_hdl.flows.compare import make_workloads
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -51,7 +52,28 @@ def test_summary_per_cycle_and_area_by_hand():
     assert r["vs_sibia"]["perf_per_area_per_cycle"] == pytest.approx(2 * 190 / 200)
     assert r["vs_sibia"]["speedup"] == 2.0
     text = ct.format_table(s, "generic")
-    assert "0.80x" in text and "1.90x" in text and "50.0%" in text
+    assert "| w | 2 | 4x8x2 | 16 | 50.0% | " in text
+    assert "| 1.00x / 0.80x / 0.80x / 0.500 | 2.00x / 1.90x |" in text
+
+
+def test_table_of_a_saved_run(tmp_path, capsys):
+    ct = _load("compare_tiles")
+    d = _compare_dict("tiny", cycles={"panacea": 10, "sibia": 20, "dense": 10},
+                      areas={"panacea": 100, "sibia": 100, "dense": 50},
+                      mem={"panacea": 1, "sibia": 1, "dense": 1},
+                      skipped={"panacea": 0.25, "sibia": 0.0, "dense": 0.0})
+    s = ct.summarize({3: d}, "ecp5")
+    p = tmp_path / "tiles.json"
+    p.write_text(to_json({"target": "ecp5", "workload_order": ["w"], "summary": s}))
+    assert ct.main(["--table", str(p)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| workload | T |") and "MACs/cycle/kLUT4" in out[0]
+    # 64 MACs / 10 cycles / 100 LUT4 = 0.064 per LUT4, 64 per kLUT4; half the INT8 array's per area
+    assert out[2] == "| w | 3 | 4x8x2 | 10 | 25.0% | 64.000 | 10 | 1.00x / 0.50x / 0.500 | 2.00x / 2.00x |"
+    p.write_text("{}")
+    assert ct.main(["--table", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("panacea: error:")
 
 
 def test_same_shape_workloads_are_the_same_gemm_on_every_design(tmp_path):

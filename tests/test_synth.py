@@ -109,7 +109,34 @@ def test_bad_arguments(tmp_path):
         run_synth(TINY, target="ecp5", dsp="lut", out_dir=tmp_path)
     with pytest.raises(ValueError, match="top"):
         run_synth(TINY, top=(object(), "not an identifier"), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="router"):
+        run_synth(TINY, target="ecp5", router="router3", out_dir=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_router_reaches_nextpnr_and_the_result(tmp_path, monkeypatch):
+    """The router choice is nextpnr's --router and is recorded (tools stubbed: no Yosys run)."""
+    from panacea_hdl.flows.synth import fpga
+
+    calls = []
+
+    def fake_synth(target, verilog_name, top, cwd, timeout, progress, nodsp):
+        return {"LUT4": 10, "TRELLIS_FF": 5}, {}
+
+    def fake_run_tool(tool, args, cwd, log, timeout, what):
+        calls.append(list(args))
+        (cwd / "report.json").write_text(json.dumps({"fmax": {"clk": {"achieved": 123.456}},
+                                                     "utilization": {}}))
+
+    monkeypatch.setattr(fpga, "_fpga_synth", fake_synth)
+    monkeypatch.setattr(fpga, "run_tool", fake_run_tool)
+    for router in ("router1", "router2"):
+        s = run_synth(TINY, target="ecp5", router=router, out_dir=tmp_path / router)
+        args = calls[-1]
+        assert args[args.index("--router") + 1] == router
+        assert s.fpga.router == router and s.fpga.fmax_mhz == 123.46
+        back = synth.SynthResult.from_dict(json.loads((tmp_path / router / "synth.json").read_text()))
+        assert back.fpga.router == router
 
 
 # ---- the FPGA wrapper, simulated with Icarus against a Python model ------------------------

@@ -264,9 +264,9 @@ def _cache_usable(s, cfg: PanaceaConfig, target: str) -> bool:
         return False
     if target == "generic":
         return s.generic is not None
-    # the settings run_compare uses: default clock target, seed 1, multipliers in LUTs
+    # the settings run_compare uses: default clock target, seed 1, multipliers in LUTs, router1
     f = s.fpga
-    return (f is not None and f.seed == 1 and "nodsp" in f.dsp
+    return (f is not None and f.seed == 1 and "nodsp" in f.dsp and f.router == "router1"
             and f.freq_target_mhz == DEVICES[target]["freq_mhz"])
 
 

@@ -43,7 +43,7 @@ from golden_model.fileio import atomic_write_text, to_json
 from panacea_hdl.paths import design_dir, file_lock
 
 from .emit import emit, top_ports, verilog_modules
-from .fpga import DEVICES, run_fpga
+from .fpga import DEVICES, ROUTERS, run_fpga
 from .generic import BLOCKS, CMOS_TRANSISTORS, run_generic
 from .report import format_synth
 from .result import FpgaResult, GenericArea, SynthResult
@@ -59,7 +59,7 @@ TARGETS = ("generic", "ecp5", "ice40")
 
 
 def run_synth(config, *, target="generic", out_dir=None, top=None, progress=False,
-              timeout=3600.0, freq_mhz=None, seed=1, dsp="off") -> dict:
+              timeout=3600.0, freq_mhz=None, seed=1, dsp="off", router="router1") -> dict:
     """Synthesize a core (or one of its blocks) and return the estimates.
 
     Parameters
@@ -92,6 +92,10 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         two Yosys runs for a large core). Yosys maps every multiplier to a DSP block, even the
         5x4-bit slice products (a whole 18x18 multiplier each), so beyond ``tiny`` the DSPs
         run out. The choice made is in the result's ``dsp``.
+    router : {"router1", "router2"}
+        nextpnr's router (``--router``): ``router1`` is nextpnr's default; ``router2`` routes a
+        congested default-scale core in minutes where ``router1`` needs hours
+        (``docs/synthesis.md``, "default_fpga").
 
     Returns
     -------
@@ -113,6 +117,8 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         raise ValueError(f"freq_mhz must be a positive number, got {freq_mhz!r}")
     if dsp not in ("off", "on", "auto"):
         raise ValueError(f"dsp must be 'off', 'on' or 'auto', got {dsp!r}")
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {list(ROUTERS)}, got {router!r}")
     if freq_mhz is None and target != "generic":
         freq_mhz = DEVICES[target]["freq_mhz"]
 
@@ -139,11 +145,11 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
     t_verilog = time.perf_counter() - t_start
     with file_lock(out):        # one synthesis at a time in one directory
         return _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_mhz,
-                         seed, dsp, t_start, t_verilog)
+                         seed, dsp, router, t_start, t_verilog)
 
 
 def _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_mhz, seed, dsp,
-              t_start, t_verilog):
+              router, t_start, t_verilog):
     vname = f"{name}.v"
     atomic_write_text(out / vname, text)
     modules = verilog_modules(text)
@@ -157,7 +163,7 @@ def _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_m
         runtime = {"verilog": round(t_verilog, 1), "yosys": round(time.perf_counter() - t0, 1)}
     else:
         fpga, rt = run_fpga(target, vname, name, text, out, timeout, progress, float(freq_mhz),
-                            seed, dsp)
+                            seed, dsp, router)
         runtime = {"verilog": round(t_verilog, 1), **rt}
     runtime["total"] = round(time.perf_counter() - t_start, 1)
     result = SynthResult(

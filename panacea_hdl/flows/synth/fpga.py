@@ -13,6 +13,8 @@ from .wrapper import WRAPPER, io_wrapper
 
 __all__ = ["run_fpga", "DEVICES"]
 
+#: nextpnr routers ``run_synth`` offers (``--router``); the first is nextpnr's default.
+ROUTERS = ("router1", "router2")
 #: FPGA devices: nextpnr arguments, default target clock, capacities used for the fit check.
 DEVICES = {
     "ecp5": {
@@ -104,15 +106,17 @@ def _fpga_synth(target, verilog_name, top, cwd, timeout, progress, nodsp):
     return core_cells, wrap_cells
 
 
-def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, seed, dsp):
+def run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, seed, dsp,
+             router="router1"):
     """Synthesize and place ``top`` in its I/O wrapper; returns ``(FpgaResult, runtime_s)``
     (``runtime_s``: ``yosys`` and ``nextpnr`` seconds, ``nextpnr`` None if not placed)."""
     res, runtime = _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz,
-                             seed, dsp)
+                             seed, dsp, router)
     return FpgaResult(**res), runtime
 
 
-def _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, seed, dsp):
+def _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz, seed, dsp,
+              router):
     dev = DEVICES[target]
     cap = dev["capacity"]
     wrap, wrap_info = io_wrapper(text, top)
@@ -143,6 +147,7 @@ def _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz,
         "device": dev["device"],
         "freq_target_mhz": freq_mhz,
         "seed": seed,
+        "router": router,
         "dsp": dsp_note,
         "core": core,
         "core_cells_by_type": dict(sorted(core_cells.items())),
@@ -160,7 +165,7 @@ def _run_fpga(target, verilog_name, top, text, cwd, timeout, progress, freq_mhz,
         return res, runtime
     args = [*dev["nextpnr_args"], "--json", "netlist.json", "--freq", f"{freq_mhz:g}",
             "--report", "report.json", "--seed", str(seed), "--timing-allow-fail",
-            "-q", "-l", "nextpnr.log"]
+            "--router", router, "-q", "-l", "nextpnr.log"]
     Path(cwd, "nextpnr.args").write_text(" ".join(args) + "\n")
     say(progress, f"nextpnr-{target} place and route (log {Path(cwd) / 'nextpnr.log'})")
     t0 = time.perf_counter()

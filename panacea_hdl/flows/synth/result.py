@@ -77,6 +77,8 @@ class FpgaResult:
         nextpnr's ``{bel type: {used, available}}``.
     fmax_by_clock : dict
         Post-route Fmax per clock net.
+    router : str
+        nextpnr's router (results before the option existed: ``router1``, its default).
     """
 
     device: str
@@ -91,6 +93,7 @@ class FpgaResult:
     fmax_mhz: float | None
     utilization: dict
     fmax_by_clock: dict = field(default_factory=dict)
+    router: str = "router1"
 
 
 @dataclass(frozen=True)
