@@ -90,6 +90,9 @@ class Sequencer(ConfigComponent):
     ctrl_active, ctrl_restart : Out(1)
         The controller's PASS enable and its restart (the HANDOFF state and the first LOAD
         cycle; a chained pass restarts the controller by itself).
+    more : Out(1)
+        Builds with packed streams: the column block has a pass after the current one (a
+        register, ``~last_pass``), so the unpackers may load its first items ahead.
     handoff : Out(1)
         The copy of a pass into the bank happens this cycle (a register): bank load and
         accumulator clear (HANDOFF state, or DRAIN_CYCLES + 1 cycles after a chained pass's
@@ -126,7 +129,7 @@ class Sequencer(ConfigComponent):
         if cfg.caps.sliced:
             members.update({"ctrl_error": In(1), "ctrl_error_code": In(4), "word_valid": In(1),
                             "stream_error": In(1), "stream_error_code": In(4),
-                            "stream_error_word": In(32)})
+                            "stream_error_word": In(32), "more": Out(1)})
         members.update({
             "bank_empty": In(1), "bank_done": In(1),
             "w_ready": Out(1), "load_k": Out(k_shape(cfg)),
@@ -369,6 +372,10 @@ class Sequencer(ConfigComponent):
                             m.next = "LOAD"
                     abort_check()
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        if sliced:
+            # the block has a pass after the current one (its beats follow on the bus): the
+            # unpackers may load its first items ahead (a register: early)
+            m.d.comb += self.more.eq(~last_pass)
         # leaving a GEMM early (or a new one): no LOAD behind the passes remains
         with m.If(flush | start_gemm):
             m.d.sync += [pre_active.eq(0), pre_ready.eq(0), settle.eq(0)]

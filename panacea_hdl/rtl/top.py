@@ -227,10 +227,14 @@ class PanaceaCore(ConfigComponent):
             m.d.comb += [seq.ctrl_error.eq(ctrl.error), seq.ctrl_error_code.eq(ctrl.error_code),
                          seq.word_valid.eq(ctrl.word_valid),
                          # a pass's packing starts at a fresh beat: drop the leftover
-                         lo_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain), lo_unpack.split.eq(params.pe_split),
+                         # (a chained pass, ``pass_chain``, is late: the unpackers have its
+                         # first items loaded ahead and only offer them)
+                         lo_unpack.restart.eq(seq.ctrl_restart), lo_unpack.chain.eq(ctrl.pass_chain),
+                         ho_unpack.restart.eq(seq.ctrl_restart), ho_unpack.chain.eq(ctrl.pass_chain),
+                         lo_unpack.more.eq(seq.more), ho_unpack.more.eq(seq.more),
+                         lo_unpack.split.eq(params.pe_split),
                          lo_unpack.k_len.eq(params.k_len),
                          lo_unpack.enable.eq(unpack_en), ho_unpack.enable.eq(unpack_en),
-                         ho_unpack.restart.eq(seq.ctrl_restart | ctrl.pass_chain),
                          ho_unpack.split.eq(params.pe_split),
                          # framing: TLAST ends each pass's packed beats; a truncated pass
                          # ends the GEMM (lo checked first)

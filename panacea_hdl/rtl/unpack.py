@@ -79,6 +79,15 @@ class BitUnpacker(wiring.Component):
         ``restart`` cycle.
     i_last : In(1)
         TLAST of the beat on ``i``: the pass's last beat.
+    fresh : In(1)
+        The leftover counts as empty and the pass as not framed (the leftover of the pass
+        before is its zero remainder): the next item is loaded from a fresh beat, when the
+        register can take it (not looked at in a ``restart`` cycle). The leftover stays
+        empty until an item is loaded.
+    hide, show : In(1)
+        An item loaded while ``hide`` is held back (``o.valid`` low) until ``show`` or a
+        ``restart``: the next pass's, loaded ahead. The consumer must take nothing between a
+        pass's last item and that pass's restart (the ready ignores the hold).
     short : Out(1)
         The pass is truncated: the gearbox needs a beat after the pass's TLAST beat (it takes
         none; the beats on the bus stay there).
@@ -101,6 +110,7 @@ class BitUnpacker(wiring.Component):
             "restart": In(1),
             "stop": In(1),
             "i_last": In(1),
+            "fresh": In(1), "hide": In(1), "show": In(1),
             "short": Out(1),
             "loaded": Out(1),
             "loaded_item": Out(max(widths)),
@@ -128,31 +138,43 @@ class BitUnpacker(wiring.Component):
 
         q_valid = Signal()                  # the output register
         q_data = Signal(max(widths))
+        q_hidden = Signal()                 # its item is the next pass's: not offered yet
         have_r = Signal()                   # count >= V, registered with count
+        # the leftover counts as empty: ``fresh``, or a fresh cycle loaded nothing since (a
+        # flag, so no register's next value depends on the load, only its enable)
+        void = Signal()
+        fresh = Signal()
+        m.d.comb += fresh.eq(self.fresh | void)
         room = Signal()                     # not restarting: the register can load an item
         want = Signal()                     # not restarting: the next item needs a beat
         take_kept = Signal()                # not restarting: a beat is taken
         # not restarting: an item is loaded; kept, so the enables are ``restart | load_kept``
-        # in one LUT behind the (late) restart instead of a tree ABC shares with the ready
+        # in one LUT behind the (early) restart instead of a tree ABC shares with the ready
         load_kept = Signal(attrs={"keep": 1})
         framed = Signal()                   # the pass's TLAST beat was taken (0 after a restart)
+        have_e, framed_e = Signal(), Signal()   # as seen this cycle (``fresh``: empty, unframed)
+        # the consumer takes the register's item (``q_hidden`` left out: a consumer takes
+        # nothing between a pass's last item and the pass's restart, ``hide``)
+        taken = Signal()
         m.d.comb += [
-            room.eq((~q_valid | self.o.ready) & ~self.stop),
-            want.eq(room & ~have_r),
-            load_kept.eq(room & (have_r | (self.i.valid & ~framed))),
-            take_kept.eq(self.i.valid & want & ~framed),
+            have_e.eq(have_r & ~fresh),
+            framed_e.eq(framed & ~fresh),
+            taken.eq(q_valid & self.o.ready),
+            room.eq((~q_valid | taken) & ~self.stop),
+            want.eq(room & ~have_e),
+            load_kept.eq(room & (have_e | (self.i.valid & ~framed_e))),
+            take_kept.eq(self.i.valid & want & ~framed_e),
             # restarting: the leftover and the register count as empty and the pass is not
             # framed yet, so a beat on offer is taken and loaded
-            self.i.ready.eq(Mux(restart, 1, want & ~framed)),
-            self.short.eq(~restart & want & framed),
+            self.i.ready.eq(Mux(restart, 1, want & ~framed_e)),
+            self.short.eq(~restart & want & framed_e),
             self.loaded.eq(Mux(restart, self.i.valid, load_kept)),
-            self.o.valid.eq(q_valid),
+            self.o.valid.eq(q_valid & ~q_hidden),
             self.o.payload.eq(q_data),
         ]
-        # Fmax: ``restart`` (late: on a chained pass it comes from the consumers' handshakes)
-        # only selects, in the last logic level, between two results computed without it:
-        # the leftover of the registers (count, buf) and the restart's (empty), so it is in
-        # front of no shift, no adder and no enable logic.
+        # Fmax: ``restart`` and ``fresh`` are early (from registers); the late chained restart
+        # of a pass (``show``) reaches only ``q_hidden``. The next values are computed without
+        # the load: a load takes a beat exactly when the leftover holds no item (``have_e``).
         # - the next count and whether it holds an item, per V and take: constants added to
         #   and compared with count, no adder in front of the comparison
         cnt_take, cnt_keep = Signal.like(count), Signal.like(count)
@@ -173,11 +195,15 @@ class BitUnpacker(wiring.Component):
             with m.Default():
                 m.d.comb += merged_kept.eq(buf)
         merged = Signal(2 * B - 1)
-        m.d.comb += [merged.eq(Mux(restart, self.i.payload, merged_kept)),
+        m.d.comb += [merged.eq(Mux(restart | fresh, self.i.payload, merged_kept)),
                      self.loaded_item.eq(merged)]
         # - after the item: shift it out (by V, a multiplexer over ``widths``)
         rest_kept, rest_fresh = Signal(len(buf)), Signal(len(buf))
         per_width(lambda w: [rest_kept.eq(merged_kept >> w), rest_fresh.eq(self.i.payload >> w)])
+        with m.If(self.show | restart):
+            m.d.sync += q_hidden.eq(0)
+        with m.Elif(load_kept):
+            m.d.sync += q_hidden.eq(self.hide)
         with m.If(restart):
             m.d.sync += framed.eq(self.i.valid & self.i_last)
             with m.If(self.i.valid):
@@ -186,13 +212,19 @@ class BitUnpacker(wiring.Component):
             with m.Else():
                 m.d.sync += [q_valid.eq(0), buf.eq(0), count.eq(0), have_r.eq(0)]
         with m.Else():
-            m.d.sync += framed.eq(framed | (take_kept & self.i_last))
+            m.d.sync += framed.eq(framed_e | (take_kept & self.i_last))
             with m.If(load_kept):
-                m.d.sync += [q_valid.eq(1), q_data.eq(merged_kept), buf.eq(rest_kept),
-                             count.eq(Mux(take_kept, cnt_take, cnt_keep)),
-                             have_r.eq(Mux(take_kept, have_take, have_keep))]
-            with m.Elif(self.o.ready):
+                m.d.sync += q_valid.eq(1)
+                with m.If(fresh):
+                    m.d.sync += [q_data.eq(self.i.payload), buf.eq(rest_fresh),
+                                 count.eq(cnt_fresh), have_r.eq(have_fresh)]
+                with m.Else():
+                    m.d.sync += [q_data.eq(merged_kept), buf.eq(rest_kept),
+                                 count.eq(Mux(have_r, cnt_keep, cnt_take)),
+                                 have_r.eq(Mux(have_r, have_keep, have_take))]
+            with m.Elif(taken):
                 m.d.sync += q_valid.eq(0)
+        m.d.sync += void.eq(~restart & ~load_kept & fresh)
         return m
 
 
@@ -211,6 +243,16 @@ class PassUnpacker(ConfigComponent):
         refuses such a GEMM before it starts).
     restart : In(1)
         Start of a pass: drop the leftover; this cycle already loads the pass's first item.
+        Early (from registers). When the pass's first items were loaded ahead (below), it
+        only offers them.
+    chain : In(1)
+        Start of a pass chained to the one before (late: from the consumers' offers); only
+        offers the items loaded ahead.
+    more : In(1)
+        Another pass of this GEMM follows on the bus after the current one (its first beat
+        is the one after this pass's TLAST beat): once the current pass's items are all
+        loaded, its leftover is dropped and the next pass's items are loaded **ahead**, held
+        back until its ``restart`` or ``chain``. Must be high in every ``chain`` cycle.
     enable : In(1)
         A GEMM is running (BUSY): outside a GEMM nothing is loaded, so the beats a host queues
         before START stay on the bus (also after an error or ABORT in mid-pass).
@@ -235,14 +277,17 @@ class PassUnpacker(ConfigComponent):
             "split": In(range(8)),
             **(members or {}),
             "restart": In(1),
+            "chain": In(1),
+            "more": In(1),
             "enable": In(1),
             "i_last": In(1), "clear": In(1), "error": Out(1), "error_index": Out(32),
         })
 
     def _gearbox(self, m, widths):
         """The gearbox of items of ``widths[s]`` bits at the s-th split, its framing and its
-        split select; returns ``(gear, sel)``. The caller drives ``gear.stop`` and the output
-        payload."""
+        split select; returns ``(gear, sel, new_pass, restart_full, fresh)``: ``new_pass``
+        (``restart_full | fresh``, both early) starts the count of a pass's items. The caller
+        drives the output payload and calls :meth:`_done` with its end-of-pass flag."""
         cfg = self._config
         m.submodules.gear = gear = BitUnpacker(self._bus_bits, widths)
         wiring.connect(m, wiring.flipped(self.i), gear.i)
@@ -256,9 +301,37 @@ class PassUnpacker(ConfigComponent):
                     m.d.comb += sel.eq(s)
             with m.Default():
                 m.d.comb += sel.eq(0)
-        m.d.comb += [gear.sel.eq(sel), gear.restart.eq(self.restart),
-                     self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready)]
-        return gear, sel
+        # The next pass ahead (Fmax: the chained restart, late, loads nothing): once this
+        # pass's items are all loaded (``done``) and another pass of the GEMM follows on the
+        # bus (``more``), the leftover (the pass's zero remainder) is dropped (``fresh``) and
+        # the next pass's items are loaded as the register frees up, held back (``hide``)
+        # until its restart (``restart`` or ``chain``: ``show``). A restart in that mode
+        # (``ahead``) keeps it; any other is the full restart (drop all, load a fresh beat).
+        ahead = Signal()                    # the gearbox is in the next pass already
+        restart_full, fresh = Signal(), Signal()
+        new_pass = Signal()
+        show = Signal()
+        m.d.comb += [
+            show.eq(self.restart | self.chain),
+            restart_full.eq(self.restart & ~ahead),
+            new_pass.eq(restart_full | fresh),
+            gear.sel.eq(sel), gear.restart.eq(restart_full),
+            gear.fresh.eq(fresh), gear.hide.eq(ahead | fresh), gear.show.eq(show),
+            self.o.valid.eq(gear.o.valid), gear.o.ready.eq(self.o.ready),
+        ]
+        m.d.sync += ahead.eq(self.enable & ~show & (ahead | fresh))
+        self._ahead, self._fresh = ahead, fresh
+        return gear, sel, new_pass, restart_full, fresh
+
+    def _done(self, m, gear, done):
+        """``done``: the pass's items are all loaded (of the next pass, when ahead)."""
+        ahead, fresh = self._ahead, self._fresh
+        m.d.comb += [
+            # (not gated by ``enable``: idle, ``stop`` holds the gearbox and a fresh cycle only
+            # drops the leftover and restarts the count; the next GEMM restarts in full)
+            fresh.eq(~ahead & self.more & done),
+            gear.stop.eq(~self.enable | (done & ~fresh)),
+        ]
 
     def _framing(self, m, gear):
         """Pass ``i_last`` to the gearbox; count the items loaded in the GEMM (cleared by
@@ -304,37 +377,33 @@ class LoUnpacker(PassUnpacker):
         m = Module()
         rows, lmax = cfg.rows_per_pass, cfg.lo_bits
         splits = cfg.splits
-        gear, sel = self._gearbox(m, [formats.lo_vector_bits(cfg, L) for L in splits])
+        gear, sel, new_pass, restart_full, _ = self._gearbox(
+            m, [formats.lo_vector_bits(cfg, L) for L in splits])
         # a pass has K vectors: load no more (the rest of the last beat is the zero remainder,
         # the next beat belongs to the next pass)
-        # (K latched at the restart: the host may program the next GEMM's K while idle)
-        # Fmax: the items loaded are counted a cycle late, from the registered restart and
-        # load (the late restart reaches no counter), with n == K and n + 1 == K registered
-        # beside the count (as the skip controller's lo_last); n == K of this cycle is then a
-        # multiplexer of flags, no K-bit comparator in the load enable. Before the first
-        # restart n == K holds (the reset values), so nothing loads.
-        restart_r = Signal()                # restart / load of the last cycle
-        loaded_r = Signal()
-        n_late = Signal(k_shape(cfg))       # items loaded in the pass before the last cycle
+        # (K latched at the full restart, the GEMM's first: the host may program the next
+        # GEMM's K while idle; the passes of one GEMM all have the same K)
+        # Fmax: n == K (``done``) and n + 1 == K (``last``) are registers, so the stop is a
+        # flip-flop; the late restart of a chained pass reaches no counter (``new_pass`` is
+        # early). Before the first restart n == K holds (the reset values), so nothing loads.
+        n = Signal(k_shape(cfg))            # items of the pass loaded before this cycle
         k_pass = Signal(k_shape(cfg))
-        k_is0, k_is1 = Signal(), Signal()   # K == 0, K == 1
-        done_late = Signal(init=1)          # n_late == K
-        last_late = Signal()                # n_late + 1 == K
-        m.d.sync += [restart_r.eq(self.restart), loaded_r.eq(gear.loaded)]
-        with m.If(self.restart):
+        k_is0, k_is1, k_is2 = Signal(), Signal(), Signal()     # K == 0, 1, 2
+        done = Signal(init=1)               # n == K
+        last = Signal()                     # n + 1 == K
+        with m.If(restart_full):
             m.d.sync += [k_pass.eq(self.k_len), k_is0.eq(self.k_len == 0),
-                         k_is1.eq(self.k_len == 1)]
-        with m.If(restart_r):
-            m.d.sync += [n_late.eq(loaded_r),
-                         done_late.eq(Mux(loaded_r, k_is1, k_is0)),
-                         last_late.eq(Mux(loaded_r, k_pass == 2, k_is1))]
-        with m.Elif(loaded_r):
-            m.d.sync += [n_late.eq(n_late + 1), done_late.eq(last_late),
-                         last_late.eq(n_late + 2 == k_pass)]
-        n_done = Signal()                   # the pass's K items are loaded (n == K)
-        m.d.comb += n_done.eq(Mux(restart_r, Mux(loaded_r, k_is1, k_is0),
-                                  Mux(loaded_r, last_late, done_late)))
-        m.d.comb += gear.stop.eq(~self.enable | n_done)
+                         k_is1.eq(self.k_len == 1), k_is2.eq(self.k_len == 2)]
+        kn0, kn1, kn2 = Signal(), Signal(), Signal()    # K == 0, 1, 2 of the pass starting
+        m.d.comb += [kn0.eq(Mux(restart_full, self.k_len == 0, k_is0)),
+                     kn1.eq(Mux(restart_full, self.k_len == 1, k_is1)),
+                     kn2.eq(Mux(restart_full, self.k_len == 2, k_is2))]
+        with m.If(new_pass):
+            m.d.sync += [n.eq(gear.loaded), done.eq(Mux(gear.loaded, kn1, kn0)),
+                         last.eq(Mux(gear.loaded, kn2, kn1))]
+        with m.Elif(gear.loaded):
+            m.d.sync += [n.eq(n + 1), done.eq(last), last.eq(n + 2 == k_pass)]
+        self._done(m, gear, done)
         raw = gear.o.payload
         out = self.o.payload.as_value()
         with m.Switch(sel):
@@ -362,7 +431,7 @@ class HoUnpacker(PassUnpacker):
         cfg = self._config
         m = Module()
         splits = cfg.splits
-        gear, sel = self._gearbox(m, [formats.rle_word_bits(cfg, L) for L in splits])
+        gear, sel, new_pass, _, _ = self._gearbox(m, [formats.rle_word_bits(cfg, L) for L in splits])
         # the word at split L (kind, run, data: formats.rle_fields_at) -> the decoder's layout
         # (data, run, kind; slices of 8 - L bits zero-extended to H). Kind and run are at the
         # same bits at every split: only the data slices pass a per-split multiplexer.
@@ -388,11 +457,12 @@ class HoUnpacker(PassUnpacker):
         fresh = Signal()                        # the register's item was loaded last cycle
         ends = Signal(range(T + 1))             # END words loaded before the register's item
         m.d.sync += fresh.eq(gear.loaded)
-        with m.If(self.restart):
+        with m.If(new_pass):
             m.d.sync += ends.eq(0)
         with m.Elif(fresh & q_end):
             m.d.sync += ends.eq(ends + 1)
         ended = Signal()                        # the pass's T END words are all loaded
         m.d.comb += ended.eq((ends == T) | ((ends == T - 1) & fresh & q_end))
-        m.d.comb += [gear.stop.eq(~self.enable | ended), self.o.payload.eq(word)]
+        self._done(m, gear, ended)
+        m.d.comb += self.o.payload.eq(word)
         return m

@@ -264,3 +264,86 @@ def test_ho_unpacker_widens_words_at_every_split(name):
             assert taken == len(beats)
             if p_in == p_out == 1.0:
                 assert cycles == n
+
+
+@pytest.mark.parametrize("gap", [0, 1, 3])
+@pytest.mark.parametrize("split", [3, 4, 5])
+def test_lo_unpacker_loads_the_next_pass_ahead(split, gap):
+    """Passes back to back on the bus (each framed by TLAST), a full ``restart`` only before the
+    first, ``more`` while another pass follows: once a pass's K vectors are loaded the unpacker
+    loads the next pass's first vector ahead but does not offer it until that pass's restart
+    (``chain``, here ``gap`` cycles after the consumer took the pass's last vector, or in the
+    same cycle). The vectors come out in order, the next pass's first one in the cycle after
+    its ``chain`` (the consumer takes each as soon as it is offered), and no beat past the
+    last pass's TLAST beat is taken."""
+    cfg = TINY
+    rng = random.Random(split * 10 + gap)
+    V, B = formats.lo_vector_bits(cfg, split), formats.lo_bus_bits(cfg)
+    Ks = [rng.randrange(1, 8) for _ in range(5)]
+    K = max(Ks)
+    Ks = [K] * len(Ks)                  # one GEMM: every pass has the same K
+    vectors = [[rng.getrandbits(V) for _ in range(k)] for k in Ks]
+    frames = [formats.pack_bits(v, V, B) for v in vectors]
+    extra = [rng.getrandbits(B) for _ in range(3)]  # the next GEMM's beats
+    beats = [(b, j == len(f) - 1) for f in frames for j, b in enumerate(f)] + [(b, False) for b in extra]
+    dut = LoUnpacker(config=cfg)
+    res = {"got": [], "late": 0, "early": 0}
+    lmask = (1 << split) - 1
+
+    async def tb(ctx):
+        ctx.set(dut.split, split)
+        ctx.set(dut.k_len, K)
+        ctx.set(dut.enable, 1)
+        ctx.set(dut.restart, 1)
+        i, p, n, wait, chained = 0, 0, 0, None, False
+        for _ in range(20 * K * len(Ks)):
+            ctx.set(dut.more, p < len(Ks) - 1)
+            b, last = beats[i] if i < len(beats) else (0, False)
+            ctx.set(dut.i.valid, i < len(beats))
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i_last, last)
+            restart = ctx.get(dut.restart)
+            ordy = not restart and n < K
+            ctx.set(dut.o.ready, ordy)
+            chain = False
+            if n == K and ctx.get(dut.o.valid):
+                res["early"] += 1               # offered before its pass's restart
+            if ordy and ctx.get(dut.o.valid):
+                pay = ctx.get(dut.o.payload.as_value())
+                lanes = [(pay >> (r * cfg.lo_bits)) & lmask for r in range(cfg.rows_per_pass)]
+                res["got"].append(formats.pack_lanes(lanes, split))
+                if chained:
+                    res["late"] += 0 if first_at == 0 else 1
+                chained = False
+                n += 1
+                if n == K and gap == 0 and p < len(Ks) - 1:
+                    chain = True
+                elif n == K:
+                    wait = gap
+            elif wait is not None and p < len(Ks) - 1:
+                if wait == 0:
+                    chain = True
+                    wait = None
+                else:
+                    wait -= 1
+            if chain:
+                p, n, chained, first_at = p + 1, 0, True, -1
+            ctx.set(dut.chain, chain)
+            if i < len(beats) and ctx.get(dut.i.ready):
+                i += 1
+            await ctx.tick()
+            if chained:
+                first_at += 1
+            ctx.set(dut.restart, 0)
+            if p == len(Ks) - 1 and n == K:
+                break
+        res["taken"] = i
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert res["got"] == [v for vs in vectors for v in vs]
+    assert res["late"] == 0, "the next pass's first vector is offered in the cycle after chain"
+    assert res["early"] == 0
+    assert res["taken"] == sum(len(f) for f in frames)
