@@ -93,9 +93,10 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
         5x4-bit slice products (a whole 18x18 multiplier each), so beyond ``tiny`` the DSPs
         run out. The choice made is in the result's ``dsp``.
     router : {"router1", "router2"}
-        nextpnr's router (``--router``): ``router1`` is nextpnr's default; ``router2`` routes a
-        congested default-scale core in minutes where ``router1`` needs hours
-        (``docs/synthesis.md``, "default_fpga").
+        nextpnr's router (``--router``): ``router1`` is nextpnr's default; ``router2`` is its
+        negotiated-congestion router, which kept reducing the overuse on the congested
+        ``default_fpga`` where ``router1`` made little headway (``docs/synthesis.md``,
+        "default_fpga").
 
     Returns
     -------
