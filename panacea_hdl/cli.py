@@ -225,7 +225,7 @@ def cmd_synth(args):
     _out_dir(args.output, "build directory")
     try:
         d = run_synth(cfg, target=args.target, out_dir=args.output, progress=not args.quiet,
-                      freq_mhz=args.freq, dsp=args.dsp)
+                      freq_mhz=args.freq, dsp=args.dsp, router=args.router)
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_synth(d))
@@ -515,6 +515,8 @@ def build_parser():
     p.add_argument("--freq", type=float, default=None, help="FPGA target clock in MHz (Fmax is reported regardless)")
     p.add_argument("--dsp", choices=("auto", "on", "off"), default="auto",
                    help="FPGA DSP blocks for multipliers (auto: fall back to LUTs if they do not fit)")
+    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="nextpnr's router (default router1; router2 for congested designs)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="build directory (default: <build dir>/<config>-<digest>/synth_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
