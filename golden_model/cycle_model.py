@@ -53,7 +53,7 @@ from .formats import (RQ_HEADER_BEATS, beat_bytes, ho_bus_bits, lo_beat_bits, lo
                       packed_beats, rle_word_bits, rle_word_count, w_beat_bits, y_row_bytes)
 from .timing import DRAIN_CYCLES, HANDOFF_CYCLES, REQUANT_CYCLES, load_overlaps
 
-__all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "COUNTERS",
+__all__ = ["DRAIN_CYCLES", "HANDOFF_CYCLES", "Prediction", "predict", "pass_words", "COUNTERS",
            "ABUF_COUNTERS", "counter_names", "act_buffer_fits"]
 
 
@@ -89,7 +89,7 @@ def act_buffer_fits(plan: SlicePlan, cfg: PanaceaConfig) -> bool:
         return True
     K = plan.AH.shape[1]
     passes = plan.AH.shape[0] // cfg.rows_per_pass
-    words = int(_pass_words(plan, cfg)[0].sum()) if cfg.caps.sliced else 0
+    words = int(pass_words(plan, cfg)[0].sum()) if cfg.caps.sliced else 0
     return passes * K <= cfg.abuf_lo_depth and words <= cfg.abuf_ho_depth
 
 
@@ -105,9 +105,9 @@ class Prediction:
                 "work": self.work}
 
 
-def _pass_words(plan: SlicePlan, cfg: PanaceaConfig):
-    """Per pass: RLE words (the packets of its ``tiles_per_pass`` tiles), literals and skipped
-    vectors."""
+def pass_words(plan: SlicePlan, cfg: PanaceaConfig):
+    """Per pass: RLE words (the packets of its ``tiles_per_pass`` tiles; the DWO issues one
+    a cycle), literals and skipped vectors; three int64 arrays of one entry per pass."""
     T = cfg.tiles_per_pass
     words = rle_word_count(plan.vec_skip, cfg.max_run).reshape(-1, T).sum(1)
     lits = (~plan.vec_skip).sum(1).reshape(-1, T).sum(1)
@@ -135,7 +135,7 @@ def predict(plan: SlicePlan, N: int, cfg: PanaceaConfig, *, requant: bool = Fals
     rows_pp = cfg.rows_per_pass
     blocks = math.ceil(N / cfg.cols)
     passes = plan.AH.shape[0] // rows_pp
-    words, lits, skipped = _pass_words(plan, cfg)
+    words, lits, skipped = pass_words(plan, cfg)
     if int8_array:          # no ho stream, no DWO: nothing decoded, nothing skipped
         words, lits, skipped = (np.zeros_like(words) for _ in range(3))
     valid_rows = [min(rows_pp, M - p * rows_pp) for p in range(passes)]

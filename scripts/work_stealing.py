@@ -4,7 +4,7 @@
 Issue 11, item 3 asks whether the DWO, when it has no literal to issue, should take
 low-order work. This script measures the gain before anything is built, from the same
 slice plans and RLE word counts the cycle model uses (:func:`golden_model.aqs_gemm.slice_plan`,
-:func:`golden_model.formats.rle_word_count`), on the 36 whole layers of MiniLM-L6 (ZPM + DBS,
+:func:`golden_model.cycle_model.pass_words`), on the 36 whole layers of MiniLM-L6 (ZPM + DBS,
 :func:`golden_model.layer_report.minilm_layer_inputs`).
 
 The rule estimated (the best a host could schedule): the SWO works on all T tiles of a pass
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from golden_model.aqs_gemm import slice_plan  # noqa: E402
 from golden_model.config import ConfigError, preset  # noqa: E402
-from golden_model.formats import rle_word_count  # noqa: E402
+from golden_model.cycle_model import pass_words  # noqa: E402
 
 
 def pass_issue_cycles(K: int, words: int, T: int) -> tuple:
@@ -49,7 +49,7 @@ def layer_cycles(layer: dict, cfg) -> dict:
     """Issue cycles of one whole layer on ``cfg`` (every column block the same)."""
     plan = slice_plan(layer["A"], mode="aqs", L=layer["L"], r=layer["r"], cfg=cfg)
     T, K = cfg.tiles_per_pass, layer["K"]
-    words = rle_word_count(plan.vec_skip, cfg.max_run).reshape(-1, T).sum(1)
+    words = pass_words(plan, cfg)[0]
     blocks = -(-layer["N"] // cfg.cols)
     today = stolen = 0
     for w in words:
