@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from golden_model.config import preset  # noqa: E402
 
 from panacea_hdl.flows.synth import BLOCKS  # noqa: E402
-from panacea_hdl.flows.synth.emit import emit, verilog_modules  # noqa: E402
+from panacea_hdl.flows.synth.emit import RTLIL_PREP, emit, verilog_modules  # noqa: E402
 from panacea_hdl.flows.synth.fpga import _fpga_resources  # noqa: E402
 from panacea_hdl.flows.synth.generic import _hierarchy_instances, _own_cells  # noqa: E402
 from panacea_hdl.flows.synth.tools import ys_name, yosys  # noqa: E402
@@ -57,7 +57,7 @@ def ecp5_blocks(cfg, progress=False, timeout=7200):
     from panacea_hdl.rtl.top import PanaceaCore
 
     name = top_name(cfg)
-    text, blockmap = emit(PanaceaCore(config=cfg), name)
+    text, il, blockmap = emit(PanaceaCore(config=cfg), name)
     digest = hashlib.sha256(text.encode()).hexdigest()
     out = (design_dir(cfg) / "area_ecp5_blocks").resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -65,16 +65,18 @@ def ecp5_blocks(cfg, progress=False, timeout=7200):
     with file_lock(out):
         if res_path.is_file():
             old = json.loads(res_path.read_text())
-            if old.get("verilog_sha256") == digest:
+            if old.get("verilog_sha256") == digest and old.get("frontend") == "rtlil":
                 old["cached"] = True
                 return old
         (out / f"{name}.v").write_text(text)
+        (out / f"{name}.il").write_text(il)
         if progress:
             print(f"[area] {cfg.name}: hierarchical synth_ecp5 in {out}", file=sys.stderr,
                   flush=True)
         top = ys_name(name)
         yosys([
-            f"read_verilog {name}.v",
+            f"read_rtlil {name}.il",
+            *RTLIL_PREP,
             f"hierarchy -check -top {top}",
             f"synth_ecp5 -top {top} -nodsp -noflatten -run begin:map_luts",
             "techmap -map +/lattice/latches_map.v",
@@ -97,7 +99,7 @@ def ecp5_blocks(cfg, progress=False, timeout=7200):
                 b[k] += r[k] * n
         total = {k: sum(b[k] for b in blocks.values()) for k in
                  ("LUT4_equiv", "LUT4", "CCU2C", "FF", "LUTRAM", "BRAM")}
-        res = {"verilog_sha256": digest, "blocks": blocks, "total": total,
+        res = {"verilog_sha256": digest, "frontend": "rtlil", "blocks": blocks, "total": total,
                "modules": verilog_modules(text)}
         res_path.write_text(json.dumps(res, indent=1, sort_keys=True))
         res["cached"] = False

@@ -234,7 +234,8 @@ def test_minilm_workload_is_four_tiles():
 
 # ---- synthesis cache -----------------------------------------------------------------------
 def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
-    """A cached synth.json is reused only beside a byte-identical Verilog file."""
+    """A cached synth.json is reused only beside a byte-identical Verilog file, and only if
+    Yosys read the RTLIL (results of the older Verilog frontend are synthesized again)."""
     from panacea_hdl.flows import synth
     from panacea_hdl.rtl.generate import generate, top_name
 
@@ -249,7 +250,7 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
         calls.append(out_dir)
         return synth.SynthResult(target=target, top=top_name(cfg), config=cfg.to_dict(),
                                  out_dir=str(out_dir), tool="fake", runtime_s={},
-                                 generic=synth.GenericArea(**area(1)))
+                                 generic=synth.GenericArea(**area(1)), frontend="rtlil")
 
     monkeypatch.setattr(synth, "run_synth", fake_run_synth)
     monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path / "build"))
@@ -257,7 +258,8 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
     sdir.mkdir(parents=True)
     vtext = generate(TINY)["verilog"].read_text()
     cached = {"target": "generic", "top": "panacea_tiny", "config": TINY.to_dict(),
-              "out_dir": str(sdir), "tool": "fake", "runtime_s": {}, **area(11)}
+              "out_dir": str(sdir), "tool": "fake", "runtime_s": {}, "frontend": "rtlil",
+              **area(11)}
     (sdir / "synth.json").write_text(json.dumps(cached))
     (sdir / "panacea_tiny.v").write_text(vtext)
     s, hit = design_area(TINY, "generic")
@@ -270,10 +272,14 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
     # a synth.json of another layout (missing figures) is not reused either
     (sdir / "synth.json").write_text(json.dumps({k: v for k, v in cached.items() if k != "cells"}))
     assert design_area(TINY, "generic")[1] is False and len(calls) == 3
+    # nor one from the Verilog frontend (no "frontend" key: written before RTLIL was read)
+    (sdir / "synth.json").write_text(json.dumps({k: v for k, v in cached.items() if k != "frontend"}))
+    assert design_area(TINY, "generic")[1] is False and len(calls) == 4
     (sdir / "synth.json").write_text(json.dumps(cached))
+    assert design_area(TINY, "generic")[1] is True and len(calls) == 4
     (sdir / "panacea_tiny.v").write_text(vtext.replace("module", "module ", 1))
     s, hit = design_area(TINY, "generic")
-    assert hit is False and s.generic.cells == 1 and calls[-1] == sdir and len(calls) == 4
+    assert hit is False and s.generic.cells == 1 and calls[-1] == sdir and len(calls) == 5
 
 
 # ---- ECP5 ----------------------------------------------------------------------------------

@@ -260,7 +260,8 @@ def _cache_usable(s, cfg: PanaceaConfig, target: str) -> bool:
     from panacea_hdl.rtl.generate import top_name
     from panacea_hdl.flows.synth import DEVICES
 
-    if s.target != target or s.top != top_name(cfg) or s.config != cfg.to_dict():
+    if (s.target != target or s.top != top_name(cfg) or s.config != cfg.to_dict()
+            or s.frontend != "rtlil"):
         return False
     if target == "generic":
         return s.generic is not None
@@ -275,7 +276,8 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
 
     The cached result is used when the Verilog beside it is byte-identical to what
     :func:`panacea_hdl.rtl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
-    with the settings used here (whole core; ECP5: default clock target, seed 1, ``-nodsp``).
+    with the settings used here (whole core, Yosys reading RTLIL; ECP5: default clock target,
+    seed 1, ``-nodsp``, ``router1``).
     Returns ``(SynthResult, cached)``.
     """
     from panacea_hdl.rtl.generate import generate, top_name

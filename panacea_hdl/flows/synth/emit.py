@@ -1,7 +1,12 @@
-"""The Verilog of a design for synthesis, and the map from its modules to the core's blocks.
+"""The Verilog and RTLIL of a design for synthesis, and the map from its modules to the core's blocks.
 
 The Verilog is exactly what :func:`amaranth.back.verilog.convert` writes for the component
-(ports from its signature), the same text ``panacea generate`` writes for the core. The block
+(ports from its signature), the same text ``panacea generate`` writes for the core. Yosys
+reads the RTLIL that :func:`amaranth.back.rtlil.convert` writes for the same component: the
+Verilog is Yosys' ``write_verilog`` of that RTLIL after ``proc -nomux -norom;
+memory_collect`` (Amaranth's own script, :data:`RTLIL_PREP`), and the flows run the same
+passes on it, so they synthesize the design the Verilog describes without parsing a memory's
+initial contents word by word (``docs/synthesis.md``, "Tool problems"). The block
 of each module is the class of the Amaranth elaboratable it came from (PEA, SWO, ...);
 submodules of unknown class belong to their parent's block.
 """
@@ -15,7 +20,11 @@ from amaranth.hdl import Elaboratable
 from .blocks import block_classes
 from .tools import SynthError
 
-__all__ = ["emit", "verilog_modules", "top_ports"]
+__all__ = ["emit", "verilog_modules", "top_ports", "RTLIL_PREP"]
+
+#: The passes Amaranth runs on its RTLIL before ``write_verilog``
+#: (``amaranth.back.verilog``); the flows run them after ``read_rtlil``.
+RTLIL_PREP = ("proc -nomux -norom", "memory_collect")
 
 
 def _classify(origins, classes):
@@ -61,17 +70,19 @@ class _Recorder(Elaboratable):
 
 
 def emit(component, name):
-    """Deterministic Verilog of ``component`` with top module ``name``, and its block map.
+    """Deterministic Verilog and RTLIL of ``component`` with top module ``name``, and its block map.
 
-    Public Amaranth API only: :func:`amaranth.back.verilog.convert` derives the ports from the
-    signature; the component is elaborated once.
+    Public Amaranth API only: :func:`amaranth.back.verilog.convert` and
+    :func:`amaranth.back.rtlil.convert` derive the ports from the signature (the component
+    is elaborated once for each; elaboration is deterministic).
 
     Returns
     -------
-    (str, dict)
-        The Verilog text and ``{hierarchical module name: block}`` (``BLOCKS`` keys).
+    (str, str, dict)
+        The Verilog text, the RTLIL text and ``{hierarchical module name: block}``
+        (``BLOCKS`` keys).
     """
-    from amaranth.back import verilog
+    from amaranth.back import rtlil, verilog
     from amaranth.lib import wiring
 
     from panacea_hdl.toolchain import use_pinned_yosys
@@ -81,7 +92,8 @@ def emit(component, name):
     use_pinned_yosys()
     rec = _Recorder(component)
     text = verilog.convert(rec, name=name, emit_src=False)
-    return text, _fragment_blocks(rec.fragment, name)
+    il = rtlil.convert(component, name=name, emit_src=False)
+    return text, il, _fragment_blocks(rec.fragment, name)
 
 
 _MODULE_RE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*\(", re.M)

@@ -116,6 +116,9 @@ class SynthResult:
         Present for the generic target.
     fpga : FpgaResult or None
         Present for an FPGA target.
+    frontend : {"rtlil", "verilog"}
+        What Yosys read: Amaranth's RTLIL (every run since the option existed) or its Verilog
+        (results written before; ``docs/synthesis.md``, "Tool problems").
     """
 
     target: str
@@ -126,10 +129,11 @@ class SynthResult:
     runtime_s: dict
     generic: GenericArea | None = None
     fpga: FpgaResult | None = None
+    frontend: str = "verilog"
 
     def to_dict(self) -> dict:
         """The flat JSON form (``synth.json``)."""
-        d = {k: getattr(self, k) for k in ("target", "top", "config", "out_dir", "tool")}
+        d = {k: getattr(self, k) for k in ("target", "top", "config", "out_dir", "tool", "frontend")}
         d.update(asdict(self.generic) if self.generic is not None else {})
         d.update(asdict(self.fpga) if self.fpga is not None else {})
         d["runtime_s"] = self.runtime_s
@@ -146,6 +150,6 @@ class SynthResult:
                 return None
             return kind(**{n: d[n] for n in names if n in d})
         return cls(target=d["target"], top=d["top"], config=d["config"], out_dir=d["out_dir"],
-                   tool=d["tool"], runtime_s=d["runtime_s"],
+                   tool=d["tool"], runtime_s=d["runtime_s"], frontend=d.get("frontend", "verilog"),
                    generic=part(GenericArea) if d["target"] == "generic" else None,
                    fpga=part(FpgaResult) if d["target"] != "generic" else None)
