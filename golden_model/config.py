@@ -380,6 +380,11 @@ PRESETS = {
 # weight buffers') stays well under the device; default's 320 KiB needs about 204.
 PRESETS["default_fpga"] = PRESETS["default"].replace(name="default_fpga",
                                                      act_buffer_bytes=160 * 1024)
+# default_fpga places on the 85F but does not route (92.6 % of its logic cells; docs/synthesis.md):
+# the same with 3 of default's 4 PEAs (24 output columns per pass; G, columns per PEA, k_max,
+# splits and the 160 KiB activation buffer unchanged) is the default scale that routes.
+PRESETS["default_fpga_3pea"] = PRESETS["default_fpga"].replace(name="default_fpga_3pea",
+                                                               num_peas=3)
 # More tiles per pass (docs/architecture.md, "Tiles per pass"): the tiny design with one DWO of
 # G = 2 rows serving 3 or 4 tiles; SWO, accumulators and output bank cover 6 or 8 rows.
 # The same at default scale (G = 4: 12 or 16 rows per pass), for panacea compare's table over T.
