@@ -396,7 +396,7 @@ del _t, _b
 # and tiles_per_pass (so rows_per_pass) as their base, so the same GEMM tiles the same way.
 #: Panacea presets with same-generator baselines ``<base>_sibia`` and ``<base>_dense``.
 BASELINE_BASES = ("tiny", "default", "default_fpga", "tiny_t3", "tiny_t4", "default_t3",
-                  "default_t4")
+                  "default_t4", "default_fpga_3pea")
 for _base in BASELINE_BASES:
     for _variant in ("sibia", "dense"):
         PRESETS[f"{_base}_{_variant}"] = PRESETS[_base].replace(name=f"{_base}_{_variant}",

@@ -35,6 +35,10 @@ EXIT_CODES = {
     130: "interrupted (Ctrl-C or SIGTERM); any simulator started is stopped",
 }
 
+#: nextpnr routers, as :data:`panacea_hdl.flows.synth.ROUTERS` (a test checks they agree); not
+#: imported from there, so that the CLI starts without loading Amaranth
+ROUTERS = ("router1", "router2")
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -236,8 +240,14 @@ def cmd_compare(args):
     from panacea_hdl.flows.compare import format_compare, plot_compare, run_compare
     from panacea_hdl.flows.synth import SynthError
 
-    _out_dir(args.output, "output directory")
     workloads = tuple(args.workload or ("skewed",))
+    if "minilm-layers" in workloads and args.router != "router1":
+        raise CLIError("--router is for synthesis; minilm-layers synthesizes nothing")
+    if not 0 < args.synth_timeout < float("inf"):
+        raise CLIError(f"--synth-timeout must be a positive number of minutes, got {args.synth_timeout:g}")
+    if args.router != "router1" and (args.target or "ecp5") != "ecp5":
+        raise CLIError("--router chooses nextpnr's router: it needs --target ecp5")
+    _out_dir(args.output, "output directory")
     if "minilm-layers" in workloads:
         return _cmd_compare_layers(args, workloads)
     for opt, flag in (("tokens", "--tokens"), ("rtl_layers", "--rtl-layers")):
@@ -249,7 +259,8 @@ def cmd_compare(args):
     try:
         d = run_compare(args.base, workloads=workloads, sim=args.sim,
                         target=args.target or "ecp5", out_dir=args.output,
-                        progress=not args.quiet)
+                        progress=not args.quiet, router=args.router,
+                        synth_timeout=args.synth_timeout * 60)
     except SynthError as e:
         raise ToolFailure(str(e)) from None
     print(format_compare(d))
@@ -515,7 +526,7 @@ def build_parser():
     p.add_argument("--freq", type=float, default=None, help="FPGA target clock in MHz (Fmax is reported regardless)")
     p.add_argument("--dsp", choices=("auto", "on", "off"), default="auto",
                    help="FPGA DSP blocks for multipliers (auto: fall back to LUTs if they do not fit)")
-    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+    p.add_argument("--router", choices=ROUTERS, default="router1",
                    help="nextpnr's router (default router1; router2 for congested designs)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="build directory (default: <build dir>/<config>-<digest>/synth_<target>)")
@@ -541,6 +552,11 @@ def build_parser():
     p.add_argument("--target", choices=("generic", "ecp5"), default=None,
                    help="area/Fmax source: ECP5 place-and-route (LUTs, Fmax) or generic gates "
                         "(no Fmax); default ecp5 (not used by minilm-layers)")
+    p.add_argument("--router", choices=ROUTERS, default="router1",
+                   help="nextpnr's router for --target ecp5 (default router1; router2 for the "
+                        "default-scale FPGA presets)")
+    p.add_argument("--synth-timeout", type=float, default=60.0, metavar="MINUTES",
+                   help="minutes allowed for each Yosys or nextpnr run (default 60)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output directory (default: <build dir>/compare/<base>_<target>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -36,6 +36,11 @@ def test_sizes_by_hand():
     assert f.abuf_max_passes(384) == 32
     for v in ("sibia", "dense"):
         assert PRESETS[f"default_fpga_{v}"].act_buffer_bytes == f.act_buffer_bytes
+    # default_fpga_3pea: default_fpga with 3 of its 4 PEAs (the same buffer; 24 columns)
+    f3 = PRESETS["default_fpga_3pea"]
+    assert f3 == f.replace(name="default_fpga_3pea", num_peas=3) and f3.cols == 24
+    for v in ("sibia", "dense"):
+        assert PRESETS[f"default_fpga_3pea_{v}"].act_buffer_bytes == f.act_buffer_bytes
     # without a buffer the config serializes as before
     assert "act_buffer_bytes" not in TINY.to_dict() and TAB.to_dict()["act_buffer_bytes"] == 512
     assert counter_names(TINY) == COUNTERS and counter_names(TAB) == COUNTERS + ABUF_COUNTERS

@@ -36,7 +36,7 @@ def test_variant_modes_and_presets():
     assert VARIANT_MODES == {"panacea": ("dense", "sibia", "aqs"), "sibia": ("dense", "sibia"),
                              "dense": ("dense",)}
     assert BASELINE_BASES == ("tiny", "default", "default_fpga", "tiny_t3", "tiny_t4",
-                              "default_t3", "default_t4")
+                              "default_t3", "default_t4", "default_fpga_3pea")
     for base in BASELINE_BASES:
         for v in ("sibia", "dense"):
             cfg = PRESETS[f"{base}_{v}"]
@@ -47,7 +47,7 @@ def test_variant_modes_and_presets():
                 assert getattr(cfg, f) == getattr(b, f), f
             assert (cfg.rows_per_pass, cfg.cols) == (b.rows_per_pass, b.cols)
     for name in ("tiny", "default", "default_fpga", "paper", "tiny_t3", "tiny_t4", "default_t3",
-                 "default_t4"):
+                 "default_t4", "default_fpga_3pea"):
         assert PRESETS[name].variant == "panacea"
 
 

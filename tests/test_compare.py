@@ -282,6 +282,67 @@ def test_synth_cache_follows_the_verilog(tmp_path, monkeypatch):
     assert hit is False and s.generic.cells == 1 and calls[-1] == sdir and len(calls) == 5
 
 
+def test_router_and_timeout_reach_synthesis_and_the_cache(tmp_path, monkeypatch):
+    """compare's router goes to nextpnr with its timeout, and a cached ECP5 result is reused
+    only for the router it was made with (tools stubbed)."""
+    from panacea_hdl.flows import synth
+    from panacea_hdl.flows.compare import _cache_usable
+    from panacea_hdl.rtl.generate import top_name
+
+    calls = []
+
+    def fake_run_synth(cfg, *, target, out_dir, progress=False, **kw):
+        calls.append(kw)
+        return synth.SynthResult(
+            target=target, top=top_name(cfg), config=cfg.to_dict(), out_dir=str(out_dir),
+            tool="fake", runtime_s={}, frontend="rtlil",
+            fpga=synth.FpgaResult(device="d", freq_target_mhz=100.0, seed=1, dsp="LUTs (-nodsp)",
+                                  core={}, core_cells_by_type={}, wrapper={}, fits=True,
+                                  fit_message="", fmax_mhz=1.0, utilization={},
+                                  router=kw["router"]))
+
+    monkeypatch.setattr(synth, "run_synth", fake_run_synth)
+    monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path / "build"))
+    s, hit = design_area(TINY, "ecp5", router="router2", timeout=120.0)
+    assert hit is False and calls == [{"dsp": "off", "router": "router2", "timeout": 120.0}]
+    assert _cache_usable(s, TINY, "ecp5", "router2") and not _cache_usable(s, TINY, "ecp5")
+    assert not _cache_usable(s, TINY, "ecp5", "router1")
+    with pytest.raises(ValueError, match="router"):
+        run_compare("tiny", router="router3", out_dir=tmp_path / "c")
+    with pytest.raises(ValueError, match="synth_timeout"):
+        run_compare("tiny", synth_timeout=0, out_dir=tmp_path / "c")
+    assert not (tmp_path / "c").exists() and len(calls) == 1
+
+
+def test_cli_routers_are_synthesis_routers():
+    from panacea_hdl import cli
+    from panacea_hdl.flows.synth import ROUTERS
+
+    assert cli.ROUTERS == ROUTERS
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--target", "generic", "--router", "router2"], "--router"),
+    (["--router", "router3"], "--router"),
+    (["--synth-timeout", "0"], "--synth-timeout"),
+    (["--synth-timeout", "x"], "--synth-timeout"),
+    (["--synth-timeout", "inf"], "--synth-timeout"),
+    (["--synth-timeout", "nan"], "--synth-timeout"),
+    (["--workload", "minilm-layers", "--router", "router2"], "--router"),
+])
+def test_cli_router_and_timeout_bad_input_is_one_line(capsys, tmp_path, argv, needle):
+    from panacea_hdl.cli import main
+
+    try:
+        rc = main(["compare", "--base", "tiny", "-o", str(tmp_path / "c"), *argv])
+    except SystemExit as e:            # argparse's own errors (one line too, exit 2)
+        rc = e.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("panacea: error: ")
+    assert needle in lines[0] and not (tmp_path / "c").exists()
+
+
 # ---- ECP5 ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tiny_ecp5(tmp_path):

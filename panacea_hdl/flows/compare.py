@@ -256,7 +256,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cache_usable(s, cfg: PanaceaConfig, target: str) -> bool:
+def _cache_usable(s, cfg: PanaceaConfig, target: str, router: str = "router1") -> bool:
     from panacea_hdl.rtl.generate import top_name
     from panacea_hdl.flows.synth import DEVICES
 
@@ -265,19 +265,20 @@ def _cache_usable(s, cfg: PanaceaConfig, target: str) -> bool:
         return False
     if target == "generic":
         return s.generic is not None
-    # the settings run_compare uses: default clock target, seed 1, multipliers in LUTs, router1
+    # the settings run_compare uses: default clock target, seed 1, multipliers in LUTs, its router
     f = s.fpga
-    return (f is not None and f.seed == 1 and "nodsp" in f.dsp and f.router == "router1"
+    return (f is not None and f.seed == 1 and "nodsp" in f.dsp and f.router == router
             and f.freq_target_mhz == DEVICES[target]["freq_mhz"])
 
 
-def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=False) -> dict:
+def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=False,
+                router="router1", timeout=3600.0) -> dict:
     """``run_synth(cfg, target=target)``, reusing ``<design dir>/synth_<target>/synth.json``.
 
     The cached result is used when the Verilog beside it is byte-identical to what
     :func:`panacea_hdl.rtl.generate.generate` writes for ``cfg`` now (SHA-256), and it was made
     with the settings used here (whole core, Yosys reading RTLIL; ECP5: default clock target,
-    seed 1, ``-nodsp``, ``router1``).
+    seed 1, ``-nodsp``, nextpnr's ``router``). ``timeout``: seconds per tool run.
     Returns ``(SynthResult, cached)``.
     """
     from panacea_hdl.rtl.generate import generate, top_name
@@ -292,12 +293,13 @@ def design_area(cfg: PanaceaConfig, target: str, *, progress=False, resynth=Fals
             s = SynthResult.from_dict(json.loads(sjson.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             s = None            # unreadable or from an older layout: synthesize again
-        if s is not None and _cache_usable(s, cfg, target):
+        if s is not None and _cache_usable(s, cfg, target, router):
             _say(progress, f"{cfg.name}: reusing {sjson} (Verilog unchanged)")
             return s, True
     _say(progress, f"{cfg.name}: synthesizing for {target} (this can take minutes)")
-    extra = {"dsp": "off"} if target == "ecp5" else {}      # multipliers in LUTs
-    return run_synth(cfg, target=target, out_dir=sdir, progress=progress, **extra), False
+    extra = {"dsp": "off", "router": router} if target == "ecp5" else {}  # multipliers in LUTs
+    return run_synth(cfg, target=target, out_dir=sdir, progress=progress, timeout=timeout,
+                     **extra), False
 
 
 def _area_summary(s, cached: bool) -> dict:
@@ -329,7 +331,8 @@ def _ratio(a, b):
 
 
 def run_compare(base="default", *, workloads=("skewed",), sim="verilator", target="ecp5",
-                out_dir=None, progress=False, resynth=False) -> dict:
+                out_dir=None, progress=False, resynth=False, router="router1",
+                synth_timeout=3600.0) -> dict:
     """Compare the Panacea preset ``base`` with ``<base>_sibia`` and ``<base>_dense``.
 
     Parameters
@@ -353,6 +356,13 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         One line per step on stderr.
     resynth : bool
         Synthesize even when a cached result is usable (:func:`design_area`).
+    router : {"router1", "router2"}
+        nextpnr's router for ``ecp5`` (:func:`~panacea_hdl.flows.synth.run_synth`); a cached
+        result is reused only if made with the same router. ``router2`` for the default-scale
+        FPGA presets (``docs/synthesis.md``).
+    synth_timeout : float
+        Seconds allowed for each Yosys or nextpnr run (a default-scale place-and-route takes
+        about an hour).
 
     Returns
     -------
@@ -363,6 +373,13 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
 
     t_start = time.perf_counter()
     cfgs = _designs(base)
+    from panacea_hdl.flows.synth import ROUTERS
+
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {list(ROUTERS)}, got {router!r}")
+    if (isinstance(synth_timeout, bool) or not isinstance(synth_timeout, (int, float))
+            or not 0 < synth_timeout < float("inf")):
+        raise ValueError(f"synth_timeout must be a positive number of seconds, got {synth_timeout!r}")
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {list(TARGETS)}")
     if sim not in SIMS:
@@ -380,7 +397,8 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
     designs = {}
     for cfg in cfgs:
         t0 = time.perf_counter()
-        s, cached = design_area(cfg, target, progress=progress, resynth=resynth)
+        s, cached = design_area(cfg, target, progress=progress, resynth=resynth, router=router,
+                                timeout=synth_timeout)
         runtime["synth"][cfg.name] = round(time.perf_counter() - t0, 1)
         area = _area_summary(s, cached)
         bud = multiplier_budget(cfg)

@@ -52,7 +52,7 @@ from .wrapper import WRAPPER, io_wrapper
 
 __all__ = ["run_synth", "format_synth", "io_wrapper", "top_ports", "SynthError", "SynthResult",
            "GenericArea", "FpgaResult", "TARGETS", "BLOCKS", "DEVICES", "CMOS_TRANSISTORS",
-           "WRAPPER"]
+           "WRAPPER", "ROUTERS"]
 
 #: Flows ``run_synth`` knows.
 TARGETS = ("generic", "ecp5", "ice40")
