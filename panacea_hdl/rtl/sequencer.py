@@ -218,11 +218,8 @@ class Sequencer(ConfigComponent):
         # the controller restarts at every HANDOFF and in the first LOAD cycle of a GEMM (the
         # START decision is registered first: it is off the wide paths; LOAD re-initialises
         # the accumulators and the bank is empty in IDLE, so neither needs a clear at START)
-        # (Fmax: ctrl_restart is one register, set when START is accepted and on each move to
-        # HANDOFF, not decoded from the state: it reaches the unpackers' load enables)
-        restart_r = Signal()
-        m.d.sync += restart_r.eq(start_gemm)            # overridden by to_handoff below
-        m.d.comb += self.ctrl_restart.eq(restart_r)
+        start_gemm_r = Signal()
+        m.d.sync += start_gemm_r.eq(start_gemm)
 
         # the copy of a chained pass: pass_chain in cycle e, the copy (handoff) in cycle
         # e + DRAIN_CYCLES + 1, when the pass's last MAC (issued by the controller in e) has
@@ -248,7 +245,7 @@ class Sequencer(ConfigComponent):
         def to_handoff(otherwise):
             # the copy in the next cycle if the bank is empty (and no chained copy pending)
             with m.If(self.bank_empty & ~copy_pending & ~self.abort):
-                m.d.sync += [handoff.eq(1), restart_r.eq(1), hand_rows.eq(cur_rows),
+                m.d.sync += [handoff.eq(1), hand_rows.eq(cur_rows),
                              hand_last.eq(last_pass & last_block)]
                 m.next = "HANDOFF"
             with m.Else():
@@ -333,7 +330,8 @@ class Sequencer(ConfigComponent):
             with m.State("WAIT_BANK"):
                 to_handoff("WAIT_BANK")
                 abort_check()
-            with m.State("HANDOFF"):         # ctrl_restart high (restart_r)
+            with m.State("HANDOFF"):
+                m.d.comb += self.ctrl_restart.eq(1)
                 with m.If(~last_pass):
                     m.d.sync += [rows_left.eq(rows_left - rows_pp),
                                  last_pass.eq(rows_left <= 2 * rows_pp)]
@@ -381,6 +379,8 @@ class Sequencer(ConfigComponent):
         # leaving a GEMM early (or a new one): no LOAD behind the passes remains
         with m.If(flush | start_gemm):
             m.d.sync += [pre_active.eq(0), pre_ready.eq(0), settle.eq(0)]
+        with m.If(start_gemm_r):
+            m.d.comb += self.ctrl_restart.eq(1)
         if cfg.act_buffer_bytes:
             m.d.comb += self.abuf_record.eq(start_gemm)
 
