@@ -370,11 +370,10 @@ def run_compare(base="default", *, workloads=("skewed",), sim="verilator", targe
         Also written as ``compare.json`` (:meth:`CompareResult.to_dict`).
     """
     from panacea_hdl.flows.jobs import check_gemm_args, run_gemm_job
+    from panacea_hdl.flows.synth import ROUTERS
 
     t_start = time.perf_counter()
     cfgs = _designs(base)
-    from panacea_hdl.flows.synth import ROUTERS
-
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {list(ROUTERS)}, got {router!r}")
     if (isinstance(synth_timeout, bool) or not isinstance(synth_timeout, (int, float))

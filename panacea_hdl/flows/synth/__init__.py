@@ -42,7 +42,7 @@ from golden_model.fileio import atomic_write_text, to_json
 
 from panacea_hdl.paths import design_dir, file_lock
 
-from .emit import RTLIL_PREP, emit, top_ports, verilog_modules
+from .emit import emit, top_ports, verilog_modules
 from .fpga import DEVICES, ROUTERS, run_fpga
 from .generic import BLOCKS, CMOS_TRANSISTORS, run_generic
 from .report import format_synth
