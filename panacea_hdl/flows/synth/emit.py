@@ -20,11 +20,18 @@ from amaranth.hdl import Elaboratable
 from .blocks import block_classes
 from .tools import SynthError
 
-__all__ = ["emit", "verilog_modules", "top_ports", "RTLIL_PREP"]
+__all__ = ["emit", "verilog_modules", "top_ports", "RTLIL_PREP", "FRONTEND", "read_core"]
 
 #: The passes Amaranth runs on its RTLIL before ``write_verilog``
 #: (``amaranth.back.verilog``); the flows run them after ``read_rtlil``.
 RTLIL_PREP = ("proc -nomux -norom", "memory_collect")
+#: What the flows read (``SynthResult.frontend``); cached results of another are not reused.
+FRONTEND = "rtlil"
+
+
+def read_core(rtlil_name):
+    """The Yosys commands that read the core from ``rtlil_name`` (:data:`RTLIL_PREP` after)."""
+    return [f"read_rtlil {rtlil_name}", *RTLIL_PREP]
 
 
 def _classify(origins, classes):
